@@ -1,0 +1,55 @@
+/**
+ * Errors are values with a stable code. `retryable` tells the supervisor whether
+ * reconnecting can help (a broker restart) or a human must act (wal_level).
+ */
+export type RelayErrorCode =
+  | 'CONFIG_INVALID'
+  | 'WAL_LEVEL_NOT_LOGICAL'
+  | 'AUTH_FAILED'
+  | 'SLOT_IN_USE'
+  | 'SLOT_INVALIDATED'
+  | 'OUTBOX_TABLE_MISSING'
+  | 'OUTBOX_ROW_UNMAPPABLE'
+  | 'POSTGRES_UNAVAILABLE'
+  | 'REPLICATION_STREAM_FAILED'
+  | 'KAFKA_SEND_FAILED';
+
+export class RelayError extends Error {
+  override readonly name = 'RelayError';
+  readonly code: RelayErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: RelayErrorCode, message: string, opts: { retryable: boolean; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.code = code;
+    this.retryable = opts.retryable;
+  }
+}
+
+/** Maps whatever a driver threw to a RelayError the supervisor can act on. */
+export function toRelayError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  const pgCode = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  switch (pgCode) {
+    case '28P01':
+    case '28000':
+      return new RelayError('AUTH_FAILED', `Postgres refused the credentials: ${message}`, {
+        retryable: false,
+        cause: error,
+      });
+    case '42501':
+      return new RelayError(
+        'CONFIG_INVALID',
+        `the relay's role lacks a privilege (needs REPLICATION and SELECT on the outbox): ${message}`,
+        { retryable: false, cause: error },
+      );
+    case '55006':
+      return new RelayError('SLOT_IN_USE', message, { retryable: true, cause: error });
+    case '55000':
+      if (/invalidated|wal_level/.test(message)) {
+        return new RelayError('SLOT_INVALIDATED', message, { retryable: false, cause: error });
+      }
+  }
+  return new RelayError('REPLICATION_STREAM_FAILED', message, { retryable: true, cause: error });
+}

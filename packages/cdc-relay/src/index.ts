@@ -1,0 +1,5 @@
+export { AckTracker, type TxToken } from './ack-tracker.ts';
+export { type RelayConfig, relayConfig, relayEnv } from './config.ts';
+export { RelayError, type RelayErrorCode } from './errors.ts';
+export { type KafkaRecord, type OutboxMapping, outboxRecord } from './outbox-mapping.ts';
+export { Relay, type RelayState } from './relay.ts';

@@ -1,0 +1,155 @@
+/**
+ * The relay's lifecycle. One ReplicationSession per connection; the supervisor
+ * loop below replaces a failed session after a backoff.
+ *
+ *                 slot ready, streaming                 stop()
+ *  ┌────────────┐ ─────────────────────▶ ┌───────────┐ ───────▶ ┌──────────┐
+ *  │ connecting │                        │ streaming │          │ draining │
+ *  └────────────┘ ◀──┐                   └───────────┘          └──────────┘
+ *     │    ▲         │ delay elapsed          │ retryable error      │ acked, or timeout
+ *     │    │    ┌─────────┐ ◀─────────────────┘                      ▼
+ *     │    └────│ backoff │                                    ┌─────────┐
+ *     │         └─────────┘ ──────────── stop() ─────────────▶ │ stopped │
+ *     └──────────────── fatal error (exit non-zero) ─────────▶ └─────────┘
+ */
+import { formatLsn } from '@walnut/schema';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { backoffDelayMs } from './backoff.ts';
+import type { RelayConfig } from './config.ts';
+import { RelayError, toRelayError } from './errors.ts';
+import { ReplicationSession, type SessionObserver } from './replication-session.ts';
+import { prepareSlot } from './slot.ts';
+
+export type RelayState = 'connecting' | 'streaming' | 'draining' | 'backoff' | 'stopped';
+
+export class Relay {
+  private current: RelayState = 'connecting';
+  private session: ReplicationSession | null = null;
+  private stopping = false;
+  private wakeBackoff: (() => void) | null = null;
+  private readonly producer: Producer;
+
+  constructor(
+    private readonly config: RelayConfig,
+    private readonly log: Logger,
+    private readonly observer?: SessionObserver,
+  ) {
+    const kafka = new Kafka({
+      clientId: config.kafka.clientId,
+      brokers: config.kafka.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        const { message, ...rest } = entry.log;
+        this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
+      },
+    });
+    // Idempotent with one request in flight: the broker drops retried duplicates
+    // and a retry can never reorder records of a partition.
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  get state(): RelayState {
+    return this.current;
+  }
+
+  /** Resolves after a graceful stop(); rejects with a non-retryable RelayError. */
+  async run(): Promise<void> {
+    let attempt = 0;
+    try {
+      while (!this.stopping) {
+        this.transition('connecting');
+        try {
+          await this.producer.connect();
+          const slot = await this.withClient((client) =>
+            prepareSlot(client, {
+              slot: this.config.slot,
+              publication: this.config.publication,
+              outbox: this.config.outbox,
+            }),
+          );
+          if (slot.created) this.log.info({ slot: this.config.slot }, 'created replication slot');
+          const session = new ReplicationSession(
+            this.config,
+            slot.confirmedFlushLsn,
+            this.producer,
+            this.log,
+            this.observer,
+          );
+          this.session = session;
+          if (this.stopping) break;
+          await session.start(slot.confirmedFlushLsn);
+          if (this.stopping) break;
+          this.transition('streaming', { from: formatLsn(slot.confirmedFlushLsn) });
+          attempt = 0;
+          await session.done;
+        } catch (error) {
+          const failure = toRelayError(error);
+          if (!failure.retryable) throw failure;
+          if (this.stopping) break;
+          const delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
+          this.transition('backoff', { code: failure.code, error: failure.message, delayMs });
+          await this.sleep(delayMs);
+        } finally {
+          await this.session?.stop(0).catch(() => {});
+          this.session = null;
+        }
+      }
+    } finally {
+      await this.producer.disconnect().catch(() => {});
+      this.transition('stopped');
+    }
+  }
+
+  /** Graceful: stop reading WAL, wait (bounded) for acks, confirm, close. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wakeBackoff?.();
+    const session = this.session;
+    if (session) {
+      if (this.current === 'streaming') this.transition('draining');
+      await session.stop(this.config.shutdownTimeoutMs);
+    }
+  }
+
+  /** The LSN confirmed to Postgres by the live session, if any. */
+  get confirmedLsn(): bigint | null {
+    return this.session?.confirmedLsn ?? null;
+  }
+
+  private transition(next: RelayState, fields: Record<string, unknown> = {}): void {
+    if (next === this.current && next !== 'backoff') return;
+    this.current = next;
+    this.log.info({ state: next, ...fields }, `relay ${next}`);
+  }
+
+  private async withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: this.config.databaseUrl });
+    // An unreachable server must surface as a rejected connect(), not an uncaught 'error'.
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeBackoff = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+export { RelayError };

@@ -1,0 +1,261 @@
+import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
+import type { Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import { AckTracker } from './ack-tracker.ts';
+import type { RelayConfig } from './config.ts';
+import { RelayError, toRelayError } from './errors.ts';
+import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
+import { outboxRecord, type RawRow, type TxPosition } from './outbox-mapping.ts';
+
+/**
+ * One replication connection's lifetime: stream pgoutput from the slot, hand
+ * outbox inserts to the Kafka sink, and report the LSN the ack tracker allows.
+ * When it ends, for any reason, its in-memory state is thrown away: the next
+ * session resumes from the slot's confirmed LSN, so nothing unacked is lost.
+ */
+export class ReplicationSession {
+  private readonly tracker: AckTracker;
+  private readonly sink: KafkaSink;
+  private readonly service: LogicalReplicationService;
+  private readonly plugin: RawTextPgoutputPlugin;
+  private tx: TxPosition | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private ended = false;
+  private draining: Promise<void> | null = null;
+  private releaseHandler: (() => void) | null = null;
+  /** Keepalives overtake queued data messages; see onKeepalive(). */
+  private received = 0;
+  private processed = 0;
+  private deferredKeepalive: { walEnd: Lsn; afterMessage: number } | null = null;
+  private resolveDone!: () => void;
+  private rejectDone!: (error: RelayError) => void;
+  /** Settles when the session ends: resolves after stop(), rejects on failure. */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly config: RelayConfig,
+    startLsn: Lsn,
+    producer: Producer,
+    private readonly log: Logger,
+    observer?: SessionObserver,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // Callers may only look at `done` later; a rejection is still handled then.
+    this.done.catch(() => {});
+    this.tracker = new AckTracker(startLsn);
+    this.sink = new KafkaSink(
+      producer,
+      this.tracker,
+      {
+        maxBatchRecords: config.maxBatchRecords,
+        lingerMs: config.lingerMs,
+        maxInflightRecords: config.maxInflightRecords,
+      },
+      (error) => this.fail(error),
+      observer,
+    );
+    this.service = new LogicalReplicationService(
+      { connectionString: config.databaseUrl },
+      // The library's own acknowledgements report what was *received*; the relay
+      // must only ever report what Kafka acked, so both are switched off.
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+    );
+    this.plugin = new RawTextPgoutputPlugin(
+      { protoVersion: 1, publicationNames: [config.publication] },
+      () => this.received++,
+    );
+  }
+
+  get confirmedLsn(): Lsn {
+    return this.tracker.confirmedLsn;
+  }
+
+  get inflightRecords(): number {
+    return this.tracker.inflightRecords;
+  }
+
+  /** Resolves once the server has started streaming. */
+  start(startLsn: Lsn): Promise<void> {
+    const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
+    this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
+    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
+      this.onKeepalive(parseLsn(lsn), shouldRespond),
+    );
+    this.service.on('error', (error: Error) => this.fail(toRelayError(error)));
+    this.service.subscribe(this.plugin, this.config.slot, formatLsn(startLsn)).then(
+      () => this.fail(new RelayError('REPLICATION_STREAM_FAILED', 'the server ended replication', { retryable: true })),
+      (error: unknown) => this.fail(toRelayError(error)),
+    );
+    this.statusTimer = setInterval(() => this.reportStatus(), this.config.statusIntervalMs);
+    return Promise.race([started, this.done]);
+  }
+
+  /**
+   * Graceful end: stop taking WAL, give Kafka up to timeoutMs to ack what is in
+   * flight, confirm what was acked, close. Unacked records replay next time.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.draining ??= (async () => {
+      const drained = await this.sink.drain(timeoutMs);
+      if (!drained)
+        this.log.warn({ inflight: this.tracker.inflightRecords }, 'shutdown timeout: unacked records will replay');
+      this.reportStatus();
+      await this.end();
+      this.resolveDone();
+    })();
+    return this.draining;
+  }
+
+  private async onMessage(message: Pgoutput.Message): Promise<void> {
+    if (this.ended) return;
+    if (this.draining) {
+      // Holding the handler keeps the library's flow control paused: no more WAL is read.
+      await new Promise<void>((resolve) => {
+        this.releaseHandler = resolve;
+      });
+      return;
+    }
+    try {
+      await this.apply(message);
+    } catch (error) {
+      // The library would log a handler error and move on to the next message;
+      // skipping a row is never acceptable, so the session ends instead.
+      this.fail(toRelayError(error));
+      return;
+    }
+    this.processed++;
+    const deferred = this.deferredKeepalive;
+    if (deferred && this.processed >= deferred.afterMessage) {
+      this.deferredKeepalive = null;
+      this.tracker.keepalive(deferred.walEnd);
+    }
+  }
+
+  private async apply(message: Pgoutput.Message): Promise<void> {
+    switch (message.tag) {
+      case 'begin':
+        this.tracker.begin();
+        this.tx = {
+          commitLsn: requireLsn(message.commitLsn, 'begin'),
+          xid: message.xid,
+          commitTimeMicros: message.commitTime as bigint,
+          seq: 0,
+        };
+        return;
+      case 'insert': {
+        const { relation } = message;
+        const outbox = this.config.outbox;
+        if (relation.schema !== outbox.schema || relation.name !== outbox.table) return;
+        if (!this.tx)
+          throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
+        const record = outboxRecord(outbox, message.new as RawRow, columnTypes(relation), this.tx);
+        this.tx.seq++;
+        await this.sink.push(record, this.tracker.track());
+        return;
+      }
+      case 'commit':
+        this.tracker.commit(parseLsn(requireLsn(message.commitEndLsn, 'commit')));
+        this.tx = null;
+        return;
+      case 'relation':
+      case 'type':
+      case 'origin':
+      case 'update':
+      case 'delete':
+      case 'truncate':
+      case 'message':
+        // Only outbox inserts are events; a publication may carry more.
+        return;
+      default: {
+        const unknown: never = message;
+        throw new RelayError('REPLICATION_STREAM_FAILED', `unknown pgoutput message ${JSON.stringify(unknown)}`, {
+          retryable: false,
+        });
+      }
+    }
+  }
+
+  /**
+   * The library emits keepalives as they arrive, ahead of data messages still
+   * queued behind the flow-control gate. A keepalive only vouches for messages
+   * sent before it, so it is applied once those have been processed.
+   */
+  private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
+    if (this.processed >= this.received) this.tracker.keepalive(walEnd);
+    else this.deferredKeepalive = { walEnd, afterMessage: this.received };
+    if (shouldRespond) this.reportStatus();
+  }
+
+  /**
+   * Sent on a timer as well as on request, so wal_sender_timeout never fires
+   * while Kafka is down and the WAL reader is paused.
+   */
+  private reportStatus(): void {
+    if (this.ended) return;
+    const lsn = this.tracker.confirmedLsn;
+    // acknowledge() reports lsn + 1 as flushed. One past a commit's end could
+    // skip a transaction whose commit record starts exactly there, so the relay
+    // passes lsn - 1 and the server sees exactly the confirmed LSN.
+    if (lsn > 0n) void this.service.acknowledge(formatLsn(lsn - 1n));
+  }
+
+  private fail(error: RelayError): void {
+    if (this.ended) return;
+    void this.end().then(() => this.rejectDone(error));
+  }
+
+  private async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.sink.close();
+    this.releaseHandler?.();
+    await this.service.destroy().catch(() => {});
+  }
+}
+
+export type SessionObserver = SinkObserver;
+
+/**
+ * pgoutput sends every column as text. The library parses it with node-postgres'
+ * global type parsers (jsonb becomes an object); the relay wants the text as
+ * Postgres printed it, so payloads leave byte for byte.
+ */
+class RawTextPgoutputPlugin extends PgoutputPlugin {
+  constructor(
+    options: ConstructorParameters<typeof PgoutputPlugin>[0],
+    private readonly onDataMessage: () => void,
+  ) {
+    super(options);
+  }
+
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const message = super.parse(buffer) as Pgoutput.Message;
+    if (message.tag === 'relation') {
+      for (const column of message.columns) column.parser = keepText;
+    }
+    this.onDataMessage();
+    return message;
+  }
+}
+
+const keepText = (raw: unknown) => raw;
+
+const typeCache = new WeakMap<Pgoutput.MessageRelation, Map<string, number>>();
+function columnTypes(relation: Pgoutput.MessageRelation): Map<string, number> {
+  let types = typeCache.get(relation);
+  if (!types) {
+    types = new Map(relation.columns.map((c) => [c.name, c.typeOid]));
+    typeCache.set(relation, types);
+  }
+  return types;
+}
+
+function requireLsn(lsn: string | null, where: string): string {
+  if (!lsn) throw new RelayError('REPLICATION_STREAM_FAILED', `pgoutput ${where} without an LSN`, { retryable: true });
+  return lsn;
+}

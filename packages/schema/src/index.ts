@@ -1,0 +1,5 @@
+export * from './event-version.ts';
+export * from './kv-event.ts';
+export * from './lsn.ts';
+export * from './migrate.ts';
+export * from './tables.ts';
