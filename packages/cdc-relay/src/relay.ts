@@ -83,6 +83,8 @@ export class Relay {
           );
           this.session = session;
           if (this.stopping) break;
+          const progress = setInterval(() => this.logProgress(session), 10_000);
+          session.done.finally(() => clearInterval(progress)).catch(() => {});
           await session.start(slot.confirmedFlushLsn);
           if (this.stopping) break;
           this.transition('streaming', { from: formatLsn(slot.confirmedFlushLsn) });
@@ -121,6 +123,16 @@ export class Relay {
   /** The LSN confirmed to Postgres by the live session, if any. */
   get confirmedLsn(): bigint | null {
     return this.session?.confirmedLsn ?? null;
+  }
+
+  private lastProgress = { confirmed: -1n, acked: -1 };
+
+  private logProgress(session: ReplicationSession): void {
+    const confirmed = session.confirmedLsn;
+    const acked = session.ackedRecords;
+    if (confirmed === this.lastProgress.confirmed && acked === this.lastProgress.acked) return;
+    this.lastProgress = { confirmed, acked };
+    this.log.info({ confirmedLsn: formatLsn(confirmed), acked, inflight: session.inflightRecords }, 'relay progress');
   }
 
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {

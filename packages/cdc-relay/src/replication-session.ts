@@ -27,6 +27,7 @@ export class ReplicationSession {
   /** Keepalives overtake queued data messages; see onKeepalive(). */
   private received = 0;
   private processed = 0;
+  private acked = 0;
   private deferredKeepalive: { walEnd: Lsn; afterMessage: number } | null = null;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
@@ -56,7 +57,12 @@ export class ReplicationSession {
         maxInflightRecords: config.maxInflightRecords,
       },
       (error) => this.fail(error),
-      observer,
+      {
+        onAcked: (records, bytes, latencyMs) => {
+          this.acked += records;
+          observer?.onAcked(records, bytes, latencyMs);
+        },
+      },
     );
     this.service = new LogicalReplicationService(
       { connectionString: config.databaseUrl },
@@ -72,6 +78,11 @@ export class ReplicationSession {
 
   get confirmedLsn(): Lsn {
     return this.tracker.confirmedLsn;
+  }
+
+  /** Records Kafka acked in this session. */
+  get ackedRecords(): number {
+    return this.acked;
   }
 
   get inflightRecords(): number {

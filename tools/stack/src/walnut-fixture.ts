@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { KV_AGGREGATE_TYPE, runMigrations } from '@walnut/schema';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { freePort } from './ports.ts';
+import { createDatabase } from './postgres.ts';
+import { waitFor } from './wait-for.ts';
+import { startWalnutProcess, type WalnutProcess } from './walnut-processes.ts';
+
+/**
+ * One isolated Walnut per test file on the shared stack: its own database,
+ * slot, topics and consumer group, so files never see each other's events.
+ * The stack itself comes from the environment `walnut-stack run` exports.
+ */
+export interface WalnutFixture {
+  databaseUrl: string;
+  brokers: string[];
+  slot: string;
+  topic: string;
+  env: Record<string, string>;
+  pool: pg.Pool;
+  startApi(): Promise<{ url: string; process: WalnutProcess }>;
+  startRelay(extraEnv?: Record<string, string>): Promise<WalnutProcess>;
+  startApplier(): Promise<WalnutProcess>;
+  kafka: Kafka;
+  /** Stops every process this fixture started and drops its slot. */
+  close(): Promise<void>;
+}
+
+export async function walnutFixture(name: string): Promise<WalnutFixture> {
+  const baseUrl = requireEnv('DATABASE_URL');
+  const brokers = requireEnv('KAFKA_BROKERS').split(',');
+  const id = `${name}_${randomUUID().slice(0, 8)}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+  const databaseUrl = await createDatabase(baseUrl, `walnut_${id}`);
+  await runMigrations(databaseUrl);
+  const slot = `walnut_${id}`;
+  const topicPrefix = `test.${id}`;
+  const topic = `${topicPrefix}.${KV_AGGREGATE_TYPE}`;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    KAFKA_BROKERS: brokers.join(','),
+    RELAY_SLOT: slot,
+    RELAY_PUBLICATION: `walnut_outbox_${id}`,
+    RELAY_TOPIC_TEMPLATE: `${topicPrefix}.{aggregatetype}`,
+    KV_TOPIC: topic,
+    APPLIER_GROUP_ID: `applier_${id}`,
+    LOG_LEVEL: 'info',
+  };
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  pool.on('error', () => {});
+  const kafka = new Kafka({ clientId: `test_${id}`, brokers, logLevel: logLevel.NOTHING });
+  const started: WalnutProcess[] = [];
+  const track = (p: WalnutProcess) => {
+    started.push(p);
+    return p;
+  };
+
+  return {
+    databaseUrl,
+    brokers,
+    slot,
+    topic,
+    env,
+    pool,
+    kafka,
+    async startApi() {
+      const port = await freePort();
+      const process = track(startWalnutProcess('api', { ...env, API_PORT: String(port) }));
+      await process.waitForLine(/api listening/);
+      return { url: `http://127.0.0.1:${port}`, process };
+    },
+    async startRelay(extraEnv = {}) {
+      const process = track(startWalnutProcess('relay', { ...env, ...extraEnv }));
+      await process.waitForLine(/"state":"streaming"/);
+      return process;
+    },
+    async startApplier() {
+      const process = track(startWalnutProcess('applier', env));
+      await process.waitForLine(/applier consuming/);
+      return process;
+    },
+    async close() {
+      await Promise.all(started.map((p) => p.stop('SIGKILL')));
+      await waitFor(
+        'slot released',
+        async () => {
+          const r = await pool.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+          return r.rows[0]?.active !== true;
+        },
+        { timeoutMs: 15_000 },
+      );
+      await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+        slot,
+      ]);
+      await pool.end();
+    },
+  };
+}
+
+export interface TopicRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads a topic from the beginning with a fresh consumer group, independent of
+ * the applier, until `enough(records)` holds or the deadline passes.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  enough: (records: readonly TopicRecord[]) => boolean,
+  timeoutMs = 60_000,
+): Promise<TopicRecord[]> {
+  const records: TopicRecord[] = [];
+  const consumer = kafka.consumer({ groupId: `reader_${randomUUID()}` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(m.headers ?? {})) {
+            if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? '';
+          }
+          records.push({
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key?.toString() ?? null,
+            value: m.value?.toString() ?? null,
+            headers,
+          });
+        }
+        if (enough(records)) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    return records;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run tests through \`walnut-stack run\` (pnpm test)`);
+  return value;
+}
+
+export { waitFor };

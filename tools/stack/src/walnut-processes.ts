@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/** The runnables of the repo, started the way `pnpm dev` and compose start them. */
+const entrypoints = {
+  api: 'packages/api/src/main.ts',
+  relay: 'packages/cdc-relay/src/cli.ts',
+  applier: 'packages/applier/src/main.ts',
+} as const;
+
+export type WalnutRunnable = keyof typeof entrypoints;
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A Walnut runnable in a child process, with its output kept for assertions. */
+export class WalnutProcess {
+  readonly output: string[] = [];
+  private exited: Promise<number | null>;
+  private lineWaiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+
+  constructor(
+    readonly name: WalnutRunnable,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = once(child, 'exit').then(([code]) => code as number | null);
+    let partial = '';
+    const onChunk = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.onLine(line);
+    };
+    child.stdout?.on('data', onChunk);
+    child.stderr?.on('data', onChunk);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with the first output line, past or future, matching pattern. */
+  waitForLine(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+    const seen = this.output.find((line) => pattern.test(line));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${this.name} printed no line matching ${pattern} within ${timeoutMs} ms:\n${this.tail()}`));
+      }, timeoutMs);
+      this.lineWaiters.push({
+        pattern,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code}) before printing ${pattern}:\n${this.tail()}`));
+      });
+    });
+  }
+
+  /** Sends a signal and waits for the exit code (null when killed by a signal). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<number | null> {
+    if (!this.running) return this.child.exitCode;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  tail(lines = 30): string {
+    return this.output.slice(-lines).join('\n');
+  }
+
+  private onLine(line: string): void {
+    this.output.push(line);
+    if (this.output.length > 5_000) this.output.splice(0, 1_000);
+    if (process.env.WALNUT_TEST_VERBOSE) process.stderr.write(`[${this.name}] ${line}\n`);
+    this.lineWaiters = this.lineWaiters.filter((waiter) => {
+      if (!waiter.pattern.test(line)) return true;
+      waiter.resolve(line);
+      return false;
+    });
+  }
+}
+
+export function startWalnutProcess(name: WalnutRunnable, env: Record<string, string>): WalnutProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entrypoints[name]], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new WalnutProcess(name, child);
+}
