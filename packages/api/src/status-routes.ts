@@ -6,8 +6,8 @@ import { ApiError } from './errors.ts';
 import { validParam } from './validate.ts';
 
 interface StatusRow extends Record<string, unknown> {
-  created_at: Date;
-  applied_at: Date | null;
+  created_at: string;
+  applied_at: string | null;
   published: boolean | null;
 }
 
@@ -27,7 +27,7 @@ export function statusRoutes(db: NodePgDatabase, slot: string) {
          WHERE request_id = ${request_id} AND lsn_upper_bound IS NULL AND applied_at IS NULL
         RETURNING lsn_upper_bound
       )
-      SELECT r.created_at, r.applied_at,
+      SELECT to_json(r.created_at) #>> '{}' AS created_at, to_json(r.applied_at) #>> '{}' AS applied_at,
              (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = ${slot})
                >= COALESCE(r.lsn_upper_bound, (SELECT lsn_upper_bound FROM bound)) AS published
         FROM requests r
