@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pg from 'pg';
+import { createPgPool } from '@walnut/schema';
 import pino from 'pino';
 import { createApp } from './app.ts';
 import { apiEnv } from './config.ts';
@@ -12,8 +12,11 @@ if (!parsed.success) {
 }
 const env = parsed.data;
 const log = pino({ name: 'walnut-api', level: env.LOG_LEVEL });
-const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: env.API_PG_POOL_MAX });
-pool.on('error', (error) => log.warn({ err: error }, 'idle Postgres connection failed'));
+const pool = createPgPool({
+  connectionString: env.DATABASE_URL,
+  max: env.API_PG_POOL_MAX,
+  onError: (error) => log.warn({ err: error }, 'Postgres connection failed'),
+});
 
 const app = createApp({ db: drizzle(pool), slot: env.RELAY_SLOT, maxBodyBytes: env.API_MAX_BODY_BYTES, log });
 const server = serve({ fetch: app.fetch, port: env.API_PORT, hostname: env.API_HOST }, (info) => {

@@ -43,6 +43,14 @@ export class Applier {
   async start(): Promise<void> {
     await this.ensureTopics();
     await this.dlq.connect();
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      // kafkajs restarts the consumer after a retriable crash; anything else
+      // leaves it stopped, and a stopped applier must not look alive.
+      if (!payload.restart) {
+        this.log.fatal({ err: payload.error }, 'consumer crashed and will not restart');
+        process.exit(1);
+      }
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: true });
     await this.consumer.run({

@@ -1,5 +1,5 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pg from 'pg';
+import { createPgPool } from '@walnut/schema';
 import pino from 'pino';
 import { Applier } from './applier.ts';
 import { applierEnv } from './config.ts';
@@ -11,8 +11,11 @@ if (!parsed.success) {
 }
 const env = parsed.data;
 const log = pino({ name: 'walnut-applier', level: env.LOG_LEVEL });
-const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: env.APPLIER_PG_POOL_MAX });
-pool.on('error', (error) => log.warn({ err: error }, 'idle Postgres connection failed'));
+const pool = createPgPool({
+  connectionString: env.DATABASE_URL,
+  max: env.APPLIER_PG_POOL_MAX,
+  onError: (error) => log.warn({ err: error }, 'Postgres connection failed'),
+});
 
 const applier = new Applier(
   drizzle(pool),

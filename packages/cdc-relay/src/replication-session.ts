@@ -28,6 +28,7 @@ export class ReplicationSession {
   private received = 0;
   private processed = 0;
   private acked = 0;
+  private lastReportAt = 0;
   private deferredKeepalive: { walEnd: Lsn; afterMessage: number } | null = null;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
@@ -60,6 +61,7 @@ export class ReplicationSession {
       {
         onAcked: (records, bytes, latencyMs) => {
           this.acked += records;
+          this.reportSoon();
           observer?.onAcked(records, bytes, latencyMs);
         },
       },
@@ -202,6 +204,14 @@ export class ReplicationSession {
   }
 
   /**
+   * Reports right after acks (at most every REPORT_GAP_MS) rather than only on
+   * the timer: what is acked but unreported is what a crash replays as duplicates.
+   */
+  private reportSoon(): void {
+    if (performance.now() - this.lastReportAt >= REPORT_GAP_MS) this.reportStatus();
+  }
+
+  /**
    * Sent on a timer as well as on request, so wal_sender_timeout never fires
    * while Kafka is down and the WAL reader is paused.
    */
@@ -212,6 +222,7 @@ export class ReplicationSession {
     // skip a transaction whose commit record starts exactly there, so the relay
     // passes lsn - 1 and the server sees exactly the confirmed LSN.
     if (lsn > 0n) void this.service.acknowledge(formatLsn(lsn - 1n));
+    this.lastReportAt = performance.now();
   }
 
   private fail(error: RelayError): void {
@@ -230,6 +241,8 @@ export class ReplicationSession {
 }
 
 export type SessionObserver = SinkObserver;
+
+const REPORT_GAP_MS = 50;
 
 /**
  * pgoutput sends every column as text. The library parses it with node-postgres'

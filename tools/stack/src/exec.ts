@@ -1,26 +1,30 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { StackError, type StackErrorCode } from './errors.ts';
 
 export const isRoot = process.getuid?.() === 0;
 
 /**
- * Runs a command to completion and returns its output; fails with the output
- * in the message. As root, `asPostgres` runs it as the postgres OS user,
- * because initdb and postgres refuse to run as root.
+ * argv that runs `command` as the postgres OS user when we are root, because
+ * initdb and postgres refuse to run as root; unchanged otherwise.
+ */
+export function asPostgresArgv(command: string, args: readonly string[]): [string, string[]] {
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, [...args]];
+}
+
+/**
+ * Runs a command to completion and returns its combined output; fails with
+ * the output in the message, since that is what explains the failure.
  */
 export function run(
   command: string,
   args: readonly string[],
   opts: { code: StackErrorCode; asPostgres?: boolean; env?: NodeJS.ProcessEnv; cwd?: string },
 ): Promise<string> {
-  const [file, argv] =
-    opts.asPostgres && isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, [...args]];
+  const [file, argv] = opts.asPostgres ? asPostgresArgv(command, args) : [command, [...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => {
       output += chunk;
@@ -31,9 +35,45 @@ export function run(
     child.once('error', (error) =>
       reject(new StackError(opts.code, `could not run ${command}: ${error.message}`, { cause: error })),
     );
-    child.once('exit', (code) => {
+    child.once('close', (code, signal) => {
       if (code === 0) resolve(output);
-      else reject(new StackError(opts.code, `${command} ${args.join(' ')} exited ${code}:\n${output.trim()}`));
+      else
+        reject(new StackError(opts.code, `${command} ${args.join(' ')} exited ${code ?? signal}:\n${output.trim()}`));
     });
   });
+}
+
+/** Exit status of a command run synchronously as the postgres user when root; for exit hooks and probes. */
+export function runSync(command: string, args: readonly string[], opts: { asPostgres?: boolean } = {}): number | null {
+  const [file, argv] = opts.asPostgres ? asPostgresArgv(command, args) : [command, [...args]];
+  return spawnSync(file, argv, { stdio: 'ignore' }).status;
+}
+
+/** The absolute path of an executable: as given when it contains a slash, else looked up on PATH. */
+export function findExecutable(name: string): string | undefined {
+  const candidates = name.includes('/')
+    ? [name]
+    : (process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir || '.', name));
+  return candidates.find((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The last lines of a log file, to put the reason for a failed start into the error itself. */
+export function tailFile(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Quotes one word for /bin/sh, which is what pg_ctl hands its -o options to. */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
@@ -16,7 +18,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Whether a port can be bound on 127.0.0.1, to reuse a remembered port. */
+/** Whether a port can be bound on 127.0.0.1 right now. */
 export function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -24,4 +26,26 @@ export function portIsFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * `count` distinct ports, the ones saved in `file` when they are all still
+ * free (so a dev restart keeps its URLs), else fresh ones, saved for next time.
+ */
+export async function rememberedPorts(file: string, count: number): Promise<number[]> {
+  if (existsSync(file)) {
+    const saved = (await readFile(file, 'utf8')).trim().split(/\s+/).map(Number);
+    const valid = saved.length === count && saved.every((p) => Number.isInteger(p) && p > 0 && p < 65_536);
+    if (valid && new Set(saved).size === count) {
+      const free = await Promise.all(saved.map(portIsFree));
+      if (free.every(Boolean)) return saved;
+    }
+  }
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  await writeFile(file, `${ports.join(' ')}\n`);
+  return ports;
 }

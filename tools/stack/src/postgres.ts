@@ -1,69 +1,80 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import { createDatabase } from './database.ts';
 import { StackError } from './errors.ts';
-import { isRoot, run } from './exec.ts';
+import { asPostgresArgv, isRoot, run, runSync, shellQuote, tailFile } from './exec.ts';
 import { onHarnessExit } from './exit-hooks.ts';
-import { freePort, portIsFree } from './ports.ts';
+import { postgresBinDir } from './pg-binaries.ts';
+import { rememberedPorts } from './ports.ts';
+import { deadMansSwitch } from './watchdog.ts';
 
 export interface PostgresHandle {
+  /** postgres://postgres@127.0.0.1:<port>/walnut */
   url: string;
+  /** Same server, database `postgres`: for CREATE DATABASE and slot housekeeping. */
   adminUrl: string;
   port: number;
   dataDir: string;
+  /** false when the server came from DATABASE_URL: then stop/start/restart reject with NOT_OWNED. */
   owned: boolean;
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
   start(): Promise<void>;
+  /** Stops and starts on the same port, so clients reconnect to the same URL. */
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
-/** The machine's Postgres server binaries: PG_BIN, else the newest under /usr/lib/postgresql. */
-export function postgresBinDir(): string {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
-  const root = '/usr/lib/postgresql';
-  if (existsSync(root)) {
-    const versions = readdirSync(root)
-      .filter((v) => existsSync(path.join(root, v, 'bin', 'initdb')))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions[0]) return path.join(root, versions[0], 'bin');
-  }
-  const fromConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
-  if (fromConfig.status === 0 && existsSync(path.join(fromConfig.stdout.trim(), 'initdb'))) {
-    return fromConfig.stdout.trim();
-  }
-  throw new StackError(
-    'TOOL_MISSING',
-    'no PostgreSQL server binaries (initdb, pg_ctl) found: install postgresql (Debian: postgresql-15), set PG_BIN, or set DATABASE_URL',
-  );
-}
+/** pg_ctl's own wait (-t) for start and stop; a stop that overruns it is escalated to immediate. */
+const pgCtlTimeoutS = '60';
 
 /**
- * A private cluster with wal_level=logical on a free port. Its data lives in
- * `<dir>/pg` and is reused when present, so `./walnut up` keeps state.
+ * A private cluster with wal_level=logical on a free port, data in `<dir>/pg`,
+ * log in `<dir>/postgres.log`. An existing cluster there is reused, so dev
+ * restarts keep their data, and so is its port (`<dir>/pg.port`) when free.
  */
 export async function startPostgres(opts: { dir: string; log?: (line: string) => void }): Promise<PostgresHandle> {
   const log = opts.log ?? (() => {});
   const bin = postgresBinDir();
-  const home = path.resolve(opts.dir, 'pg');
-  const dataDir = path.join(home, 'data');
-  const logFile = path.join(home, 'postgres.log');
-  await mkdir(home, { recursive: true });
-  if (isRoot) {
-    // The postgres OS user must be able to reach and own its directories.
-    await chmod(path.resolve(opts.dir), 0o755);
-    await run('chown', ['-R', 'postgres:postgres', home], { code: 'POSTGRES_FAILED' });
-  }
+  const pgCtlPath = path.join(bin, 'pg_ctl');
+  const dir = path.resolve(opts.dir);
+  const dataDir = path.join(dir, 'pg');
+  const logFile = path.join(dir, 'postgres.log');
+  await mkdir(dataDir, { recursive: true });
+  if (isRoot) await handToPostgresUser(dir, dataDir, logFile);
+
+  const pgCtl = (args: string[]) =>
+    run(pgCtlPath, ['-D', dataDir, ...args], { code: 'POSTGRES_FAILED', asPostgres: true, cwd: dir });
+  // pg_ctl status exits 0 when a postmaster runs on this data directory, 3 when none does.
+  const isRunning = () =>
+    pgCtl(['status']).then(
+      () => true,
+      () => false,
+    );
+
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    if ((await readdir(dataDir)).length > 0) {
+      throw new StackError(
+        'POSTGRES_FAILED',
+        `${dataDir} is not empty but holds no cluster: remove it or pick another dir`,
+      );
+    }
     log(`initdb ${dataDir}`);
     await run(
       path.join(bin, 'initdb'),
+      // --no-sync only skips initdb's own final fsync; the server keeps fsync=on.
       ['-D', dataDir, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--no-locale', '--no-sync'],
-      { code: 'POSTGRES_FAILED', asPostgres: true },
+      { code: 'POSTGRES_FAILED', asPostgres: true, cwd: dir },
     );
+  } else if (await isRunning()) {
+    // A harness that was SIGKILLed before its watchdog could act; the cluster is ours (our dir).
+    log(`stopping a postgres left running on ${dataDir}`);
+    await pgCtl(['-m', 'fast', '-w', '-t', pgCtlTimeoutS, 'stop']);
   }
-  const port = await rememberedPort(path.join(opts.dir, 'pg.port'));
+
+  const [port] = (await rememberedPorts(path.join(dir, 'pg.port'), 1)) as [number];
+  // A Unix socket path must fit sockaddr_un (107 bytes) with "/.s.PGSQL.<port>"; else TCP only.
+  const socketDir = dataDir.length <= 85 ? dataDir : '';
   const settings = [
     'wal_level=logical',
     'max_replication_slots=32',
@@ -71,46 +82,53 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
     'max_connections=300',
     'listen_addresses=127.0.0.1',
     `port=${port}`,
-    `unix_socket_directories=${home}`,
+    `unix_socket_directories=${socketDir}`,
   ];
-  const pgCtl = (args: string[]) =>
-    run(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args], { code: 'POSTGRES_FAILED', asPostgres: true });
+  // pg_ctl runs postgres through /bin/sh, hence the quoting.
+  const serverOptions = settings.map((s) => `-c ${shellQuote(s)}`).join(' ');
 
-  let running = false;
+  let watchdog: { disarm(): void } | undefined;
   const start = async () => {
-    await pgCtl(['-l', logFile, '-w', '-t', '120', '-o', settings.map((s) => `-c ${s}`).join(' '), 'start']);
-    running = true;
+    if (await isRunning()) return;
+    log(`starting postgres on 127.0.0.1:${port} (${dataDir})`);
+    try {
+      await pgCtl(['-w', '-t', pgCtlTimeoutS, '-l', logFile, '-o', serverOptions, 'start']);
+    } catch (error) {
+      throw new StackError(
+        'POSTGRES_FAILED',
+        `postgres did not start on 127.0.0.1:${port}: ${(error as Error).message}\n--- ${logFile}:\n${tailFile(logFile)}`,
+        { cause: error },
+      );
+    }
+    // pg_ctl daemonizes postgres: nothing ties it to us unless we stop it.
+    watchdog ??= deadMansSwitch(...asPostgresArgv(pgCtlPath, ['-D', dataDir, '-m', 'fast', 'stop']));
   };
   const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
-    if (!running) return;
-    await pgCtl(['-m', mode, '-w', '-t', '120', 'stop']);
-    running = false;
+    if (await isRunning()) {
+      try {
+        await pgCtl(['-m', mode, '-w', '-t', pgCtlTimeoutS, 'stop']);
+      } catch (error) {
+        // Fast shutdown waits for walsenders to ship the shutdown checkpoint; a stuck client can hold it up.
+        if (mode !== 'fast') throw error;
+        log(`fast shutdown failed (${(error as Error).message.split('\n')[0]}); stopping immediately`);
+        await pgCtl(['-m', 'immediate', '-w', '-t', pgCtlTimeoutS, 'stop']);
+      }
+    }
+    watchdog?.disarm();
+    watchdog = undefined;
   };
 
-  log(`starting postgres on 127.0.0.1:${port}`);
   await start();
   onHarnessExit(() => {
-    if (!running) return;
-    const args = ['-D', dataDir, '-m', 'immediate', 'stop'];
-    const [file, argv] = isRoot
-      ? ['runuser', ['-u', 'postgres', '--', path.join(bin, 'pg_ctl'), ...args]]
-      : [path.join(bin, 'pg_ctl'), args];
-    spawnSync(file, argv, { stdio: 'ignore' });
+    if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
+      runSync(pgCtlPath, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], { asPostgres: true });
+    }
+    watchdog?.disarm();
   });
 
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const wal = await client.query<{ wal_level: string }>('SHOW wal_level');
-    if (wal.rows[0]?.wal_level !== 'logical') {
-      throw new StackError('POSTGRES_FAILED', `cluster started with wal_level=${wal.rows[0]?.wal_level}`);
-    }
-  } finally {
-    await client.end();
-  }
+  await expectLogicalWal(adminUrl);
   const url = await createDatabase(adminUrl, 'walnut');
-
   return {
     url,
     adminUrl,
@@ -126,24 +144,43 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
   };
 }
 
-/** Creates the database when missing and returns its URL (same server, other path). */
-export async function createDatabase(baseUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: baseUrl });
+/**
+ * initdb and postgres refuse to run as root, so the postgres OS user runs them
+ * and must own the data directory and log file and be able to reach them.
+ */
+async function handToPostgresUser(dir: string, dataDir: string, logFile: string): Promise<void> {
+  await run('id', ['-u', 'postgres'], { code: 'TOOL_MISSING' }).catch((error: unknown) => {
+    throw new StackError(
+      'TOOL_MISSING',
+      'running as root but there is no postgres OS user to run initdb/postgres as (they refuse root): create one or set DATABASE_URL',
+      { cause: error },
+    );
+  });
+  // mkdtemp makes 0700 directories; the postgres user only needs to pass through.
+  await chmod(dir, (await stat(dir)).mode | 0o001);
+  await appendFile(logFile, '');
+  await run('chown', ['-R', 'postgres:postgres', dataDir, logFile], { code: 'POSTGRES_FAILED' });
+  if (runSync('test', ['-w', dataDir], { asPostgres: true }) !== 0) {
+    throw new StackError(
+      'POSTGRES_FAILED',
+      `the postgres OS user cannot reach ${dataDir}: every parent directory needs o+x, or pick a dir under /tmp`,
+    );
+  }
+}
+
+async function expectLogicalWal(adminUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    const wal = await client.query<{ wal_level: string }>('SHOW wal_level');
+    const level = wal.rows[0]?.wal_level;
+    if (level !== 'logical') {
+      throw new StackError(
+        'POSTGRES_FAILED',
+        `postgres started with wal_level=${level}, logical decoding needs logical`,
+      );
+    }
   } finally {
     await client.end();
   }
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function rememberedPort(file: string): Promise<number> {
-  const saved = existsSync(file) ? Number((await readFile(file, 'utf8')).trim()) : Number.NaN;
-  const port = Number.isInteger(saved) && (await portIsFree(saved)) ? saved : await freePort();
-  await writeFile(file, `${port}\n`);
-  return port;
 }

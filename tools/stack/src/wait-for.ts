@@ -1,8 +1,13 @@
 import { StackError } from './errors.ts';
 
 /**
- * Polls a condition until it yields a value or the deadline passes. Tests and
- * the harness wait on conditions like this, never on fixed sleeps.
+ * Polls a condition until it yields a value (anything but undefined/false) or
+ * the deadline passes. The harness and the tests wait on conditions like this,
+ * never on fixed sleeps.
+ *
+ * A probe that throws is retried (a refused connection is the normal "not yet"),
+ * except a StackError that is not retryable: that one is rethrown at once, so a
+ * process that died does not cost the whole deadline.
  */
 export async function waitFor<T>(
   what: string,
@@ -18,6 +23,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (error instanceof StackError && !error.retryable) throw error;
       lastError = error;
     }
     if (Date.now() >= deadline) {
@@ -26,6 +32,6 @@ export async function waitFor<T>(
         cause: lastError,
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
   }
 }

@@ -27,9 +27,12 @@ export interface WalnutFixture {
   close(): Promise<void>;
 }
 
-export async function walnutFixture(name: string): Promise<WalnutFixture> {
-  const baseUrl = requireEnv('DATABASE_URL');
-  const brokers = requireEnv('KAFKA_BROKERS').split(',');
+export async function walnutFixture(
+  name: string,
+  services: { databaseUrl?: string; brokers?: string[]; env?: Record<string, string> } = {},
+): Promise<WalnutFixture> {
+  const baseUrl = services.databaseUrl ?? requireEnv('DATABASE_URL');
+  const brokers = services.brokers ?? requireEnv('KAFKA_BROKERS').split(',');
   const id = `${name}_${randomUUID().slice(0, 8)}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
   const databaseUrl = await createDatabase(baseUrl, `walnut_${id}`);
   await runMigrations(databaseUrl);
@@ -45,6 +48,7 @@ export async function walnutFixture(name: string): Promise<WalnutFixture> {
     KV_TOPIC: topic,
     APPLIER_GROUP_ID: `applier_${id}`,
     LOG_LEVEL: 'info',
+    ...services.env,
   };
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => {});

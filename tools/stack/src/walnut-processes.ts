@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The runnables of the repo, started the way `pnpm dev` and compose start them. */
@@ -73,6 +74,17 @@ export class WalnutProcess {
       return await this.exited;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** Resident set size from /proc (Linux), or null once the process is gone. */
+  rssBytes(): number | null {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+      return kb ? Number(kb) * 1024 : null;
+    } catch {
+      return null;
     }
   }
 
