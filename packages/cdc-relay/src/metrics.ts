@@ -1,0 +1,61 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** What the relay exposes on /metrics. Names follow Prometheus conventions (unit suffixes). */
+export class RelayMetrics {
+  readonly registry = new Registry();
+
+  readonly eventsRelayed = new Counter({
+    name: 'walnut_relay_events_total',
+    help: 'Outbox events acked by Kafka.',
+    registers: [this.registry],
+  });
+
+  readonly bytesRelayed = new Counter({
+    name: 'walnut_relay_payload_bytes_total',
+    help: 'Payload bytes acked by Kafka.',
+    registers: [this.registry],
+  });
+
+  readonly ackLatency = new Histogram({
+    name: 'walnut_relay_kafka_ack_seconds',
+    help: 'Time from sending a produce request to its ack.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly inflightRecords = new Gauge({
+    name: 'walnut_relay_inflight_records',
+    help: 'Records buffered or sent and not yet acked.',
+    registers: [this.registry],
+  });
+
+  readonly reconnects = new Counter({
+    name: 'walnut_relay_reconnects_total',
+    help: 'Sessions that ended in an error and were retried, by error code.',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+
+  readonly confirmedLsn = new Gauge({
+    name: 'walnut_relay_confirmed_lsn',
+    help: 'Last LSN confirmed to Postgres, as a number (exact below 2^53).',
+    registers: [this.registry],
+  });
+
+  readonly slotLagBytes = new Gauge({
+    name: 'walnut_relay_slot_lag_bytes',
+    help: "WAL written since the slot's confirmed LSN, read from Postgres at scrape time.",
+    registers: [this.registry],
+  });
+
+  readonly state = new Gauge({
+    name: 'walnut_relay_state',
+    help: 'Lifecycle state: 1 for the current one.',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_relay_' });
+  }
+}
