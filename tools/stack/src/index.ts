@@ -1,8 +1,9 @@
+export { createDatabase } from './database.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { type KafkaHandle, startKafka } from './kafka.ts';
 export { ensureKafkaJars } from './kafka-jars.ts';
 export { freePort } from './ports.ts';
-export { createDatabase, type PostgresHandle, startPostgres } from './postgres.ts';
+export { type PostgresHandle, startPostgres } from './postgres.ts';
 export { type Stack, startStack } from './stack.ts';
 export { waitFor } from './wait-for.ts';
 export { readTopic, type TopicRecord, type WalnutFixture, walnutFixture } from './walnut-fixture.ts';

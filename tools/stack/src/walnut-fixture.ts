@@ -3,7 +3,7 @@ import { KV_AGGREGATE_TYPE, runMigrations } from '@walnut/schema';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { freePort } from './ports.ts';
-import { createDatabase } from './postgres.ts';
+import { createDatabase } from './database.ts';
 import { waitFor } from './wait-for.ts';
 import { startWalnutProcess, type WalnutProcess } from './walnut-processes.ts';
 
@@ -120,6 +120,14 @@ export async function readTopic(
   timeoutMs = 60_000,
 ): Promise<TopicRecord[]> {
   const records: TopicRecord[] = [];
+  // Subscribing to a topic the relay has not created yet fails rather than waits.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await waitFor(`topic ${topic} to exist`, async () => (await admin.listTopics()).includes(topic), { timeoutMs });
+  } finally {
+    await admin.disconnect();
+  }
   const consumer = kafka.consumer({ groupId: `reader_${randomUUID()}` });
   await consumer.connect();
   try {
