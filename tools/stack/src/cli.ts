@@ -1,89 +1,112 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { StackError } from './errors.ts';
+import { shellQuote } from './exec.ts';
+import { onHarnessExit } from './exit-hooks.ts';
 import { ensureKafkaJars } from './kafka-jars.ts';
 import { type Stack, startStack } from './stack.ts';
 
 const usage = `usage:
-  walnut-stack up  [--dir .walnut]            start Postgres + Kafka, print their env, run until Ctrl-C
-  walnut-stack run [--dir DIR] -- CMD [ARGS]  start them, run CMD with DATABASE_URL/KAFKA_BROKERS, stop them
-  walnut-stack jars                           fetch Kafka's jars from Maven Central
-DATABASE_URL / KAFKA_BROKERS already set: that service is used, not started.`;
+  walnut-stack up   [--dir .walnut]             start Postgres + Kafka, print their env, run until Ctrl-C
+  walnut-stack run  [--dir DIR] -- CMD [ARGS…]  start them, run CMD with DATABASE_URL, KAFKA_BROKERS and
+                                                WALNUT_STACK_DIR set, stop them, exit with CMD's status
+                                                (default DIR: a temporary directory, removed afterwards)
+  walnut-stack jars                             fetch Kafka's jars from Maven Central (infra/kafka/pom.xml)
+With DATABASE_URL / KAFKA_BROKERS already set, that service is used and not started.`;
 
 const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-});
-const [command, ...rest] = positionals;
-
-async function stackEnv(stack: Stack, dir: string): Promise<Record<string, string>> {
-  const env = { DATABASE_URL: stack.databaseUrl, KAFKA_BROKERS: stack.kafkaBrokers.join(','), WALNUT_STACK_DIR: dir };
-  await writeFile(
-    path.join(dir, 'stack.env'),
-    Object.entries(env)
-      .map(([k, v]) => `export ${k}='${v}'\n`)
-      .join(''),
-  );
+/** Writes the stack's coordinates to <dir>/stack.env (export lines, for `source`) and returns them. */
+async function publish(stack: Stack, dir: string): Promise<Record<string, string>> {
+  const env = { DATABASE_URL: stack.databaseUrl, KAFKA_BROKERS: stack.kafkaBrokers.join(',') };
+  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
+  await writeFile(path.join(dir, 'stack.env'), lines.join(''));
   return env;
 }
 
-async function up(dir: string): Promise<number> {
-  const stack = await startStack({ dir, log });
-  const env = await stackEnv(stack, dir);
-  for (const [k, v] of Object.entries(env)) console.log(`${k}=${v}`);
-  log('ready; Ctrl-C stops it');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+function signalled(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+}
+
+async function up(dir: string): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const stack = await startStack({ dir, log });
+  const stopRequested = signalled();
+  const env = await publish(stack, dir);
+  for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
+  log(`ready (env in ${path.join(dir, 'stack.env')}); Ctrl-C stops it`);
+  log(`got ${await stopRequested}, stopping`);
   await stack.stop();
   return 0;
 }
 
 async function runWith(dir: string | undefined, argv: string[]): Promise<number> {
-  if (argv.length === 0) {
-    console.error(usage);
+  const [command, ...args] = argv;
+  if (command === undefined) {
+    process.stderr.write(`${usage}\n`);
     return 2;
   }
   const workDir = dir ?? (await mkdtemp(path.join(tmpdir(), 'walnut-stack-')));
+  await mkdir(workDir, { recursive: true });
+  // Registered before the stack's own hooks, so it runs after them (LIFO) if we die early.
+  const forgetTemp = dir ? () => {} : onHarnessExit(() => rmSync(workDir, { recursive: true, force: true }));
   let stack: Stack | undefined;
   try {
     stack = await startStack({ dir: workDir, log });
-    const env = await stackEnv(stack, workDir);
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
+    const env = { ...(await publish(stack, workDir)), WALNUT_STACK_DIR: workDir };
+    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+    // The terminal already sends Ctrl-C to the whole process group; forwarding covers a
+    // signal sent to this process alone (CI timeouts, `kill <pid>`).
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-    return code ?? (signal === 'SIGINT' ? 130 : 1);
+    try {
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      return code ?? 128 + (signal ? constants.signals[signal] : 0);
+    } catch (error) {
+      log(`could not run ${command}: ${(error as Error).message}`);
+      return 127;
+    } finally {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    }
   } finally {
-    await stack?.stop().catch((error) => log(`stop failed: ${(error as Error).message}`));
-    if (!dir) await rm(workDir, { recursive: true, force: true });
+    await stack?.stop().catch((error: unknown) => log(`stop failed: ${(error as Error).message}`));
+    if (!dir) {
+      await rm(workDir, { recursive: true, force: true });
+      forgetTemp();
+    }
   }
 }
 
 async function main(): Promise<number> {
-  if (values.help || !command) {
-    console.error(usage);
-    return command ? 0 : 2;
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
   }
   switch (command) {
     case 'up':
       return up(path.resolve(values.dir ?? '.walnut'));
     case 'run':
-      return runWith(values.dir ? path.resolve(values.dir) : undefined, rest);
+      return runWith(values.dir === undefined ? undefined : path.resolve(values.dir), rest);
     case 'jars':
-      await ensureKafkaJars(log);
+      log(`Kafka jars in ${await ensureKafkaJars({ log })}`);
       return 0;
     default:
-      console.error(usage);
+      process.stderr.write(`${usage}\n`);
       return 2;
   }
 }
@@ -91,6 +114,7 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (error) {
-  log(`${(error as Error).message}`);
+  const code = error instanceof StackError ? `${error.code}: ` : '';
+  log(`${code}${(error as Error).message}`);
   process.exitCode = 1;
 }

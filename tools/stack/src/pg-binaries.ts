@@ -9,14 +9,14 @@ import { StackError } from './errors.ts';
  * `pg_config --bindir`.
  */
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  const candidates = [env.PG_BIN, ...debianBinDirs(), pgConfigBinDir()];
-  const found = candidates.find(
-    (dir) => dir && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'pg_ctl')),
-  );
-  if (found) return found;
+  const hasServer = (dir: string | undefined): dir is string =>
+    dir !== undefined && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'pg_ctl'));
   if (env.PG_BIN) {
-    throw new StackError('TOOL_MISSING', `PG_BIN=${env.PG_BIN} holds no initdb/pg_ctl`);
+    if (hasServer(env.PG_BIN)) return env.PG_BIN;
+    throw new StackError('TOOL_MISSING', `PG_BIN=${env.PG_BIN} holds no initdb and pg_ctl`);
   }
+  const found = [...debianBinDirs(), pgConfigBinDir()].find(hasServer);
+  if (found) return found;
   throw new StackError(
     'TOOL_MISSING',
     'no PostgreSQL server binaries (initdb, pg_ctl) found in /usr/lib/postgresql/*/bin or via pg_config: ' +

@@ -91,6 +91,9 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
   const start = async () => {
     if (await isRunning()) return;
     log(`starting postgres on 127.0.0.1:${port} (${dataDir})`);
+    // pg_ctl daemonizes postgres (its own session): nothing ties it to us unless we stop it.
+    // Armed before the start so that no moment exists where it runs unguarded.
+    watchdog ??= deadMansSwitch(...asPostgresArgv(pgCtlPath, ['-D', dataDir, '-m', 'fast', 'stop']));
     try {
       await pgCtl(['-w', '-t', pgCtlTimeoutS, '-l', logFile, '-o', serverOptions, 'start']);
     } catch (error) {
@@ -100,8 +103,6 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
         { cause: error },
       );
     }
-    // pg_ctl daemonizes postgres: nothing ties it to us unless we stop it.
-    watchdog ??= deadMansSwitch(...asPostgresArgv(pgCtlPath, ['-D', dataDir, '-m', 'fast', 'stop']));
   };
   const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
     if (await isRunning()) {
@@ -118,17 +119,23 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
     watchdog = undefined;
   };
 
-  await start();
   onHarnessExit(() => {
     if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
       runSync(pgCtlPath, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], { asPostgres: true });
     }
     watchdog?.disarm();
   });
+  await start();
 
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  await expectLogicalWal(adminUrl);
-  const url = await createDatabase(adminUrl, 'walnut');
+  let url: string;
+  try {
+    await expectLogicalWal(adminUrl);
+    url = await createDatabase(adminUrl, 'walnut');
+  } catch (error) {
+    await stop('fast').catch(() => {});
+    throw error;
+  }
   return {
     url,
     adminUrl,

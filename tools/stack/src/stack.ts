@@ -1,3 +1,4 @@
+import { redact } from './database.ts';
 import { StackError } from './errors.ts';
 import { type KafkaHandle, startKafka } from './kafka.ts';
 import { type PostgresHandle, startPostgres } from './postgres.ts';
@@ -7,12 +8,14 @@ export interface Stack {
   kafkaBrokers: string[];
   postgres: PostgresHandle;
   kafka: KafkaHandle;
+  /** Stops what the harness started; services from the environment are left alone. */
   stop(): Promise<void>;
 }
 
 /**
- * Postgres and Kafka for dev and tests. A service named in the environment
- * (DATABASE_URL, KAFKA_BROKERS) is used as is and never started or stopped.
+ * Postgres and Kafka for dev and tests, under `dir`. A service named in `env`
+ * (DATABASE_URL; KAFKA_BROKERS, comma-separated) is used as is and never
+ * started or stopped; otherwise the harness starts its own.
  */
 export async function startStack(opts: {
   dir: string;
@@ -20,46 +23,83 @@ export async function startStack(opts: {
   log?: (line: string) => void;
 }): Promise<Stack> {
   const env = opts.env ?? process.env;
-  const [postgres, kafka] = await Promise.all([
-    env.DATABASE_URL ? Promise.resolve(externalPostgres(env.DATABASE_URL)) : startPostgres(opts),
-    env.KAFKA_BROKERS ? Promise.resolve(externalKafka(env.KAFKA_BROKERS)) : startKafka(opts),
+  const services = { dir: opts.dir, ...(opts.log ? { log: opts.log } : {}) };
+  // Validate the environment before starting anything.
+  const givenPostgres = env.DATABASE_URL ? externalPostgres(env.DATABASE_URL) : undefined;
+  const givenKafka = env.KAFKA_BROKERS ? externalKafka(env.KAFKA_BROKERS) : undefined;
+  const [postgres, kafka] = await Promise.allSettled([
+    givenPostgres ?? startPostgres(services),
+    givenKafka ?? startKafka(services),
   ]);
+  if (postgres.status === 'rejected' || kafka.status === 'rejected') {
+    // Do not leave the half that did start running.
+    if (postgres.status === 'fulfilled' && postgres.value.owned) await postgres.value.stop().catch(() => {});
+    if (kafka.status === 'fulfilled' && kafka.value.owned) await kafka.value.stop().catch(() => {});
+    throw postgres.status === 'rejected' ? postgres.reason : (kafka as PromiseRejectedResult).reason;
+  }
+  const stack = { postgres: postgres.value, kafka: kafka.value };
   return {
-    databaseUrl: postgres.url,
-    kafkaBrokers: kafka.brokers,
-    postgres,
-    kafka,
+    databaseUrl: stack.postgres.url,
+    kafkaBrokers: stack.kafka.brokers,
+    ...stack,
     async stop() {
-      if (kafka.owned) await kafka.stop();
-      if (postgres.owned) await postgres.stop('fast');
+      const results = await Promise.allSettled([
+        stack.kafka.owned ? stack.kafka.stop() : undefined,
+        stack.postgres.owned ? stack.postgres.stop('fast') : undefined,
+      ]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
 }
 
-function notOwned(what: string): () => Promise<never> {
+function notOwned(service: string, variable: string, action: string): () => Promise<never> {
   return () =>
-    Promise.reject(new StackError('NOT_OWNED', `${what} comes from the environment; the harness does not control it`));
+    Promise.reject(
+      new StackError(
+        'NOT_OWNED',
+        `cannot ${action} ${service}: it comes from ${variable}, and the harness only controls what it started`,
+      ),
+    );
 }
 
 function externalPostgres(url: string): PostgresHandle {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new StackError('BAD_ENV', `DATABASE_URL is not a URL: ${redact(url)}`, { cause: error });
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new StackError('BAD_ENV', `DATABASE_URL must be postgres://…, got ${redact(url)}`);
+  }
   return {
     url,
+    // Used for CREATE DATABASE: the given database is as good a place to connect from as any.
     adminUrl: url,
-    port: Number(new URL(url).port || 5432),
+    port: Number(parsed.port || 5432),
     dataDir: '',
     owned: false,
-    stop: notOwned('DATABASE_URL'),
-    start: notOwned('DATABASE_URL'),
-    restart: notOwned('DATABASE_URL'),
+    stop: notOwned('Postgres', 'DATABASE_URL', 'stop'),
+    start: notOwned('Postgres', 'DATABASE_URL', 'start'),
+    restart: notOwned('Postgres', 'DATABASE_URL', 'restart'),
   };
 }
 
-function externalKafka(brokers: string): KafkaHandle {
+function externalKafka(list: string): KafkaHandle {
+  const brokers = list
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  const bad = brokers.find((b) => !/^[^\s:/]+:\d+$/.test(b) && !/^\[[0-9a-f:]+\]:\d+$/i.test(b));
+  if (brokers.length === 0 || bad !== undefined) {
+    throw new StackError('BAD_ENV', `KAFKA_BROKERS must be host:port[,host:port…], got "${list}"`);
+  }
   return {
-    brokers: brokers.split(',').map((b) => b.trim()),
+    brokers,
     owned: false,
-    stop: notOwned('KAFKA_BROKERS'),
-    start: notOwned('KAFKA_BROKERS'),
-    kill: notOwned('KAFKA_BROKERS'),
+    stop: notOwned('Kafka', 'KAFKA_BROKERS', 'stop'),
+    start: notOwned('Kafka', 'KAFKA_BROKERS', 'start'),
+    kill: notOwned('Kafka', 'KAFKA_BROKERS', 'kill'),
   };
 }
