@@ -52,6 +52,12 @@ export const relayEnv = z.object({
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
   /** Reconnect backoff cap. Default 10000 ms. */
   RELAY_BACKOFF_MAX_MS: int(100).default(10_000),
+  /**
+   * How long the relay keeps retrying while another connection holds its slot
+   * before it exits non-zero. Default 30000 ms: long enough for Postgres to
+   * notice that a SIGKILLed predecessor's walsender lost its client.
+   */
+  RELAY_SLOT_BUSY_TIMEOUT_MS: int(0).default(30_000),
   /** pino level. Default `info`. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -70,6 +76,7 @@ export interface RelayConfig {
   statusIntervalMs: number;
   shutdownTimeoutMs: number;
   backoffMaxMs: number;
+  slotBusyTimeoutMs: number;
 }
 
 export function relayConfig(env: RelayEnv): RelayConfig {
@@ -92,5 +99,6 @@ export function relayConfig(env: RelayEnv): RelayConfig {
     statusIntervalMs: env.RELAY_STATUS_INTERVAL_MS,
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,
     backoffMaxMs: env.RELAY_BACKOFF_MAX_MS,
+    slotBusyTimeoutMs: env.RELAY_SLOT_BUSY_TIMEOUT_MS,
   };
 }

@@ -34,10 +34,11 @@ export function toRelayError(error: unknown): RelayError {
   switch (pgCode) {
     case '28P01':
     case '28000':
-      return new RelayError('AUTH_FAILED', `Postgres refused the credentials: ${message}`, {
-        retryable: false,
-        cause: error,
-      });
+      return new RelayError(
+        'AUTH_FAILED',
+        `Postgres refused the relay's login (${message}): check the user and password in DATABASE_URL, and that the role has LOGIN and REPLICATION (ALTER ROLE … LOGIN REPLICATION)`,
+        { retryable: false, cause: error },
+      );
     case '42501':
       return new RelayError(
         'CONFIG_INVALID',

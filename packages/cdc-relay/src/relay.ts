@@ -2,15 +2,22 @@
  * The relay's lifecycle. One ReplicationSession per connection; the supervisor
  * loop below replaces a failed session after a backoff.
  *
- *                 slot ready, streaming                 stop()
+ *                   slot ready, streaming              stop()
  *  ┌────────────┐ ─────────────────────▶ ┌───────────┐ ───────▶ ┌──────────┐
  *  │ connecting │                        │ streaming │          │ draining │
- *  └────────────┘ ◀──┐                   └───────────┘          └──────────┘
- *     │    ▲         │ delay elapsed          │ retryable error      │ acked, or timeout
- *     │    │    ┌─────────┐ ◀─────────────────┘                      ▼
- *     │    └────│ backoff │                                    ┌─────────┐
- *     │         └─────────┘ ──────────── stop() ─────────────▶ │ stopped │
- *     └──────────────── fatal error (exit non-zero) ─────────▶ └─────────┘
+ *  └────────────┘                        └───────────┘          └──────────┘
+ *    │    │   ▲                            │       │                 │
+ *    │ (1)│   │ delay elapsed         (1)  │       │ fatal (2)       │ acked, or timeout
+ *    │    ▼   │                            │       ▼                 ▼
+ *    │  ┌─────────┐ ◀──────────────────────┘   ┌───────────────────────────┐
+ *    │  │ backoff │ ────────── stop() ───────▶ │          stopped          │
+ *    │  └─────────┘                            └───────────────────────────┘
+ *    │                                                       ▲
+ *    └──────────────── fatal (2), or stop() ─────────────────┘
+ *
+ * (1) A retryable error. SLOT_IN_USE (another connection holds the slot) is
+ *     retried for at most RELAY_SLOT_BUSY_TIMEOUT_MS, then it is fatal.
+ * (2) run() rejects with a non-retryable RelayError; the CLI exits non-zero.
  */
 import { formatLsn } from '@walnut/schema';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
@@ -61,6 +68,8 @@ export class Relay {
   /** Resolves after a graceful stop(); rejects with a non-retryable RelayError. */
   async run(): Promise<void> {
     let attempt = 0;
+    /** When the slot was first found held by another connection, in an unbroken run of such failures. */
+    let slotBusySince: number | null = null;
     try {
       while (!this.stopping) {
         this.transition('connecting');
@@ -89,12 +98,24 @@ export class Relay {
           if (this.stopping) break;
           this.transition('streaming', { from: formatLsn(slot.confirmedFlushLsn) });
           attempt = 0;
+          slotBusySince = null;
           await session.done;
         } catch (error) {
           const failure = toRelayError(error);
           if (!failure.retryable) throw failure;
           if (this.stopping) break;
-          const delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
+          let delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
+          if (failure.code === 'SLOT_IN_USE') {
+            // Usually a predecessor that Postgres has not yet seen die: a SIGKILLed
+            // relay's walsender stays active until it notices the closed socket. Held
+            // for longer, it is a second relay on the same slot; a human must resolve that.
+            slotBusySince ??= Date.now();
+            const leftMs = slotBusySince + this.config.slotBusyTimeoutMs - Date.now();
+            if (leftMs <= 0) throw this.slotBusyTooLong(failure);
+            delayMs = Math.min(delayMs, leftMs);
+          } else {
+            slotBusySince = null;
+          }
           this.transition('backoff', { code: failure.code, error: failure.message, delayMs });
           await this.sleep(delayMs);
         } finally {
@@ -133,6 +154,15 @@ export class Relay {
     if (confirmed === this.lastProgress.confirmed && acked === this.lastProgress.acked) return;
     this.lastProgress = { confirmed, acked };
     this.log.info({ confirmedLsn: formatLsn(confirmed), acked, inflight: session.inflightRecords }, 'relay progress');
+  }
+
+  private slotBusyTooLong(failure: RelayError): RelayError {
+    const { slot, slotBusyTimeoutMs } = this.config;
+    return new RelayError(
+      'SLOT_IN_USE',
+      `another process still holds replication slot ${slot} after ${slotBusyTimeoutMs} ms (${failure.message}): stop that process, or give this relay its own RELAY_SLOT`,
+      { retryable: false, cause: failure },
+    );
   }
 
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {

@@ -64,7 +64,9 @@ export async function prepareSlot(
     );
   }
   if (slot.active_pid !== null) {
-    throw new RelayError('SLOT_IN_USE', `slot ${opts.slot} is in use by backend pid ${slot.active_pid}`, {
+    // The client's address is what finds the other process; it is null when this role may not see it.
+    const client = slot.client ? ` (client ${slot.client})` : '';
+    throw new RelayError('SLOT_IN_USE', `slot ${opts.slot} is held by backend pid ${slot.active_pid}${client}`, {
       retryable: true,
     });
   }
@@ -76,15 +78,18 @@ interface SlotRow {
   database: string;
   current_database: string;
   active_pid: number | null;
+  client: string | null;
   confirmed_flush_lsn: string | null;
   wal_status: string | null;
 }
 
 async function readSlot(client: pg.Client, slot: string): Promise<SlotRow | undefined> {
   const result = await client.query<SlotRow>(
-    `SELECT plugin, database, current_database() AS current_database, active_pid,
-            confirmed_flush_lsn::text AS confirmed_flush_lsn, wal_status
-       FROM pg_replication_slots WHERE slot_name = $1`,
+    `SELECT s.plugin, s.database, current_database() AS current_database, s.active_pid,
+            host(a.client_addr) || ':' || a.client_port AS client,
+            s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status
+       FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+      WHERE s.slot_name = $1`,
     [slot],
   );
   return result.rows[0];
