@@ -1,31 +1,191 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import pg from 'pg';
 import pino from 'pino';
-import { relayConfig, relayEnv } from './config.ts';
+import type { z } from 'zod';
+import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 import { RelayError } from './errors.ts';
+import { startHttpServer } from './http-server.ts';
+import { RelayMetrics } from './metrics.ts';
 import { Relay } from './relay.ts';
+import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
+import { addSettingOptions, adminSettings, allSettings, rawSettings, settingErrors } from './settings.ts';
 
-const parsed = relayEnv.safeParse(process.env);
-if (!parsed.success) {
-  for (const issue of parsed.error.issues) {
-    console.error(`walnut-relay: ${issue.path.join('.')}: ${issue.message}`);
+const program = new Command('walnut-relay')
+  .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    '\nEvery option also reads the environment variable shown. DATABASE_URL and KAFKA_SASL_PASSWORD come only\nfrom the environment or from a file named by DATABASE_URL_FILE / KAFKA_SASL_PASSWORD_FILE.',
+  );
+
+function parseOrExit<T extends z.ZodType>(schema: T, raw: Record<string, string | undefined>): z.infer<T> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    for (const line of settingErrors(parsed.error)) console.error(`walnut-relay: ${line}`);
+    process.exit(2);
   }
-  process.exit(2);
+  return parsed.data;
 }
 
-const log = pino({ name: 'walnut-relay', level: parsed.data.LOG_LEVEL });
-const relay = new Relay(relayConfig(parsed.data), log);
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    log.info({ signal }, 'stopping');
-    void relay.stop();
+addSettingOptions(program.command('run', { isDefault: true }), allSettings)
+  .description('stream the slot to Kafka until SIGTERM/SIGINT (the default command)')
+  .action(async (_opts, command: Command) => {
+    const env = parseOrExit(relayEnv, rawSettings(command, allSettings));
+    let config: RelayConfig;
+    try {
+      config = relayConfig(env, (path) => readFileSync(path, 'utf8'));
+    } catch (error) {
+      console.error(`walnut-relay: ${(error as Error).message}`);
+      process.exit(2);
+    }
+    await run(config, env.LOG_LEVEL);
   });
+
+const adminEnv = relayEnv.pick({
+  DATABASE_URL: true,
+  RELAY_SLOT: true,
+  RELAY_PUBLICATION: true,
+  RELAY_OUTBOX_TABLE: true,
+  LOG_LEVEL: true,
+});
+
+/** Runs an admin action on a plain connection with the relay's own settings. */
+function adminCommand(parent: Command, name: string, description: string, action: AdminAction): Command {
+  return addSettingOptions(parent.command(name), adminSettings)
+    .description(description)
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const env = parseOrExit(adminEnv, rawSettings(command, adminSettings));
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
+        await action(client, {
+          slot: env.RELAY_SLOT,
+          publication: env.RELAY_PUBLICATION,
+          schema,
+          table,
+          json: !!opts.json,
+        });
+      } catch (error) {
+        console.error(`walnut-relay ${parent.name()} ${name}: ${(error as Error).message}`);
+        process.exitCode = 1;
+      } finally {
+        await client.end().catch(() => {});
+      }
+    });
 }
 
-try {
-  await relay.run();
-  process.exit(0);
-} catch (error) {
-  const failure = error instanceof RelayError ? error : undefined;
-  log.fatal({ code: failure?.code ?? 'UNEXPECTED', err: error }, failure?.message ?? String(error));
-  process.exit(1);
+type AdminAction = (
+  client: pg.Client,
+  target: { slot: string; publication: string; schema: string; table: string; json: boolean },
+) => Promise<void>;
+
+const slot = program.command('slot').description('inspect or manage the replication slot');
+adminCommand(slot, 'status', 'slot name, active pid, confirmed LSN, lag and WAL retained', async (client, t) => {
+  const status = await slotStatus(client, t.slot);
+  if (t.json) {
+    console.log(JSON.stringify(status));
+    return;
+  }
+  if (!status.exists) {
+    console.log(`slot ${t.slot} does not exist`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(
+    [
+      `slot:          ${status.slot}`,
+      `active:        ${status.active ? `yes (pid ${status.activePid})` : 'no'}`,
+      `confirmed LSN: ${status.confirmedFlushLsn}`,
+      `lag:           ${status.lagBytes} bytes (${status.lagPretty})`,
+      `WAL retained:  ${status.retainedWalBytes} bytes (${status.retainedWalPretty})`,
+      `wal_status:    ${status.walStatus}`,
+    ].join('\n'),
+  );
+}).option('--json', 'print one JSON object');
+adminCommand(slot, 'create', 'create the pgoutput slot (before the app writes)', async (client, t) => {
+  console.log((await createSlot(client, t.slot)) ? `created slot ${t.slot}` : `slot ${t.slot} already exists`);
+});
+adminCommand(slot, 'drop', 'drop the slot (refused while a relay streams from it)', async (client, t) => {
+  console.log((await dropSlot(client, t.slot)) ? `dropped slot ${t.slot}` : `slot ${t.slot} does not exist`);
+});
+const publication = program.command('publication').description('manage the publication');
+adminCommand(publication, 'sync', 'make the publication publish the outbox table, inserts only', async (client, t) => {
+  const done = await syncPublication(client, t.publication, t);
+  console.log(`${done} publication ${t.publication} for ${t.schema}.${t.table} (inserts only)`);
+});
+
+async function run(config: RelayConfig, level: string): Promise<void> {
+  const log = pino({ name: 'walnut-relay', level });
+  const metrics = new RelayMetrics();
+  const relay = new Relay(config, log, metrics);
+  const lagClient = new LagProbe(config.databaseUrl, config.slot);
+  const server = await startHttpServer(config.http.port, config.http.host, metrics, {
+    ready: () => relay.ready,
+    beforeScrape: async () => {
+      const lag = await lagClient.lagBytes();
+      if (lag !== null) metrics.slotLagBytes.set(lag);
+    },
+  });
+  const address = server.address();
+  log.info({ port: typeof address === 'object' ? address?.port : address }, 'http listening (/health /ready /metrics)');
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, 'stopping');
+      void relay.stop();
+    });
+  }
+  try {
+    await relay.run();
+    server.close();
+    await lagClient.close();
+    process.exit(0);
+  } catch (error) {
+    const failure = error instanceof RelayError ? error : undefined;
+    log.fatal({ code: failure?.code ?? 'UNEXPECTED', err: error }, failure?.message ?? String(error));
+    process.exit(1);
+  }
 }
+
+/** One lazily opened connection for the slot-lag gauge, reopened after a failure. */
+class LagProbe {
+  private client: pg.Client | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly slot: string,
+  ) {}
+
+  async lagBytes(): Promise<number | null> {
+    try {
+      if (!this.client) {
+        const client = new pg.Client({ connectionString: this.url });
+        client.on('error', () => {
+          if (this.client === client) this.client = null;
+        });
+        await client.connect();
+        this.client = client;
+      }
+      const r = await this.client.query(
+        `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag
+           FROM pg_replication_slots WHERE slot_name = $1`,
+        [this.slot],
+      );
+      return r.rows[0] ? Number(r.rows[0].lag) : null;
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+}
+
+await program.parseAsync(process.argv);

@@ -1,4 +1,6 @@
+import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
+import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 
 const csv = z.string().transform((s) =>
@@ -8,68 +10,88 @@ const csv = z.string().transform((s) =>
     .filter(Boolean),
 );
 const int = (min: number) => z.coerce.number().int().min(min);
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL identifier');
 
 /**
- * Everything the relay reads from its environment, parsed once at start.
- * Names of env vars are the keys of `relayEnv`; defaults are stated in JSDoc.
+ * Every setting of the relay, keyed by its environment variable. The CLI
+ * derives a flag from each non-secret key (RELAY_SLOT → --slot, KAFKA_BROKERS
+ * → --kafka-brokers) and the help text from `.describe()`. Parsed once at start.
  */
 export const relayEnv = z.object({
-  /** Postgres connection string; the role needs REPLICATION and SELECT on the outbox. */
-  DATABASE_URL: z.string().min(1),
-  /** Comma-separated `host:port` list. */
-  KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)),
-  /** Kafka client id. Default `walnut-relay`. */
-  KAFKA_CLIENT_ID: z.string().default('walnut-relay'),
-  /** Replication slot (created when missing). Default `walnut`. */
-  RELAY_SLOT: identifier.default('walnut'),
-  /** Publication (created when missing, inserts only). Default `walnut_outbox`. */
-  RELAY_PUBLICATION: identifier.default('walnut_outbox'),
-  /** Outbox table as `schema.table`. Default `public.outbox`. */
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .describe('Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS'),
+  KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)).describe('comma-separated host:port list'),
+  KAFKA_CLIENT_ID: z.string().default('walnut-relay').describe('Kafka client id'),
+  KAFKA_SSL: flag.default(false).describe('connect to Kafka over TLS'),
+  KAFKA_SSL_CA_FILE: z.string().optional().describe('PEM file of the CA that signed the brokers (TLS)'),
+  KAFKA_SASL_MECHANISM: z
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'])
+    .optional()
+    .describe('SASL mechanism; needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'),
+  KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user'),
+  KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (secret: env or KAFKA_SASL_PASSWORD_FILE only)'),
+  RELAY_SLOT: identifier.default('walnut').describe('replication slot, created when missing'),
+  RELAY_PUBLICATION: identifier
+    .default('walnut_outbox')
+    .describe('publication, created for outbox inserts when missing'),
   RELAY_OUTBOX_TABLE: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/, 'must be schema.table')
-    .default('public.outbox'),
-  /** Column holding the event id. Default `id` (Debezium's convention). */
-  RELAY_COLUMN_ID: identifier.default('id'),
-  /** Column whose value becomes the Kafka message key. Default `aggregateid`. */
-  RELAY_COLUMN_KEY: identifier.default('aggregateid'),
-  /** Column forwarded byte for byte as the message value. Default `payload`. */
-  RELAY_COLUMN_PAYLOAD: identifier.default('payload'),
-  /** Topic with `{column}` placeholders. Default `outbox.event.{aggregatetype}`. */
-  RELAY_TOPIC_TEMPLATE: z.string().min(1).default('outbox.event.{aggregatetype}'),
-  /** Columns copied into Kafka headers. Default `type`. */
-  RELAY_HEADER_COLUMNS: csv.pipe(z.array(identifier)).default(['type']),
-  /** Records buffered or unacked before WAL reading pauses. Default 20000. */
-  RELAY_MAX_INFLIGHT_RECORDS: int(1).default(20_000),
-  /** Most records in one produce request. Default 2000. */
-  RELAY_MAX_BATCH_RECORDS: int(1).default(2_000),
-  /** Wait for more records before sending a small batch. Default 2 ms. */
-  RELAY_LINGER_MS: int(0).default(2),
-  /** How often the confirmed LSN is reported to Postgres. Default 1000 ms. */
-  RELAY_STATUS_INTERVAL_MS: int(100).default(1_000),
-  /** Longest wait for in-flight acks on SIGTERM. Default 10000 ms. */
-  RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
-  /** Reconnect backoff cap. Default 10000 ms. */
-  RELAY_BACKOFF_MAX_MS: int(100).default(10_000),
-  /**
-   * How long the relay keeps retrying while another connection holds its slot
-   * before it exits non-zero. Default 30000 ms: long enough for Postgres to
-   * notice that a SIGKILLed predecessor's walsender lost its client.
-   */
-  RELAY_SLOT_BUSY_TIMEOUT_MS: int(0).default(30_000),
-  /** pino level. Default `info`. */
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    .default('public.outbox')
+    .describe('outbox table as schema.table'),
+  RELAY_COLUMN_ID: identifier.default('id').describe('column sent as the `id` header'),
+  RELAY_COLUMN_KEY: identifier.default('aggregateid').describe('column sent as the message key'),
+  RELAY_COLUMN_PAYLOAD: identifier.default('payload').describe('column sent byte for byte as the value'),
+  RELAY_TOPIC_TEMPLATE: z
+    .string()
+    .min(1)
+    .default('outbox.event.{aggregatetype}')
+    .describe('topic, with {column} placeholders'),
+  RELAY_HEADER_COLUMNS: csv.pipe(z.array(identifier)).default(['type']).describe('columns copied into headers'),
+  RELAY_MESSAGE_PREFIXES: csv
+    .pipe(z.array(z.string().min(1)))
+    .default([])
+    .describe('pg_logical_emit_message prefixes to relay (table-less outbox); empty: off'),
+  RELAY_MESSAGE_TOPIC_TEMPLATE: z
+    .string()
+    .min(1)
+    .default('outbox.message.{prefix}')
+    .describe('topic of relayed messages, with a {prefix} placeholder'),
+  RELAY_MAX_INFLIGHT_RECORDS: int(1).default(20_000).describe('records buffered or unacked before WAL reading pauses'),
+  RELAY_MAX_BATCH_RECORDS: int(1).default(2_000).describe('most records in one produce request'),
+  RELAY_LINGER_MS: int(0).default(2).describe('wait for more records before sending a small batch'),
+  RELAY_STATUS_INTERVAL_MS: int(100).default(1_000).describe('how often the confirmed LSN is reported'),
+  RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
+  RELAY_BACKOFF_MAX_MS: int(100).default(10_000).describe('cap of the reconnect backoff'),
+  // Long enough for Postgres to notice that a SIGKILLed predecessor's walsender lost its client.
+  RELAY_SLOT_BUSY_TIMEOUT_MS: int(0)
+    .default(30_000)
+    .describe('how long to retry while another process holds the slot, then exit 1'),
+  RELAY_HTTP_PORT: int(0).default(9400).describe('port of /health, /ready and /metrics; 0 picks a free one'),
+  RELAY_HTTP_HOST: z.string().default('127.0.0.1').describe('address of the HTTP server'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('pino log level'),
 });
 
 export type RelayEnv = z.infer<typeof relayEnv>;
 
+/** Settings that never come from flags (visible in `ps`) and may come from `<NAME>_FILE`. */
+export const secretSettings = ['DATABASE_URL', 'KAFKA_SASL_PASSWORD'] as const;
+
+export interface KafkaSecurity {
+  ssl: boolean | { ca: string[] };
+  sasl?: SASLOptions;
+}
+
 export interface RelayConfig {
   databaseUrl: string;
-  kafka: { brokers: string[]; clientId: string };
+  kafka: { brokers: string[]; clientId: string } & KafkaSecurity;
   slot: string;
   publication: string;
   outbox: OutboxMapping;
+  messages: MessageMapping;
   maxInflightRecords: number;
   maxBatchRecords: number;
   lingerMs: number;
@@ -77,13 +99,14 @@ export interface RelayConfig {
   shutdownTimeoutMs: number;
   backoffMaxMs: number;
   slotBusyTimeoutMs: number;
+  http: { port: number; host: string };
 }
 
-export function relayConfig(env: RelayEnv): RelayConfig {
+export function relayConfig(env: RelayEnv, readFile: (path: string) => string): RelayConfig {
   const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
   return {
     databaseUrl: env.DATABASE_URL,
-    kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID },
+    kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
     publication: env.RELAY_PUBLICATION,
     outbox: {
@@ -93,6 +116,7 @@ export function relayConfig(env: RelayEnv): RelayConfig {
       topicTemplate: env.RELAY_TOPIC_TEMPLATE,
       headerColumns: env.RELAY_HEADER_COLUMNS,
     },
+    messages: { prefixes: env.RELAY_MESSAGE_PREFIXES, topicTemplate: env.RELAY_MESSAGE_TOPIC_TEMPLATE },
     maxInflightRecords: env.RELAY_MAX_INFLIGHT_RECORDS,
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
     lingerMs: env.RELAY_LINGER_MS,
@@ -100,5 +124,24 @@ export function relayConfig(env: RelayEnv): RelayConfig {
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,
     backoffMaxMs: env.RELAY_BACKOFF_MAX_MS,
     slotBusyTimeoutMs: env.RELAY_SLOT_BUSY_TIMEOUT_MS,
+    http: { port: env.RELAY_HTTP_PORT, host: env.RELAY_HTTP_HOST },
   };
+}
+
+function kafkaSecurity(env: RelayEnv, readFile: (path: string) => string): KafkaSecurity {
+  const ssl = env.KAFKA_SSL_CA_FILE ? { ca: [readFile(env.KAFKA_SSL_CA_FILE)] } : env.KAFKA_SSL;
+  if (!env.KAFKA_SASL_MECHANISM) return { ssl };
+  if (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD) {
+    throw new Error('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
+  }
+  const credentials = { username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
+  // Spelled out per mechanism: kafkajs types SASL options as a union keyed by it.
+  switch (env.KAFKA_SASL_MECHANISM) {
+    case 'plain':
+      return { ssl, sasl: { mechanism: 'plain', ...credentials } };
+    case 'scram-sha-256':
+      return { ssl, sasl: { mechanism: 'scram-sha-256', ...credentials } };
+    case 'scram-sha-512':
+      return { ssl, sasl: { mechanism: 'scram-sha-512', ...credentials } };
+  }
 }

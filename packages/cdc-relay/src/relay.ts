@@ -26,10 +26,26 @@ import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
-import { ReplicationSession, type SessionObserver } from './replication-session.ts';
+import type { RelayMetrics } from './metrics.ts';
+import { ReplicationSession } from './replication-session.ts';
 import { prepareSlot } from './slot.ts';
 
-export type RelayState = 'connecting' | 'streaming' | 'draining' | 'backoff' | 'stopped';
+const RELAY_STATES = ['connecting', 'streaming', 'draining', 'backoff', 'stopped'] as const;
+export type RelayState = (typeof RELAY_STATES)[number];
+
+function sessionMetrics(metrics: RelayMetrics) {
+  return {
+    onAcked(records: number, bytes: number, latencyMs: number) {
+      metrics.eventsRelayed.inc(records);
+      metrics.bytesRelayed.inc(bytes);
+      metrics.ackLatency.observe(latencyMs / 1000);
+    },
+    onConfirmed(lsn: bigint, inflight: number) {
+      metrics.confirmedLsn.set(Number(lsn));
+      metrics.inflightRecords.set(inflight);
+    },
+  };
+}
 
 export class Relay {
   private current: RelayState = 'connecting';
@@ -41,11 +57,13 @@ export class Relay {
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
-    private readonly observer?: SessionObserver,
+    private readonly metrics?: RelayMetrics,
   ) {
     const kafka = new Kafka({
       clientId: config.kafka.clientId,
       brokers: config.kafka.brokers,
+      ssl: config.kafka.ssl,
+      ...(config.kafka.sasl ? { sasl: config.kafka.sasl } : {}),
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
         const { message, ...rest } = entry.log;
@@ -88,7 +106,7 @@ export class Relay {
             slot.confirmedFlushLsn,
             this.producer,
             this.log,
-            this.observer,
+            this.metrics && sessionMetrics(this.metrics),
           );
           this.session = session;
           if (this.stopping) break;
@@ -103,6 +121,7 @@ export class Relay {
         } catch (error) {
           const failure = toRelayError(error);
           if (!failure.retryable) throw failure;
+          this.metrics?.reconnects.inc({ code: failure.code });
           if (this.stopping) break;
           let delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
           if (failure.code === 'SLOT_IN_USE') {
@@ -165,9 +184,17 @@ export class Relay {
     );
   }
 
+  /** Streaming with a live session: what /ready reports. */
+  get ready(): boolean {
+    return this.current === 'streaming' && this.session !== null;
+  }
+
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {
     if (next === this.current && next !== 'backoff') return;
     this.current = next;
+    if (this.metrics) {
+      for (const state of RELAY_STATES) this.metrics.state.set({ state }, state === next ? 1 : 0);
+    }
     this.log.info({ state: next, ...fields }, `relay ${next}`);
   }
 

@@ -6,6 +6,7 @@ import { AckTracker } from './ack-tracker.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
+import { messageRecord } from './message-mapping.ts';
 import { outboxRecord, type RawRow, type TxPosition } from './outbox-mapping.ts';
 
 /**
@@ -40,7 +41,7 @@ export class ReplicationSession {
     startLsn: Lsn,
     producer: Producer,
     private readonly log: Logger,
-    observer?: SessionObserver,
+    private readonly observer?: SessionObserver,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
@@ -73,7 +74,7 @@ export class ReplicationSession {
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
     );
     this.plugin = new RawTextPgoutputPlugin(
-      { protoVersion: 1, publicationNames: [config.publication] },
+      { protoVersion: 1, publicationNames: [config.publication], messages: config.messages.prefixes.length > 0 },
       () => this.received++,
     );
   }
@@ -174,13 +175,14 @@ export class ReplicationSession {
         this.tracker.commit(parseLsn(requireLsn(message.commitEndLsn, 'commit')));
         this.tx = null;
         return;
+      case 'message':
+        return this.applyMessage(message);
       case 'relation':
       case 'type':
       case 'origin':
       case 'update':
       case 'delete':
       case 'truncate':
-      case 'message':
         // Only outbox inserts are events; a publication may carry more.
         return;
       default: {
@@ -190,6 +192,31 @@ export class ReplicationSession {
         });
       }
     }
+  }
+
+  /**
+   * pg_logical_emit_message: a transactional message is part of its transaction
+   * like an outbox row; a non-transactional one arrives on its own, between
+   * transactions, and is its own unit, confirmable at its LSN once acked.
+   */
+  private async applyMessage(message: Pgoutput.MessageMessage): Promise<void> {
+    if (message.transactional) {
+      if (!this.tx)
+        throw new RelayError('REPLICATION_STREAM_FAILED', 'message outside a transaction', { retryable: true });
+      const record = messageRecord(this.config.messages, message.prefix, message.content, this.tx);
+      if (!record) return;
+      this.tx.seq++;
+      await this.sink.push(record, this.tracker.track());
+      return;
+    }
+    const lsn = requireLsn(message.messageLsn, 'message');
+    const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
+    const record = messageRecord(this.config.messages, message.prefix, message.content, at);
+    if (!record) return;
+    this.tracker.begin();
+    const token = this.tracker.track();
+    this.tracker.commit(parseLsn(lsn));
+    await this.sink.push(record, token);
   }
 
   /**
@@ -223,6 +250,7 @@ export class ReplicationSession {
     // passes lsn - 1 and the server sees exactly the confirmed LSN.
     if (lsn > 0n) void this.service.acknowledge(formatLsn(lsn - 1n));
     this.lastReportAt = performance.now();
+    this.observer?.onConfirmed?.(lsn, this.tracker.inflightRecords);
   }
 
   private fail(error: RelayError): void {
@@ -240,7 +268,9 @@ export class ReplicationSession {
   }
 }
 
-export type SessionObserver = SinkObserver;
+export interface SessionObserver extends SinkObserver {
+  onConfirmed?(lsn: Lsn, inflightRecords: number): void;
+}
 
 const REPORT_GAP_MS = 50;
 

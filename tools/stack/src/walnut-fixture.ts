@@ -47,6 +47,8 @@ export async function walnutFixture(
     RELAY_TOPIC_TEMPLATE: `${topicPrefix}.{aggregatetype}`,
     KV_TOPIC: topic,
     APPLIER_GROUP_ID: `applier_${id}`,
+    // Several relays may run at once in a test: each takes a free port for /metrics.
+    RELAY_HTTP_PORT: '0',
     LOG_LEVEL: 'info',
     ...services.env,
   };

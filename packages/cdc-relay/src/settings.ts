@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { type Command, Option } from 'commander';
+import type { z } from 'zod';
+import { relayEnv, secretSettings } from './config.ts';
+
+type SettingName = keyof typeof relayEnv.shape;
+
+/** RELAY_SLOT → slot, KAFKA_BROKERS → kafka-brokers: the flag of a setting. */
+export function flagOf(name: string): string {
+  return name
+    .replace(/^RELAY_/, '')
+    .toLowerCase()
+    .replaceAll('_', '-');
+}
+
+function isSecret(name: string): boolean {
+  return (secretSettings as readonly string[]).includes(name);
+}
+
+/** Adds one `--flag <value>` per non-secret setting, falling back to its env var. */
+export function addSettingOptions(command: Command, names: readonly SettingName[]): Command {
+  for (const name of names) {
+    if (isSecret(name)) continue;
+    const schema = relayEnv.shape[name] as z.ZodType;
+    command.addOption(new Option(`--${flagOf(name)} <value>`, schema.description ?? '').env(name));
+  }
+  return command;
+}
+
+/**
+ * The raw settings of a command: flags (or their env vars, via commander) and
+ * secrets from the environment or from the file `<NAME>_FILE` names.
+ */
+export function rawSettings(command: Command, names: readonly SettingName[]): Record<string, string | undefined> {
+  const options = command.opts<Record<string, string | undefined>>();
+  const raw: Record<string, string | undefined> = {};
+  for (const name of names) {
+    raw[name] = isSecret(name) ? secretFromEnv(name) : options[camel(flagOf(name))];
+  }
+  return raw;
+}
+
+function secretFromEnv(name: string): string | undefined {
+  const file = process.env[`${name}_FILE`];
+  if (file) return readFileSync(file, 'utf8').trim();
+  return process.env[name];
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** One line per bad value, naming both spellings of the setting, never its value. */
+export function settingErrors(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '');
+    const where = isSecret(name) ? `${name} (or ${name}_FILE)` : `--${flagOf(name)} / ${name}`;
+    return `${where}: ${issue.message}`;
+  });
+}
+
+export const allSettings = Object.keys(relayEnv.shape) as SettingName[];
+export const adminSettings = [
+  'DATABASE_URL',
+  'RELAY_SLOT',
+  'RELAY_PUBLICATION',
+  'RELAY_OUTBOX_TABLE',
+  'LOG_LEVEL',
+] as const satisfies readonly SettingName[];
