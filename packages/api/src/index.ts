@@ -1,2 +1,4 @@
 export { type AppOptions, createApp } from './app.ts';
+export { AppliedWaiters } from './applied-waiters.ts';
 export { ApiError, type ErrorBody } from './errors.ts';
+export { ApiMetrics } from './metrics.ts';

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 const pipeline = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess | null }>('pipeline');
 
 pipeline.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('pipeline');
+  ctx.walnut = await walnutFixture('pipeline', { env: { APPLIER_HTTP_PORT: '0' } });
   await ctx.walnut.startRelay();
   ctx.api = (await ctx.walnut.startApi()).url;
   ctx.applier = null;

@@ -1,8 +1,18 @@
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
-import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyBatch } from './apply-batch.ts';
 import { type DecodedKvEvent, decodeKvMessage } from './kv-message.ts';
+import type { ApplierMetrics } from './metrics.ts';
 
 export interface ApplierOptions {
   brokers: string[];
@@ -21,11 +31,14 @@ export class Applier {
   private readonly kafka: Kafka;
   private readonly consumer: Consumer;
   private readonly dlq: Producer;
+  private readonly admin: Admin;
+  private consuming = false;
 
   constructor(
     private readonly db: NodePgDatabase,
     private readonly options: ApplierOptions,
     private readonly log: Logger,
+    private readonly metrics?: ApplierMetrics,
   ) {
     this.kafka = new Kafka({
       clientId: 'walnut-applier',
@@ -38,9 +51,34 @@ export class Applier {
     });
     this.consumer = this.kafka.consumer({ groupId: options.groupId });
     this.dlq = this.kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
+    this.admin = this.kafka.admin();
+  }
+
+  /** True between the consumer's start and stop (kafkajs restarts it after retriable crashes). */
+  get healthy(): boolean {
+    return this.consuming;
+  }
+
+  /**
+   * Records between the group's committed offset and the end of each partition,
+   * read from Kafka (not from the last batch seen), so a stuck applier shows lag.
+   */
+  async readLag(): Promise<Array<{ partition: number; lag: number }>> {
+    const { topic, groupId } = this.options;
+    const [ends, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(topic),
+      this.admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    const committedBy = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+    return ends.map(({ partition, high, low }) => {
+      const at = committedBy.get(partition) ?? -1;
+      // -1: nothing committed yet; the group starts from the earliest offset.
+      return { partition, lag: Number(high) - (at < 0 ? Number(low) : at) };
+    });
   }
 
   async start(): Promise<void> {
+    await this.admin.connect();
     await this.ensureTopics();
     await this.dlq.connect();
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
@@ -58,18 +96,22 @@ export class Applier {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.consuming = true;
     this.log.info({ topic: this.options.topic, groupId: this.options.groupId }, 'applier consuming');
   }
 
   async stop(): Promise<void> {
+    this.consuming = false;
     await this.consumer.disconnect();
     await this.dlq.disconnect();
+    await this.admin.disconnect();
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const stopTimer = this.metrics?.batchSeconds.startTimer();
     const events: DecodedKvEvent[] = [];
-    const poison = [];
+    const poison: Array<{ message: KafkaMessage; error: string }> = [];
     for (const message of batch.messages) {
       const decoded = decodeKvMessage(message);
       if (decoded.ok) events.push(decoded.value);
@@ -90,30 +132,28 @@ export class Applier {
           },
         })),
       });
+      this.metrics?.deadLettered.inc(poison.length);
       this.log.error({ count: poison.length, first: poison[0]?.error }, 'dead-lettered poison records');
     }
-    await applyBatch(this.db, events);
+    const result = await applyBatch(this.db, events);
     const last = batch.lastOffset();
     resolveOffset(last);
     await this.consumer.commitOffsets([
       { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
     ]);
     await heartbeat();
+    for (const { event } of events) this.metrics?.eventsApplied.inc({ op: event.op });
+    this.metrics?.requestsApplied.inc(result.marked);
+    stopTimer?.();
   }
 
   private async ensureTopics(): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          { topic: this.options.topic, numPartitions: this.options.topicPartitions },
-          { topic: this.options.dlqTopic, numPartitions: 1 },
-        ],
-      });
-    } finally {
-      await admin.disconnect();
-    }
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic: this.options.topic, numPartitions: this.options.topicPartitions },
+        { topic: this.options.dlqTopic, numPartitions: 1 },
+      ],
+    });
   }
 }

@@ -23,6 +23,26 @@ export const applierEnv = z.object({
   APPLIER_TOPIC_PARTITIONS: z.coerce.number().int().min(1).default(6),
   /** Pool size for batch transactions. Default 4. */
   APPLIER_PG_POOL_MAX: z.coerce.number().int().min(1).default(4),
+  /** Port of /health and /metrics. Default 9102. */
+  APPLIER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
+  /** Address of /health and /metrics. Default 127.0.0.1; compose sets 0.0.0.0. */
+  APPLIER_HTTP_HOST: z.string().default('127.0.0.1'),
+  /** Outbox rows older than this, once their request is applied, are deleted. Default 604800 (7 days). */
+  APPLIER_OUTBOX_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600),
+  /** Idempotency-Key records older than this are deleted. Default 86400 (24 hours). */
+  APPLIER_IDEMPOTENCY_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(24 * 3600),
+  /** Pause between retention sweeps. Default 60000 ms. */
+  APPLIER_RETENTION_INTERVAL_MS: z.coerce.number().int().min(10).default(60_000),
+  /** Rows deleted per statement by the retention sweep. Default 500. */
+  APPLIER_RETENTION_BATCH_ROWS: z.coerce.number().int().min(1).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 

@@ -1,3 +1,5 @@
 export { Applier, type ApplierOptions } from './applier.ts';
-export { applyBatch } from './apply-batch.ts';
+export { applyBatch, type BatchResult } from './apply-batch.ts';
 export { decodeKvMessage, newestPerKey } from './kv-message.ts';
+export { ApplierMetrics } from './metrics.ts';
+export { type RetentionOptions, RetentionSweeper } from './retention.ts';

@@ -11,7 +11,7 @@ test('decodes a relayed KV event and its commit-order version', () => {
   const decoded = decodeKvMessage({ value, headers });
   assert.ok(decoded.ok);
   if (!decoded.ok) return;
-  assert.equal(decoded.value.event.value, { n: 1 });
+  assert.equal(decoded.value.event, { op: 'set', key: 'k', value: { n: 1 }, request_id: requestId });
   assert.is(decoded.value.version, (((1n << 32n) | 0xa0n) << 32n) + 2n);
 });
 
@@ -30,7 +30,21 @@ test('a later commit beats an earlier one whatever the in-transaction sequence',
   });
   const kept = newestPerKey([e('0/100', 1, 1), e('0/300', 0, 3), e('0/200', 9, 2)]);
   assert.is(kept.length, 1);
-  assert.is(kept[0]?.event.value, 3);
+  assert.equal(kept[0]?.event, { op: 'set', key: 'k', value: 3, request_id: requestId });
+});
+
+test('a delete decodes as a tombstone event and competes by version like a set', () => {
+  const value = Buffer.from(JSON.stringify({ op: 'delete', key: 'k', request_id: requestId }));
+  const decoded = decodeKvMessage({ value, headers });
+  assert.ok(decoded.ok);
+  if (!decoded.ok) return;
+  assert.equal(decoded.value.event, { op: 'delete', key: 'k', request_id: requestId });
+  const set = {
+    event: { op: 'set' as const, key: 'k', value: 1, request_id: requestId },
+    version: eventVersion('0/100', 0),
+  };
+  assert.equal(newestPerKey([decoded.value, set]), [decoded.value]);
+  assert.not.ok(decodeKvMessage({ value: Buffer.from(JSON.stringify({ op: 'delete', key: '' })), headers }).ok);
 });
 
 test.run();

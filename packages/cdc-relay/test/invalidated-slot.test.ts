@@ -48,7 +48,7 @@ invalidated('the relay exits non-zero with SLOT_INVALIDATED and what to do', asy
   const status = await pool.query(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
   assert.is(status.rows[0]?.wal_status, 'lost', 'Postgres invalidated the slot');
 
-  const relay = await import('@walnut/stack').then(({ startWalnutProcess }) => startWalnutProcess('relay', walnut.env));
+  const relay = startWalnutProcess('relay', walnut.env);
   const fatal = await relay.waitForLine(/"level":60/, 30_000);
   assert.is(await relay.stop('SIGTERM'), 1);
   assert.match(fatal, '"code":"SLOT_INVALIDATED"');

@@ -24,7 +24,18 @@ export const kvSetEvent = z.object({
 });
 export type KvSetEvent = z.infer<typeof kvSetEvent>;
 
-export const kvEvent = z.discriminatedUnion('op', [kvSetEvent]);
+/**
+ * Outbox payload of a KV delete. The applier keeps the key's row as a tombstone
+ * carrying this event's version, so an older set arriving later cannot resurrect it.
+ */
+export const kvDeleteEvent = z.object({
+  op: z.literal('delete'),
+  key: kvKey,
+  request_id: z.uuid(),
+});
+export type KvDeleteEvent = z.infer<typeof kvDeleteEvent>;
+
+export const kvEvent = z.discriminatedUnion('op', [kvSetEvent, kvDeleteEvent]);
 export type KvEvent = z.infer<typeof kvEvent>;
 
 /** The headers of a relayed record that the applier needs to order it. */
@@ -32,3 +43,11 @@ export const relayHeaders = z.object({
   [RELAY_HEADERS.commitLsn]: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i),
   [RELAY_HEADERS.seq]: z.string().regex(/^\d+$/).transform(Number),
 });
+
+/**
+ * The channel on which the applier NOTIFYs request ids it marked applied, in
+ * its batch transaction (so at commit). Payload: comma-separated uuids, at most
+ * APPLIED_NOTIFY_CHUNK per notification to stay under Postgres' 8000-byte limit.
+ */
+export const APPLIED_CHANNEL = 'walnut_applied';
+export const APPLIED_NOTIFY_CHUNK = 200;

@@ -9,10 +9,13 @@ import pg from 'pg';
 export function createPgPool(opts: {
   connectionString: string;
   max: number;
+  idleTimeoutMillis?: number;
+  connectionTimeoutMillis?: number;
   onError: (error: Error) => void;
 }): pg.Pool {
-  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max });
-  pool.on('error', opts.onError);
-  pool.on('connect', (client) => client.on('error', opts.onError));
+  const { onError, ...config } = opts;
+  const pool = new pg.Pool(config);
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }

@@ -49,6 +49,7 @@ export async function walnutFixture(
     APPLIER_GROUP_ID: `applier_${id}`,
     // Several relays may run at once in a test: each takes a free port for /metrics.
     RELAY_HTTP_PORT: '0',
+    APPLIER_HTTP_PORT: '0',
     LOG_LEVEL: 'info',
     ...services.env,
   };

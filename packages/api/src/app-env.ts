@@ -1,0 +1,13 @@
+import type { Logger } from 'pino';
+
+/** Hono context variables every route may read. */
+export interface AppEnv {
+  Variables: {
+    /** X-Request-Id, taken from the request or generated. */
+    requestId: string;
+    /** Scope of Idempotency-Key records: a hash of the caller's API key, '' with auth off. */
+    principal: string;
+    /** The process logger bound to this request's id. */
+    log: Logger;
+  };
+}

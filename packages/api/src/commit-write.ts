@@ -1,0 +1,82 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { idempotencyKeys, KV_AGGREGATE_TYPE, type KvEvent, type KvSetEvent, outbox, requests } from '@walnut/schema';
+import { and, eq } from 'drizzle-orm';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { ApiError } from './errors.ts';
+
+export type WriteOp = { op: 'set'; key: string; value: KvSetEvent['value'] } | { op: 'delete'; key: string };
+
+export interface Idempotency {
+  principal: string;
+  key: string;
+  /** sha256 of what the request asks for; see fingerprint(). */
+  fingerprint: string;
+}
+
+/** What makes two requests "the same" for Idempotency-Key: method, path and validated body. */
+export function fingerprint(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify([method, path, body ?? null]))
+    .digest('hex');
+}
+
+/**
+ * Commits a write: one outbox row per operation, the request row for /status and,
+ * with an Idempotency-Key, its record, all in one transaction. Nothing here talks
+ * to Kafka; the relay and the applier take it from the outbox.
+ *
+ * The Idempotency-Key row goes first. A concurrent duplicate's INSERT waits on
+ * the unique index until the first transaction ends, then finds its row: the
+ * retry gets the original request_id and nothing is written twice.
+ */
+export async function commitWrite(
+  db: NodePgDatabase,
+  ops: readonly WriteOp[],
+  idempotency?: Idempotency,
+): Promise<{ requestId: string; replayed: boolean }> {
+  const requestId = randomUUID();
+  return db.transaction(async (tx) => {
+    if (idempotency) {
+      const [claimed] = await tx
+        .insert(idempotencyKeys)
+        .values({ ...idempotency, requestId })
+        .onConflictDoNothing()
+        .returning({ requestId: idempotencyKeys.requestId });
+      if (!claimed) {
+        const [existing] = await tx
+          .select()
+          .from(idempotencyKeys)
+          .where(and(eq(idempotencyKeys.principal, idempotency.principal), eq(idempotencyKeys.key, idempotency.key)));
+        if (!existing) throw new Error('Idempotency-Key row vanished between INSERT and SELECT');
+        if (existing.fingerprint !== idempotency.fingerprint) {
+          throw new ApiError(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request', {
+            request_id: existing.requestId,
+          });
+        }
+        return { requestId: existing.requestId, replayed: true };
+      }
+    }
+    await tx.insert(outbox).values(
+      ops.map((op) => {
+        const payload: KvEvent =
+          op.op === 'set'
+            ? { op: 'set', key: op.key, value: op.value, request_id: requestId }
+            : { op: 'delete', key: op.key, request_id: requestId };
+        return {
+          // A single write's event id is its request id, which makes it easy to find on the topic.
+          id: ops.length === 1 ? requestId : randomUUID(),
+          aggregatetype: KV_AGGREGATE_TYPE,
+          aggregateid: op.key,
+          type: `kv.${op.op}`,
+          payload,
+        };
+      }),
+    );
+    await tx.insert(requests).values({
+      requestId,
+      key: ops.length === 1 ? (ops[0]?.key ?? null) : null,
+      keys: ops.map((op) => op.key),
+    });
+    return { requestId, replayed: false };
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Outbox retention: the applier deletes outbox rows past the retention once
+ * their request is applied, in small batches, and never a row whose request is
+ * not applied. The deletes produce nothing on Kafka: the publication is
+ * inserts-only, and the topic's end offsets count exactly the inserts.
+ */
+import { randomUUID } from 'node:crypto';
+import { type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { call, waitApplied, write } from '../../api/test/helpers.ts';
+
+const BATCH_ROWS = 7;
+const retention = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess }>('outbox retention');
+
+retention.before(async (ctx) => {
+  ctx.walnut = await walnutFixture('retention', {
+    env: {
+      APPLIER_HTTP_PORT: '0',
+      APPLIER_OUTBOX_RETENTION_SECONDS: '2',
+      APPLIER_IDEMPOTENCY_RETENTION_SECONDS: '2',
+      APPLIER_RETENTION_INTERVAL_MS: '200',
+      APPLIER_RETENTION_BATCH_ROWS: String(BATCH_ROWS),
+    },
+  });
+  await ctx.walnut.startRelay();
+  ctx.api = (await ctx.walnut.startApi()).url;
+  ctx.applier = await ctx.walnut.startApplier();
+});
+
+retention.after(async ({ walnut }) => {
+  await walnut.close();
+});
+
+async function topicRecords(walnut: WalnutFixture): Promise<number> {
+  const admin = walnut.kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(walnut.topic);
+    return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+retention('applied rows past retention are deleted in batches; deletes never reach Kafka', async (ctx) => {
+  const { walnut, api } = ctx;
+  const pub = await walnut.pool.query(
+    `SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`,
+    [walnut.env.RELAY_PUBLICATION],
+  );
+  assert.equal(pub.rows[0], { pubinsert: true, pubupdate: false, pubdelete: false, pubtruncate: false });
+
+  const writes = 30;
+  const ids: string[] = [];
+  for (let i = 0; i < writes; i++)
+    ids.push(await write(api, 'PUT', `/kv/r-${i}`, { value: i }, { 'idempotency-key': `r-${i}` }));
+  for (const id of ids) await waitApplied(api, id);
+
+  // A row whose request can never be applied: its payload is poison for the applier.
+  const stuck = randomUUID();
+  await walnut.pool.query(
+    `WITH r AS (INSERT INTO requests (request_id, key, keys) VALUES ($1, 'stuck', '{stuck}'))
+     INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'kv', 'stuck', 'kv.set', $2)`,
+    [stuck, { op: 'set', key: 'stuck', request_id: stuck }],
+  );
+
+  await waitFor(
+    'applied rows deleted',
+    async () =>
+      (await walnut.pool.query('SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1)', [ids])).rows[0].n === 0,
+    { timeoutMs: 30_000 },
+  );
+  await waitFor(
+    'idempotency keys past retention deleted',
+    async () => (await walnut.pool.query('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0].n === 0,
+    { timeoutMs: 30_000 },
+  );
+  const swept = ctx.applier.output.filter((line) => line.includes('retention sweep deleted rows'));
+  assert.ok(
+    swept.length >= Math.ceil(writes / BATCH_ROWS),
+    `deleted in batches of ${BATCH_ROWS}: ${swept.length} sweeps`,
+  );
+  for (const line of swept) assert.ok(JSON.parse(line).outbox <= BATCH_ROWS);
+
+  // Past its retention too, but not applied: kept.
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  const kept = await walnut.pool.query('SELECT 1 FROM outbox WHERE id = $1', [stuck]);
+  assert.is(kept.rowCount, 1, 'an unapplied row is never deleted');
+
+  // A marker written after the deletes; once it is published the relay has been
+  // through all WAL before it, and the topic must hold exactly the inserts.
+  const marker = await write(api, 'PUT', '/kv/marker', { value: 'm' });
+  await waitFor('marker published', async () => {
+    const s = (await call(api, 'GET', `/status/${marker}`)).body.status;
+    return s === 'published' || s === 'applied';
+  });
+  assert.is(await topicRecords(walnut), writes + 1 + 1, `${writes} writes + the stuck row + the marker, no deletes`);
+
+  const { port } = JSON.parse(await ctx.applier.waitForLine(/applier http listening/));
+  const metrics = (await call(`http://127.0.0.1:${port}`, 'GET', '/metrics')).body as string;
+  assert.match(metrics, new RegExp(`^walnut_applier_outbox_deleted_total ${writes}$`, 'm'));
+});
+
+retention.run();
