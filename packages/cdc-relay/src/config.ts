@@ -62,6 +62,9 @@ export const relayEnv = z.object({
     .describe('topic of relayed messages, with a {prefix} placeholder'),
   RELAY_MAX_INFLIGHT_RECORDS: int(1).default(20_000).describe('records buffered or unacked before WAL reading pauses'),
   RELAY_MAX_BATCH_RECORDS: int(1).default(2_000).describe('most records in one produce request'),
+  RELAY_MAX_BATCH_BYTES: int(1)
+    .default(768 * 1024)
+    .describe("most payload bytes per produce request; keep under the broker's message.max.bytes"),
   RELAY_LINGER_MS: int(0).default(2).describe('wait for more records before sending a small batch'),
   RELAY_STATUS_INTERVAL_MS: int(100).default(1_000).describe('how often the confirmed LSN is reported'),
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
@@ -94,6 +97,7 @@ export interface RelayConfig {
   messages: MessageMapping;
   maxInflightRecords: number;
   maxBatchRecords: number;
+  maxBatchBytes: number;
   lingerMs: number;
   statusIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -119,6 +123,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     messages: { prefixes: env.RELAY_MESSAGE_PREFIXES, topicTemplate: env.RELAY_MESSAGE_TOPIC_TEMPLATE },
     maxInflightRecords: env.RELAY_MAX_INFLIGHT_RECORDS,
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
+    maxBatchBytes: env.RELAY_MAX_BATCH_BYTES,
     lingerMs: env.RELAY_LINGER_MS,
     statusIntervalMs: env.RELAY_STATUS_INTERVAL_MS,
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,

@@ -6,6 +6,12 @@ import type { KafkaRecord } from './outbox-mapping.ts';
 export interface KafkaSinkOptions {
   /** Most records in one produce request. */
   maxBatchRecords: number;
+  /**
+   * Most payload bytes in one produce request. The broker rejects a partition's
+   * record batch above its message.max.bytes (1 MiB by default), and kafkajs puts
+   * a request's records for one partition in one batch.
+   */
+  maxBatchBytes: number;
   /** How long a lone record waits for company before it is sent. */
   lingerMs: number;
   /** Records buffered or unacked before push() makes the WAL reader wait. */
@@ -106,7 +112,7 @@ export class KafkaSink {
   private async sendLoop(): Promise<void> {
     try {
       while (this.buffer.length > 0 && !this.failure) {
-        const batch = this.buffer.splice(0, this.options.maxBatchRecords);
+        const batch = this.buffer.splice(0, this.batchLength());
         const started = performance.now();
         await this.producer.sendBatch({ topicMessages: groupByTopic(batch), acks: -1 });
         if (this.failure) return;
@@ -129,6 +135,19 @@ export class KafkaSink {
       this.sending = false;
       this.wake();
     }
+  }
+
+  /** How many buffered records the next request takes: at least one, within both caps. */
+  private batchLength(): number {
+    let bytes = 0;
+    let count = 0;
+    for (const { record } of this.buffer) {
+      if (count >= this.options.maxBatchRecords) break;
+      bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);
+      if (count > 0 && bytes > this.options.maxBatchBytes) break;
+      count++;
+    }
+    return count;
   }
 
   private wake(): void {

@@ -55,6 +55,7 @@ export class ReplicationSession {
       this.tracker,
       {
         maxBatchRecords: config.maxBatchRecords,
+        maxBatchBytes: config.maxBatchBytes,
         lingerMs: config.lingerMs,
         maxInflightRecords: config.maxInflightRecords,
       },
