@@ -1,0 +1,168 @@
+/**
+ * Drain throughput: N outbox rows are committed while nothing consumes them,
+ * then a consumer is started and timed until every row is out. The slots exist
+ * before the writes, because a slot only sees what commits after it.
+ */
+import { freePort, startWalnutProcess, type WalnutFixture } from '@walnut/stack';
+import { createTopic, topicRecords } from './kafka-topics.ts';
+import { pgRecvlogicalSeconds } from './limits.ts';
+import { createPollingOutbox, PollingRelay } from './polling-relay.ts';
+import { cpuSeconds } from './proc-stats.ts';
+import { fill, PAYLOAD_BYTES } from './workload.ts';
+
+export interface DrainResult {
+  rowsPerTx: number;
+  payloadBytes: number;
+  rows: number;
+  fillSeconds: number;
+  recvlogicalSeconds: number;
+  relaySeconds: number;
+  /** Spawn to "streaming": node + tsx start-up, connect, slot checks. Not in relaySeconds. */
+  relayStartSeconds: number;
+  relayPeakRssBytes: number | null;
+  /** CPU seconds (user + system) the relay process used during the drain, start-up excluded. */
+  relayCpuSeconds: number | null;
+}
+
+export const PUBLICATION = 'bench_outbox';
+const log = (line: string) => console.log(`bench: ${line}`);
+
+export async function drainWalnut(
+  walnut: WalnutFixture,
+  rows: number,
+  rowsPerTx: number,
+  payloadBytes = PAYLOAD_BYTES,
+  deadlineMs = 600_000,
+): Promise<DrainResult> {
+  const { pool } = walnut;
+  const name = `tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
+  const slot = `bench_relay_${name}`;
+  const recvSlot = `bench_recv_${name}`;
+  const topic = `bench.walnut-${name}.kv`;
+  await createTopic(walnut.kafka, topic);
+  await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+  await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
+
+  log(`writing ${rows} rows of ${payloadBytes} B in ${rowsPerTx}-row transactions`);
+  const { seconds: fillSeconds, endLsn } = await fill(pool, 'outbox', rows, rowsPerTx, payloadBytes);
+  log(`  written in ${fillSeconds.toFixed(1)} s, WAL end ${endLsn}`);
+
+  const recvlogicalSeconds = await pgRecvlogicalSeconds({
+    databaseUrl: walnut.databaseUrl,
+    slot: recvSlot,
+    publication: PUBLICATION,
+    endLsn,
+    timeoutMs: 600_000,
+  });
+  log(`  pg_recvlogical: ${recvlogicalSeconds.toFixed(2)} s`);
+  await pool.query('SELECT pg_drop_replication_slot($1)', [recvSlot]);
+
+  const spawned = performance.now();
+  const relay = startWalnutProcess('relay', {
+    ...walnut.env,
+    RELAY_SLOT: slot,
+    RELAY_PUBLICATION: PUBLICATION,
+    RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
+    RELAY_HTTP_PORT: String(await freePort()),
+  });
+  const admin = walnut.kafka.admin();
+  await admin.connect();
+  let relayPeakRssBytes: number | null = null;
+  try {
+    await relay.waitForLine(/"state":"streaming"/);
+    const started = performance.now();
+    const cpuAtStart = cpuSeconds(relay.pid);
+    const deadline = started + deadlineMs;
+    for (;;) {
+      const rss = relay.rssBytes();
+      if (rss !== null) relayPeakRssBytes = Math.max(relayPeakRssBytes ?? 0, rss);
+      if ((await topicRecords(admin, topic)) >= rows) break;
+      if (!relay.running) throw new Error(`relay exited: ${firstProblem(relay.output)}`);
+      if (performance.now() > deadline) {
+        const inKafka = await topicRecords(admin, topic);
+        throw new Error(
+          `relay drained ${inKafka} of ${rows} rows in ${deadlineMs / 1000} s; its first warning: ${firstProblem(relay.output)}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const relaySeconds = (performance.now() - started) / 1000;
+    const cpuAtEnd = cpuSeconds(relay.pid);
+    const relayCpuSeconds = cpuAtStart === null || cpuAtEnd === null ? null : cpuAtEnd - cpuAtStart;
+    const relayStartSeconds = (started - spawned) / 1000;
+    log(`  walnut relay: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up)`);
+    return {
+      rowsPerTx,
+      payloadBytes,
+      rows,
+      fillSeconds,
+      recvlogicalSeconds,
+      relaySeconds,
+      relayStartSeconds,
+      relayPeakRssBytes,
+      relayCpuSeconds,
+    };
+  } finally {
+    await admin.disconnect();
+    await relay.stop('SIGTERM');
+    await pool.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    // The rows are relayed: keep the database small for the next scenario.
+    await pool.query('TRUNCATE outbox');
+  }
+}
+
+export interface PollingDrainResult {
+  rowsPerTx: number;
+  rows: number;
+  seconds: number;
+}
+
+export async function drainPolling(
+  walnut: WalnutFixture,
+  rows: number,
+  rowsPerTx: number,
+): Promise<PollingDrainResult> {
+  const { pool } = walnut;
+  const table = `bench_polling_outbox_tx${rowsPerTx}`;
+  const topic = `bench.polling-tx${rowsPerTx}.kv`;
+  await createPollingOutbox(pool, table);
+  await createTopic(walnut.kafka, topic);
+  log(`writing ${rows} rows in ${rowsPerTx}-row transactions (polling table)`);
+  const { seconds: fillSeconds } = await fill(pool, table, rows, rowsPerTx);
+  log(`  written in ${fillSeconds.toFixed(1)} s`);
+  const poller = new PollingRelay({ pool, kafka: walnut.kafka, table, topic });
+  const admin = walnut.kafka.admin();
+  await admin.connect();
+  const started = performance.now();
+  poller.start();
+  try {
+    const deadline = started + 900_000;
+    while (poller.sent < rows) {
+      if (poller.error) throw poller.error;
+      if (performance.now() > deadline) throw new Error(`polling relay did not drain ${rows} rows in 900 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const inKafka = await topicRecords(admin, topic);
+    if (inKafka < rows) throw new Error(`polling relay marked ${rows} sent but Kafka holds ${inKafka}`);
+    log(`  polling relay: ${seconds.toFixed(2)} s`);
+    return { rowsPerTx, rows, seconds };
+  } finally {
+    await poller.stop();
+    await admin.disconnect();
+    await pool.query(`DROP TABLE ${table}`);
+  }
+}
+
+/** The relay's first warning or error log line, which names the cause better than the retries after it. */
+function firstProblem(output: readonly string[]): string {
+  for (const line of output) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string; error?: string; kafka?: { error?: string } };
+      if ((entry.level ?? 0) >= 40) return [entry.msg, entry.error ?? entry.kafka?.error].filter(Boolean).join(': ');
+    } catch {
+      if (line.trim()) return line.trim();
+    }
+  }
+  return 'none logged';
+}

@@ -1,0 +1,105 @@
+/**
+ * The two ceilings a WAL-to-Kafka relay cannot beat: how fast Postgres decodes
+ * the slot (pg_recvlogical, no consumer work at all) and how fast Kafka takes
+ * acks=all produce requests from a client that does nothing else
+ * (Kafka's own ProducerPerformance, from the jars the harness already has).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return once(child, 'exit').then(([code]) => {
+    clearTimeout(timer);
+    return { code: code as number | null, out };
+  });
+}
+
+/** Seconds pg_recvlogical takes to decode `slot` from its start up to `endLsn`. */
+export async function pgRecvlogicalSeconds(opts: {
+  databaseUrl: string;
+  slot: string;
+  publication: string;
+  endLsn: string;
+  timeoutMs: number;
+}): Promise<number> {
+  const args = [
+    '-d',
+    opts.databaseUrl,
+    '-S',
+    opts.slot,
+    '--start',
+    '--no-loop',
+    '-o',
+    'proto_version=1',
+    '-o',
+    `publication_names=${opts.publication}`,
+    '--endpos',
+    opts.endLsn,
+    '-f',
+    '/dev/null',
+  ];
+  // The binaries refuse nothing as root, but the harness's cluster runs as postgres; do as it does.
+  const asRoot = process.getuid?.() === 0;
+  const [cmd, argv] = asRoot
+    ? ['runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_recvlogical`, ...args]]
+    : [`${PG_BIN}/pg_recvlogical`, args];
+  const started = performance.now();
+  const { code, out } = await run(cmd, argv as string[], opts.timeoutMs);
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`pg_recvlogical exited ${code}: ${out.trim()}`);
+  return seconds;
+}
+
+export interface ProducerPerfResult {
+  recordsPerSecond: number;
+  mbPerSecond: number;
+  avgLatencyMs: number;
+  line: string;
+}
+
+/** Runs Kafka's ProducerPerformance and parses its final summary line. */
+export async function kafkaProducerPerf(opts: {
+  jarDir: string;
+  brokers: string[];
+  topic: string;
+  records: number;
+  recordBytes: number;
+  timeoutMs: number;
+}): Promise<ProducerPerfResult> {
+  const java = process.env.JAVA_HOME ? `${process.env.JAVA_HOME}/bin/java` : 'java';
+  const { code, out } = await run(
+    java,
+    [
+      '-cp',
+      `${opts.jarDir}/*`,
+      'org.apache.kafka.tools.ProducerPerformance',
+      '--topic',
+      opts.topic,
+      '--num-records',
+      String(opts.records),
+      '--record-size',
+      String(opts.recordBytes),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${opts.brokers.join(',')}`,
+      'acks=all',
+    ],
+    opts.timeoutMs,
+  );
+  // "50000 records sent, 41666.7 records/sec (40.69 MB/sec), 312.45 ms avg latency, …"
+  const line = out
+    .split('\n')
+    .reverse()
+    .find((l) => /records sent,/.test(l));
+  const m = line && /([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency/.exec(line);
+  if (code !== 0 || !line || !m) throw new Error(`ProducerPerformance exited ${code}: ${out.trim().slice(-2000)}`);
+  return { recordsPerSecond: Number(m[1]), mbPerSecond: Number(m[2]), avgLatencyMs: Number(m[3]), line: line.trim() };
+}
