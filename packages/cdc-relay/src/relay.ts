@@ -112,7 +112,7 @@ export class Relay {
           if (this.stopping) break;
           const progress = setInterval(() => this.logProgress(session), 10_000);
           session.done.finally(() => clearInterval(progress)).catch(() => {});
-          await session.start(slot.confirmedFlushLsn);
+          await session.start();
           if (this.stopping) break;
           this.transition('streaming', { from: formatLsn(slot.confirmedFlushLsn) });
           attempt = 0;
@@ -158,11 +158,6 @@ export class Relay {
       if (this.current === 'streaming') this.transition('draining');
       await session.stop(this.config.shutdownTimeoutMs);
     }
-  }
-
-  /** The LSN confirmed to Postgres by the live session, if any. */
-  get confirmedLsn(): bigint | null {
-    return this.session?.confirmedLsn ?? null;
   }
 
   private lastProgress = { confirmed: -1n, acked: -1 };

@@ -38,7 +38,7 @@ export class ReplicationSession {
 
   constructor(
     private readonly config: RelayConfig,
-    startLsn: Lsn,
+    private readonly startLsn: Lsn,
     producer: Producer,
     private readonly log: Logger,
     private readonly observer?: SessionObserver,
@@ -49,7 +49,7 @@ export class ReplicationSession {
     });
     // Callers may only look at `done` later; a rejection is still handled then.
     this.done.catch(() => {});
-    this.tracker = new AckTracker(startLsn);
+    this.tracker = new AckTracker(this.startLsn);
     this.sink = new KafkaSink(
       producer,
       this.tracker,
@@ -94,14 +94,14 @@ export class ReplicationSession {
   }
 
   /** Resolves once the server has started streaming. */
-  start(startLsn: Lsn): Promise<void> {
+  start(): Promise<void> {
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
     this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
       this.onKeepalive(parseLsn(lsn), shouldRespond),
     );
     this.service.on('error', (error: Error) => this.fail(toRelayError(error)));
-    this.service.subscribe(this.plugin, this.config.slot, formatLsn(startLsn)).then(
+    this.service.subscribe(this.plugin, this.config.slot, formatLsn(this.startLsn)).then(
       () => this.fail(new RelayError('REPLICATION_STREAM_FAILED', 'the server ended replication', { retryable: true })),
       (error: unknown) => this.fail(toRelayError(error)),
     );
