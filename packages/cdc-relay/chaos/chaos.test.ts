@@ -149,6 +149,7 @@ chaos('nothing committed is lost or reordered through kills and outages', async 
   const missing = [...committed.keys()].filter((id) => !seen.has(id));
   const duplicates = records.length - seen.size;
   log(`${committed.size} committed, ${records.length} records on the topic, ${duplicates} duplicates`);
+  if (missing.length > 0) log(`relay output:\n${ctx.relay.tail(40)}`);
   assert.is(missing.length, 0, `committed rows missing from the topic: ${missing.slice(0, 5).join(', ')}`);
 
   // Per key, first occurrences in partition order must be commit order.

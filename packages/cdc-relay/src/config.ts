@@ -65,6 +65,9 @@ export const relayEnv = z.object({
   RELAY_MAX_BATCH_BYTES: int(1)
     .default(768 * 1024)
     .describe("most payload bytes per produce request; keep under the broker's message.max.bytes"),
+  RELAY_KAFKA_SEND_TIMEOUT_MS: int(1_000)
+    .default(30_000)
+    .describe('longest wait for a produce ack before the session restarts with a new producer'),
   RELAY_LINGER_MS: int(0).default(2).describe('wait for more records before sending a small batch'),
   RELAY_STATUS_INTERVAL_MS: int(100).default(1_000).describe('how often the confirmed LSN is reported'),
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
@@ -98,6 +101,7 @@ export interface RelayConfig {
   maxInflightRecords: number;
   maxBatchRecords: number;
   maxBatchBytes: number;
+  kafkaSendTimeoutMs: number;
   lingerMs: number;
   statusIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -124,6 +128,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     maxInflightRecords: env.RELAY_MAX_INFLIGHT_RECORDS,
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
     maxBatchBytes: env.RELAY_MAX_BATCH_BYTES,
+    kafkaSendTimeoutMs: env.RELAY_KAFKA_SEND_TIMEOUT_MS,
     lingerMs: env.RELAY_LINGER_MS,
     statusIntervalMs: env.RELAY_STATUS_INTERVAL_MS,
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,

@@ -12,6 +12,12 @@ export interface KafkaSinkOptions {
    * a request's records for one partition in one batch.
    */
   maxBatchBytes: number;
+  /**
+   * Longest wait for one produce request's ack. Past it the session fails and
+   * replays from the slot with a new producer, instead of waiting on a producer
+   * that may never recover.
+   */
+  sendTimeoutMs: number;
   /** How long a lone record waits for company before it is sent. */
   lingerMs: number;
   /** Records buffered or unacked before push() makes the WAL reader wait. */
@@ -114,7 +120,7 @@ export class KafkaSink {
       while (this.buffer.length > 0 && !this.failure) {
         const batch = this.buffer.splice(0, this.batchLength());
         const started = performance.now();
-        await this.producer.sendBatch({ topicMessages: groupByTopic(batch), acks: -1 });
+        await this.sendWithTimeout(batch);
         if (this.failure) return;
         let bytes = 0;
         for (const { record, token } of batch) {
@@ -134,6 +140,21 @@ export class KafkaSink {
     } finally {
       this.sending = false;
       this.wake();
+    }
+  }
+
+  private async sendWithTimeout(batch: readonly Pending[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no ack within ${this.options.sendTimeoutMs} ms`)),
+        this.options.sendTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.producer.sendBatch({ topicMessages: groupByTopic(batch), acks: -1 }), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

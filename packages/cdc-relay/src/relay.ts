@@ -33,6 +33,15 @@ import { prepareSlot } from './slot.ts';
 const RELAY_STATES = ['connecting', 'streaming', 'draining', 'backoff', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
 
+/** A stuck producer must not hold up the supervisor: give up waiting after ms. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function sessionMetrics(metrics: RelayMetrics) {
   return {
     onAcked(records: number, bytes: number, latencyMs: number) {
@@ -52,14 +61,14 @@ export class Relay {
   private session: ReplicationSession | null = null;
   private stopping = false;
   private wakeBackoff: (() => void) | null = null;
-  private readonly producer: Producer;
+  private readonly kafka: Kafka;
 
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
     private readonly metrics?: RelayMetrics,
   ) {
-    const kafka = new Kafka({
+    this.kafka = new Kafka({
       clientId: config.kafka.clientId,
       brokers: config.kafka.brokers,
       ssl: config.kafka.ssl,
@@ -70,9 +79,18 @@ export class Relay {
         this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
       },
     });
-    // Idempotent with one request in flight: the broker drops retried duplicates
-    // and a retry can never reorder records of a partition.
-    this.producer = kafka.producer({
+  }
+
+  /**
+   * A fresh producer per session. Idempotent with one request in flight: the
+   * broker drops retried duplicates and a retry can never reorder a partition.
+   * Not reused after a failed session: after a broker restart a kafkajs
+   * idempotent producer can keep retrying a batch the broker rejects (out of
+   * order sequence) forever; a new producer id starts clean, and the session
+   * replays everything unconfirmed from the slot in order.
+   */
+  private newProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -91,8 +109,9 @@ export class Relay {
     try {
       while (!this.stopping) {
         this.transition('connecting');
+        const producer = this.newProducer();
         try {
-          await this.producer.connect();
+          await producer.connect();
           const slot = await this.withClient((client) =>
             prepareSlot(client, {
               slot: this.config.slot,
@@ -104,7 +123,7 @@ export class Relay {
           const session = new ReplicationSession(
             this.config,
             slot.confirmedFlushLsn,
-            this.producer,
+            producer,
             this.log,
             this.metrics && sessionMetrics(this.metrics),
           );
@@ -140,10 +159,10 @@ export class Relay {
         } finally {
           await this.session?.stop(0).catch(() => {});
           this.session = null;
+          await withTimeout(producer.disconnect(), 5_000).catch(() => {});
         }
       }
     } finally {
-      await this.producer.disconnect().catch(() => {});
       this.transition('stopped');
     }
   }

@@ -56,6 +56,7 @@ export class ReplicationSession {
       {
         maxBatchRecords: config.maxBatchRecords,
         maxBatchBytes: config.maxBatchBytes,
+        sendTimeoutMs: config.kafkaSendTimeoutMs,
         lingerMs: config.lingerMs,
         maxInflightRecords: config.maxInflightRecords,
       },
