@@ -2,9 +2,9 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Context } from 'hono';
 import type { AppEnv } from './app-env.ts';
+import { SECURED } from './auth.ts';
 import { commitWrite, fingerprint, type WriteOp } from './commit-write.ts';
 import { accepted, errors, idempotencyHeaders, keyParam, type Limits, writeSchemas } from './schemas.ts';
-import { SECURED } from './auth.ts';
 
 const acceptedResponse = {
   202: { description: 'Committed to the outbox', content: { 'application/json': { schema: accepted } } },

@@ -34,6 +34,11 @@ function value(limits: Limits) {
   return z
     .custom<KvSetEvent['value']>((v) => v !== undefined, { message: 'is required' })
     .superRefine((v, ctx) => {
+      const problem = unstorableJson(v);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return;
+      }
       const bytes = Buffer.byteLength(JSON.stringify(v));
       if (bytes > limits.maxValueBytes) {
         ctx.addIssue({
@@ -48,6 +53,38 @@ function value(limits: Limits) {
       description: `Any JSON value, at most ${limits.maxValueBytes} bytes as compact JSON`,
       example: { hello: 'world' },
     });
+}
+
+/** Deeper values are refused: Postgres's jsonb parser runs out of stack a few thousand levels down. */
+export const MAX_VALUE_DEPTH = 512;
+// A UTF-16 surrogate without its other half: valid in a JS string, not in UTF-8.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * What JSON.parse accepts but jsonb does not: \u0000 and unpaired surrogates in
+ * strings or member names, and very deep nesting. Caught here, such a value is a
+ * 422 that writes nothing instead of a failed transaction. Iterative, so depth
+ * cannot overflow our own stack either.
+ */
+export function unstorableJson(root: unknown): string | null {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: root, depth: 0 }];
+  const badText = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop() as { v: unknown; depth: number };
+    if (typeof v === 'string') {
+      if (badText(v)) return 'holds a string with \\u0000 or an unpaired UTF-16 surrogate, which Postgres cannot store';
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= MAX_VALUE_DEPTH) return `is nested more than ${MAX_VALUE_DEPTH} levels deep`;
+      if (Array.isArray(v)) for (const item of v) stack.push({ v: item, depth: depth + 1 });
+      else
+        for (const [name, item] of Object.entries(v)) {
+          if (badText(name))
+            return 'holds a member name with \\u0000 or an unpaired UTF-16 surrogate, which Postgres cannot store';
+          stack.push({ v: item, depth: depth + 1 });
+        }
+    }
+  }
+  return null;
 }
 
 export const requestId = z.uuid().openapi({ example: '0b6f5a9e-4c1e-4f7a-9a43-2f0c1d1e2a3b' });

@@ -44,6 +44,14 @@ kv('PUT then GET ?after= reads the write; status has its timestamps', async ({ a
   console.log(`  PUT + GET ?after= round trip: median ${rounds[10]?.toFixed(0)} ms, max ${rounds[19]?.toFixed(0)} ms`);
 });
 
+kv('text outside ASCII round-trips byte for byte (paired surrogates are not refused)', async ({ api }) => {
+  const value = { 名前: '😀 naïve', nested: ['\u00e9', '\ud83d\ude00'] };
+  const id = await write(api, 'PUT', '/kv/unicode', { value });
+  const read = await call(api, 'GET', `/kv/unicode?after=${id}`);
+  assert.is(read.status, 200, JSON.stringify(read.body));
+  assert.equal(read.body.value, value);
+});
+
 kv('DELETE is a tombstone: the key reads 404, is not listed, and can be set again', async ({ api }) => {
   await waitApplied(api, await write(api, 'PUT', '/kv/doomed', { value: 'v1' }));
   const del = await write(api, 'DELETE', '/kv/doomed');

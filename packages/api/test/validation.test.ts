@@ -107,6 +107,31 @@ const bad: BadRequest[] = [
     status: 422,
     code: 'VALIDATION_FAILED',
   },
+  // JSON.parse accepts these; jsonb does not. Each was a 500 with a failed transaction.
+  ...[
+    ['\\u0000 in a string', '{"key":"k","value":"a\\u0000b"}'],
+    ['\\u0000 in a member name', '{"key":"k","value":{"a\\u0000":1}}'],
+    ['a lone high surrogate', '{"key":"k","value":["\\ud800"]}'],
+    ['a lone low surrogate', '{"key":"k","value":{"x":"\\udc00y"}}'],
+    ['nesting 600 levels deep', `{"key":"k","value":${'['.repeat(600)}${']'.repeat(600)}}`],
+  ].map(([what, body]) => ({
+    name: `value with ${what}`,
+    method: 'POST',
+    path: '/kv',
+    body: body as string,
+    headers: json,
+    status: 422,
+    code: 'VALIDATION_FAILED',
+  })),
+  {
+    name: 'batch op value with \\u0000',
+    method: 'POST',
+    path: '/kv/batch',
+    body: '{"ops":[{"op":"set","key":"a","value":1},{"op":"set","key":"b","value":"\\u0000"}]}',
+    headers: json,
+    status: 422,
+    code: 'VALIDATION_FAILED',
+  },
   {
     name: 'empty key',
     method: 'POST',
