@@ -16,6 +16,7 @@ import { type ApiMetrics, observe } from './metrics.ts';
 import { registerOps } from './ops-routes.ts';
 import { registerStatus } from './status-routes.ts';
 import { validationHook } from './validation-hook.ts';
+import { WriteBatcher } from './write-batcher.ts';
 
 export interface AppOptions {
   db: NodePgDatabase;
@@ -29,6 +30,9 @@ export interface AppOptions {
   maxBodyBytes: number;
   maxValueBytes: number;
   maxBatchOps: number;
+  /** Group commit of writes without an Idempotency-Key; see WriteBatcher. */
+  writeConcurrency: number;
+  writeBatchMaxOps: number;
   readAfterTimeoutMs: number;
   /** True once SIGTERM arrived: /ready fails and responses close their connection. */
   draining: () => boolean;
@@ -69,7 +73,11 @@ export function createApp(opts: AppOptions) {
   });
 
   registerSecuritySchemes(app);
-  registerKvWrites(app, opts.db, { maxValueBytes: opts.maxValueBytes, maxBatchOps: opts.maxBatchOps });
+  const batcher = WriteBatcher.forDatabase(opts.db, {
+    maxConcurrentCommits: opts.writeConcurrency,
+    maxOpsPerCommit: opts.writeBatchMaxOps,
+  });
+  registerKvWrites(app, opts.db, batcher, { maxValueBytes: opts.maxValueBytes, maxBatchOps: opts.maxBatchOps });
   registerKvReads(app, opts.db, opts.waiters, opts.readAfterTimeoutMs);
   registerStatus(app, opts.db, opts.slot);
   registerOps(app, { pool: opts.pool, metrics: opts.metrics, draining: opts.draining });

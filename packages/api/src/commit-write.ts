@@ -56,7 +56,32 @@ export async function commitWrite(
         return { requestId: existing.requestId, replayed: true };
       }
     }
-    await tx.insert(outbox).values(
+    await insertWrites(tx, [{ requestId, ops }]);
+    return { requestId, replayed: false };
+  });
+}
+
+/** One accepted request: its id and its operations. */
+export interface PlainWrite {
+  requestId: string;
+  ops: readonly WriteOp[];
+}
+
+/**
+ * Commits several requests (none with an Idempotency-Key) in one transaction:
+ * each keeps its own request id, request row and outbox rows, in the order
+ * given, so two writes of one key in one commit keep their arrival order (the
+ * relay numbers a commit's events in insertion order).
+ */
+export async function commitWrites(db: NodePgDatabase, writes: readonly PlainWrite[]): Promise<void> {
+  await db.transaction((tx) => insertWrites(tx, writes));
+}
+
+type Tx = Parameters<Parameters<NodePgDatabase['transaction']>[0]>[0];
+
+async function insertWrites(tx: Tx, writes: readonly PlainWrite[]): Promise<void> {
+  await tx.insert(outbox).values(
+    writes.flatMap(({ requestId, ops }) =>
       ops.map((op) => {
         const payload: KvEvent =
           op.op === 'set'
@@ -71,12 +96,13 @@ export async function commitWrite(
           payload,
         };
       }),
-    );
-    await tx.insert(requests).values({
+    ),
+  );
+  await tx.insert(requests).values(
+    writes.map(({ requestId, ops }) => ({
       requestId,
       key: ops.length === 1 ? (ops[0]?.key ?? null) : null,
       keys: ops.map((op) => op.key),
-    });
-    return { requestId, replayed: false };
-  });
+    })),
+  );
 }

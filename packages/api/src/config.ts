@@ -39,6 +39,14 @@ export const apiEnv = z
     API_MAX_BODY_BYTES: int(1024).optional(),
     /** Most operations in one POST /kv/batch. Default 100. */
     API_MAX_BATCH_OPS: int(1).default(100),
+    /**
+     * Write transactions committing at once. Writes arriving while all are busy
+     * share the next one (group commit). Keep it below API_PG_POOL_MAX so reads
+     * find a connection. Default 4.
+     */
+    API_WRITE_CONCURRENCY: int(1).default(4),
+    /** Most outbox rows in one shared write transaction. Default 1000. */
+    API_WRITE_BATCH_MAX_OPS: int(1).default(1_000),
     /** Longest (and default) wait of GET /kv/:key?after=. Default 5000 ms. */
     API_READ_AFTER_TIMEOUT_MS: int(0).default(5_000),
     /** SIGTERM: longest wait for in-flight requests before exiting. Default 10000 ms. */

@@ -5,6 +5,7 @@ import type { AppEnv } from './app-env.ts';
 import { SECURED } from './auth.ts';
 import { commitWrite, fingerprint, type WriteOp } from './commit-write.ts';
 import { accepted, errors, idempotencyHeaders, keyParam, type Limits, writeSchemas } from './schemas.ts';
+import type { WriteBatcher } from './write-batcher.ts';
 
 const acceptedResponse = {
   202: { description: 'Committed to the outbox', content: { 'application/json': { schema: accepted } } },
@@ -15,22 +16,27 @@ const writeErrors = errors(400, 401, 409, 413, 415, 422);
  * Writes never touch `kvs` or Kafka: they commit outbox rows (and a request row
  * for /status) in one transaction, and the relay and applier do the rest.
  */
-export function registerKvWrites(app: OpenAPIHono<AppEnv>, db: NodePgDatabase, limits: Limits): void {
+export function registerKvWrites(
+  app: OpenAPIHono<AppEnv>,
+  db: NodePgDatabase,
+  batcher: WriteBatcher,
+  limits: Limits,
+): void {
   const { postBody, putBody, batchBody } = writeSchemas(limits);
 
   async function write(c: Context<AppEnv>, ops: WriteOp[], body: unknown) {
     const idempotencyKey = c.req.header('idempotency-key');
-    const { requestId, replayed } = await commitWrite(
-      db,
-      ops,
-      idempotencyKey === undefined
-        ? undefined
-        : {
-            principal: c.get('principal'),
-            key: idempotencyKey,
-            fingerprint: fingerprint(c.req.method, c.req.path, body),
-          },
-    );
+    // Idempotency-Key writes take their own transaction: a duplicate waits on
+    // the key's row lock, and must not hold up the writes sharing a commit.
+    if (idempotencyKey === undefined) {
+      const requestId = await batcher.submit(ops);
+      return c.json({ status: 'accepted' as const, request_id: requestId }, 202);
+    }
+    const { requestId, replayed } = await commitWrite(db, ops, {
+      principal: c.get('principal'),
+      key: idempotencyKey,
+      fingerprint: fingerprint(c.req.method, c.req.path, body),
+    });
     if (replayed) c.header('Idempotent-Replayed', 'true');
     return c.json({ status: 'accepted' as const, request_id: requestId }, 202);
   }

@@ -39,6 +39,8 @@ const app = createApp({
   maxBodyBytes: env.API_MAX_BODY_BYTES,
   maxValueBytes: env.API_MAX_VALUE_BYTES,
   maxBatchOps: env.API_MAX_BATCH_OPS,
+  writeConcurrency: env.API_WRITE_CONCURRENCY,
+  writeBatchMaxOps: env.API_WRITE_BATCH_MAX_OPS,
   readAfterTimeoutMs: env.API_READ_AFTER_TIMEOUT_MS,
   draining: () => draining,
 });

@@ -93,6 +93,28 @@ kv('a batch commits every op in one transaction and is applied only once all key
   assert.is(seqs.size, keys.length + 1, 'distinct positions in the transaction');
 });
 
+kv('concurrent writes share commits (group commit), each with its own request and value', async ({ api, walnut }) => {
+  const n = 300;
+  const ids = await Promise.all(
+    Array.from({ length: n }, (_, i) => write(api, 'PUT', `/kv/group-${i}`, { value: { i } })),
+  );
+  assert.is(new Set(ids).size, n, 'one request id per write');
+  const { rows } = await walnut.pool.query<{ rows: number; commits: number; requests: number }>(
+    `SELECT count(*)::int AS rows, count(DISTINCT xmin::text)::int AS commits,
+            (SELECT count(*)::int FROM requests WHERE request_id = ANY($1::uuid[])) AS requests
+       FROM outbox WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  assert.is(rows[0]?.rows, n, 'every 202 has its outbox row');
+  assert.is(rows[0]?.requests, n, 'and its request row');
+  assert.ok((rows[0]?.commits ?? n) < n, `${n} writes in ${rows[0]?.commits} transactions: some shared one`);
+  for (const i of [0, n / 2, n - 1]) {
+    const read = await call(api, 'GET', `/kv/group-${i}?after=${ids[i]}`);
+    assert.equal(read.body.value, { i });
+  }
+  await waitApplied(api, ids[n - 1] as string);
+});
+
 kv('GET /kv pages in key order with a cursor that stays stable under writes', async ({ api }) => {
   const keys = Array.from({ length: 25 }, (_, i) => `page-${String(i).padStart(2, '0')}`);
   const id = await write(api, 'POST', '/kv/batch', { ops: keys.map((key) => ({ op: 'set', key, value: key })) });
