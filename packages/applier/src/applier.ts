@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { applyBatch } from './apply-batch.ts';
 import { type DecodedKvEvent, decodeKvMessage } from './kv-message.ts';
 import type { ApplierMetrics } from './metrics.ts';
+import { OffsetCommitter } from './offset-committer.ts';
 
 export interface ApplierOptions {
   brokers: string[];
@@ -24,8 +25,9 @@ export interface ApplierOptions {
 
 /**
  * A consumer group member that applies KV events to `kvs`. Offsets are
- * committed only after the batch's database transaction has committed, so a
- * crash replays at most the batch in progress, which the version guard absorbs.
+ * committed only after the batch's database transaction has committed (by the
+ * OffsetCommitter, beside the loop), so a crash replays at most the batches
+ * since the last offset commit, which the version guard absorbs.
  */
 export class Applier {
   private readonly kafka: Kafka;
@@ -33,6 +35,7 @@ export class Applier {
   private readonly dlq: Producer;
   private readonly admin: Admin;
   private consuming = false;
+  private readonly offsets: OffsetCommitter;
 
   constructor(
     private readonly db: NodePgDatabase,
@@ -52,6 +55,10 @@ export class Applier {
     this.consumer = this.kafka.consumer({ groupId: options.groupId });
     this.dlq = this.kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
+    this.offsets = new OffsetCommitter(
+      (offsets) => this.consumer.commitOffsets(offsets),
+      (error) => this.log.warn({ err: error }, 'offset commit failed; retrying (a crash now replays, harmlessly)'),
+    );
   }
 
   /** True between the consumer's start and stop (kafkajs restarts it after retriable crashes). */
@@ -94,6 +101,9 @@ export class Applier {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // Partitions are independent (a key lives on one): apply them side by side
+      // rather than one after another within each fetch.
+      partitionsConsumedConcurrently: this.options.topicPartitions,
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.consuming = true;
@@ -102,6 +112,9 @@ export class Applier {
 
   async stop(): Promise<void> {
     this.consuming = false;
+    // Before disconnecting: a stopped kafkajs consumer drops offset commits.
+    // A batch still applying now is replayed by the next member, harmlessly.
+    await this.offsets.flush();
     await this.consumer.disconnect();
     await this.dlq.disconnect();
     await this.admin.disconnect();
@@ -138,9 +151,7 @@ export class Applier {
     const result = await applyBatch(this.db, events);
     const last = batch.lastOffset();
     resolveOffset(last);
-    await this.consumer.commitOffsets([
-      { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-    ]);
+    this.offsets.applied({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
     await heartbeat();
     for (const { event } of events) this.metrics?.eventsApplied.inc({ op: event.op });
     this.metrics?.requestsApplied.inc(result.marked);

@@ -1,0 +1,77 @@
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  /** The next offset to read: one past the last applied record. */
+  offset: string;
+}
+
+/**
+ * Commits consumer offsets to Kafka beside the apply loop instead of in it.
+ * An offset commit is a round trip to the group coordinator (18 ms at the
+ * median here, where applying a batch took 9); awaited after every batch, it
+ * was most of the applier's share of end-to-end latency.
+ *
+ * Offsets are only handed over after their batch's transaction committed, so
+ * a committed offset never runs ahead of `kvs`. One commit is in flight at a
+ * time, carrying the newest offset of every partition; a commit that fails or
+ * never happens (crash, rebalance) leaves Kafka's offset behind, which costs a
+ * replay the version guard absorbs, never a lost event.
+ */
+export class OffsetCommitter {
+  private readonly pending = new Map<string, PartitionOffset>();
+  private inFlight: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly commit: (offsets: PartitionOffset[]) => Promise<void>,
+    private readonly onError: (error: unknown) => void,
+    private readonly retryDelayMs = 1_000,
+  ) {}
+
+  /** Records that everything before `offset` is applied; committed soon after. */
+  applied(offset: PartitionOffset): void {
+    this.pending.set(`${offset.topic}/${offset.partition}`, offset);
+    this.kick();
+  }
+
+  /** Commits what is pending now; for shutdown, before the consumer leaves the group. */
+  async flush(): Promise<void> {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    await this.inFlight;
+    if (this.pending.size > 0) {
+      this.kick();
+      await this.inFlight;
+    }
+    // A failure during shutdown is not retried: the offsets stay behind, a replay.
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private kick(): void {
+    if (this.inFlight || this.retryTimer || this.pending.size === 0) return;
+    const offsets = [...this.pending.values()];
+    this.pending.clear();
+    this.inFlight = this.commit(offsets).then(
+      () => {
+        this.inFlight = null;
+        this.kick();
+      },
+      (error: unknown) => {
+        this.inFlight = null;
+        // Newer offsets that arrived meanwhile win; the others go back.
+        for (const o of offsets) {
+          const key = `${o.topic}/${o.partition}`;
+          if (!this.pending.has(key)) this.pending.set(key, o);
+        }
+        this.onError(error);
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.kick();
+        }, this.retryDelayMs);
+      },
+    );
+  }
+}
