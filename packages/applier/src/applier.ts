@@ -10,7 +10,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Logger } from 'pino';
-import { applyBatch } from './apply-batch.ts';
+import { applyBatch, VISIBILITY_WAIT_MAX_MS } from './apply-batch.ts';
 import { type DecodedKvEvent, decodeKvMessage } from './kv-message.ts';
 import type { ApplierMetrics } from './metrics.ts';
 import { OffsetCommitter } from './offset-committer.ts';
@@ -149,6 +149,12 @@ export class Applier {
       this.log.error({ count: poison.length, first: poison[0]?.error }, 'dead-lettered poison records');
     }
     const result = await applyBatch(this.db, events);
+    if (result.visibilityWaitMs >= VISIBILITY_WAIT_MAX_MS) {
+      this.log.warn(
+        { waitedMs: result.visibilityWaitMs },
+        'writing transactions still invisible after the wait; some requests may stay unmarked',
+      );
+    }
     const last = batch.lastOffset();
     resolveOffset(last);
     this.offsets.applied({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });

@@ -1,9 +1,11 @@
-import { eventVersion, type KvEvent, kvEvent, relayHeaders } from '@walnut/schema';
+import { eventVersion, type KvEvent, kvEvent, RELAY_HEADERS, relayHeaders } from '@walnut/schema';
 import type { KafkaMessage } from 'kafkajs';
 
 export interface DecodedKvEvent {
   event: KvEvent;
   version: bigint;
+  /** The writing transaction's id, when the relay sent it (see applyBatch). */
+  xid?: number;
 }
 
 export type Decoded = { ok: true; value: DecodedKvEvent } | { ok: false; error: string };
@@ -31,7 +33,10 @@ export function decodeKvMessage(message: Pick<KafkaMessage, 'value' | 'headers'>
   if (!event.success) return { ok: false, error: `not a KV event: ${event.error.message}` };
   const lsn = position.data['walnut-commit-lsn'];
   const seq = position.data['walnut-seq'];
-  return { ok: true, value: { event: event.data, version: eventVersion(lsn, seq) } };
+  const xid = headers[RELAY_HEADERS.xid];
+  const value: DecodedKvEvent = { event: event.data, version: eventVersion(lsn, seq) };
+  if (xid !== undefined && /^\d{1,10}$/.test(xid)) value.xid = Number(xid);
+  return { ok: true, value };
 }
 
 /**

@@ -1,0 +1,95 @@
+/**
+ * A commit is in the WAL, so with the relay, Kafka and the applier, before new
+ * snapshots see it: the committing backend leaves the proc array only after
+ * its WAL flush and, with synchronous replication, after the standby's reply.
+ * The applier must not mark a request while its row is still invisible, or it
+ * never marks it. Synchronous replication to a standby that does not exist
+ * holds a commit in exactly that state for as long as the test likes.
+ */
+import { randomUUID } from 'node:crypto';
+import { type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const visibility = suite<{ walnut: WalnutFixture }>('commit visibility');
+
+visibility.before(async (ctx) => {
+  ctx.walnut = await walnutFixture('commit_visibility', { env: { APPLIER_HTTP_PORT: '0' } });
+  await ctx.walnut.startRelay();
+  await ctx.walnut.startApplier();
+});
+
+visibility.after(async ({ walnut }) => {
+  await setSynchronousStandby(walnut, null);
+  await walnut.close();
+});
+
+/** Cluster-wide, so it is undone in `after` whatever happens. */
+async function setSynchronousStandby(walnut: WalnutFixture, name: string | null): Promise<void> {
+  await walnut.pool.query(
+    name === null
+      ? 'ALTER SYSTEM RESET synchronous_standby_names'
+      : `ALTER SYSTEM SET synchronous_standby_names = '${name}'`,
+  );
+  await walnut.pool.query('SELECT pg_reload_conf()');
+}
+
+visibility('a request committed but not yet visible is marked applied once it is', async ({ walnut }) => {
+  const requestId = randomUUID();
+  const key = `held-${requestId.slice(0, 8)}`;
+  const client = new pg.Client({ connectionString: walnut.databaseUrl });
+  await client.connect();
+  let held: Promise<unknown> = Promise.resolve();
+  const writerPid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  try {
+    await setSynchronousStandby(walnut, 'walnut_test_standby_that_does_not_exist');
+    // The API's transaction, by hand: the outbox row and the request row together.
+    held = client.query(
+      `WITH o AS (
+         INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
+         VALUES ($1::uuid, 'kv', $2::text, 'kv.set',
+                 jsonb_build_object('op', 'set', 'key', $2::text, 'value', 1, 'request_id', $1::text)))
+       INSERT INTO requests (request_id, key, keys) VALUES ($1::uuid, $2::text, ARRAY[$2::text])`,
+      [requestId, key],
+    );
+    // Relayed while the writer still waits for the standby, so invisible to
+    // everyone else: wait for the applier to hold the batch, either waiting for
+    // visibility (the fix) or having applied it and waiting for the standby
+    // itself (the bug: it marked nothing), then release.
+    await waitFor(
+      'the applier to reach the held commit',
+      async () => {
+        const { rowCount } = await walnut.pool.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE pid <> $1 AND datname = current_database()
+              AND (wait_event = 'SyncRep' OR (query LIKE '%apply_kv_batch%' AND wait_event = 'PgSleep'))`,
+          [writerPid],
+        );
+        return (rowCount ?? 0) > 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 10 },
+    ).catch(async (error) => {
+      const { rows } = await walnut.pool.query(
+        `SELECT pid, state, wait_event, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()`,
+      );
+      throw new Error(`${error}; sessions: ${JSON.stringify(rows)}`);
+    });
+    const seen = await walnut.pool.query('SELECT 1 FROM requests WHERE request_id = $1', [requestId]);
+    assert.is(seen.rowCount, 0, 'the request row is not visible yet');
+  } finally {
+    // Released before anything else: a writer waiting for the standby would hold up the rest.
+    await setSynchronousStandby(walnut, null);
+    await held;
+    await client.end();
+  }
+  await waitFor(
+    'the request marked applied',
+    async () =>
+      (await walnut.pool.query('SELECT 1 FROM requests WHERE request_id = $1 AND applied_at IS NOT NULL', [requestId]))
+        .rowCount === 1,
+    { timeoutMs: 10_000 },
+  );
+});
+
+visibility.run();
