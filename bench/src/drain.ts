@@ -25,6 +25,8 @@ export interface DrainResult {
 }
 
 export const PUBLICATION = 'bench_outbox';
+/** Numbers every drain's slots and topic: two drains of the same shape must not find each other's records. */
+let drains = 0;
 const log = (line: string) => console.log(`bench: ${line}`);
 
 export async function drainWalnut(
@@ -35,7 +37,7 @@ export async function drainWalnut(
   deadlineMs = 600_000,
 ): Promise<DrainResult> {
   const { pool } = walnut;
-  const name = `tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
+  const name = `d${++drains}_tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
   const slot = `bench_relay_${name}`;
   const recvSlot = `bench_recv_${name}`;
   const topic = `bench.walnut-${name}.kv`;
@@ -133,9 +135,10 @@ export async function drainPolling(
   const poller = new PollingRelay({ pool, kafka: walnut.kafka, table, topic });
   const admin = walnut.kafka.admin();
   await admin.connect();
-  const started = performance.now();
-  poller.start();
   try {
+    // Timed from connected, as Walnut's relay is from "streaming".
+    await poller.start();
+    const started = performance.now();
     const deadline = started + 900_000;
     while (poller.sent < rows) {
       if (poller.error) throw poller.error;

@@ -1,7 +1,8 @@
 /**
  * `pnpm bench [--full]`: starts a private Postgres and Kafka, measures, and
- * writes docs/benchmarks.md with its chart. Quick mode (the default) takes a
- * few minutes; --full drains 200,000 rows per scenario.
+ * writes docs/benchmarks.md with its charts. Quick mode (the default) takes a
+ * few minutes; --full drains 200,000 rows per scenario and holds each fixed
+ * load for 60 s. The size flags exist for short checks of the benchmark itself.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,14 +11,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureKafkaJars, startStack, walnutFixture } from '@walnut/stack';
-import { type Bar, barChartSvg } from './chart.ts';
+import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
+import { barChartSvg } from './chart.ts';
 import { type DrainResult, drainPolling, drainWalnut, type PollingDrainResult, PUBLICATION } from './drain.ts';
 import { createTopic } from './kafka-topics.ts';
-import { type LatencyResult, measureLatency } from './latency.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from './limits.ts';
-import { renderMarkdown, type SweepPoint } from './report.ts';
-import { installWorkload, PAYLOAD_BYTES } from './workload.ts';
-import { apiWriteThroughput, pgbenchTps, type WriteThroughput } from './write-throughput.ts';
+import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
+import { startPollingDeployment } from './polling-deployment.ts';
+import { renderMarkdown } from './report.ts';
+import { runSweep, type SweepPoint } from './scaling-sweep.ts';
+import { fill, installWorkload, PAYLOAD_BYTES } from './workload.ts';
+import { measureWrites, type WriteThroughput } from './write-throughput.ts';
 
 const KAFKA_VERSION = '4.1.1';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,6 +31,10 @@ const { values } = parseArgs({
   options: {
     full: { type: 'boolean', default: false },
     rows: { type: 'string' },
+    'sweep-rows': { type: 'string' },
+    'latency-seconds': { type: 'string' },
+    'search-steps': { type: 'string' },
+    'write-seconds': { type: 'string' },
     'skip-polling': { type: 'boolean', default: false },
     'skip-latency': { type: 'boolean', default: false },
     'skip-writes': { type: 'boolean', default: false },
@@ -34,16 +42,40 @@ const { values } = parseArgs({
   },
 });
 const mode = values.full ? 'full' : 'quick';
-const rows = values.rows ? Number(values.rows) : values.full ? 200_000 : 50_000;
-if (!Number.isInteger(rows) || rows < 100 || rows % 100 !== 0) {
+/** A flag's whole number, its mode's default when absent; exits on anything else. */
+function intFlag(
+  name: 'rows' | 'sweep-rows' | 'latency-seconds' | 'search-steps' | 'write-seconds',
+  quick: number,
+  full: number,
+  min: number,
+): number {
+  const raw = values[name];
+  if (raw === undefined) return values.full ? full : quick;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`bench: --${name} must be a whole number of at least ${min}`);
+    process.exit(2);
+  }
+  return n;
+}
+const rows = intFlag('rows', 50_000, 200_000, 100);
+if (rows % 100 !== 0) {
   console.error('bench: --rows must be a positive multiple of 100');
   process.exit(2);
 }
+/** Most rows per scaling point; large payloads get fewer (see runSweep's byte budget). */
+const sweepRows = intFlag('sweep-rows', 20_000, 100_000, 1);
+/** Seconds at each fixed offered load (200 and 1,000 writes/s). */
+const latencySeconds = intFlag('latency-seconds', 10, 60, 1);
+/** Seconds at each step of the search for the highest sustained load: shorter, there are several. */
+const searchSeconds = Math.min(latencySeconds, values.full ? 20 : 8);
+const maxSearchSteps = intFlag('search-steps', 3, 6, 0);
+const writeSeconds = intFlag('write-seconds', 10, 30, 1);
 
 const loadStart = os.loadavg()[0] ?? 0;
 // What was measured: the code at this commit, plus whatever was uncommitted when the run started.
 const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
-const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'packages', 'tools') ? ' with uncommitted changes under packages/ or tools/' : ''}`;
+const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'packages', 'tools', 'bench/src') ? ' with uncommitted changes under packages/, tools/ or bench/src/' : ''}`;
 const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-bench-'));
 log(`${mode} mode, ${rows} rows per scenario; private stack in ${dir}`);
 // Its own services, whatever the environment says: the numbers must not depend on a shared broker.
@@ -58,48 +90,42 @@ try {
     (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown';
   const kafkajs = JSON.parse(await readFile(path.join(repoRoot, 'node_modules/kafkajs/package.json'), 'utf8')).version;
 
-  // pg_recvlogical's time includes its own start, connection and exit: measure that alone once.
-  await pool.query(`SELECT pg_create_logical_replication_slot('bench_recv_empty', 'pgoutput')`);
-  const emptyLsn = (await pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn;
-  const recvlogicalEmptySeconds = await pgRecvlogicalSeconds({
+  // pg_recvlogical's time includes its own start, connection and exit, and whatever it takes to
+  // stop at --endpos: measure that once, on one row. (On an empty slot it exits at once, because
+  // it starts at its end position, which hides the second part.)
+  await pool.query(`SELECT pg_create_logical_replication_slot('bench_recv_one', 'pgoutput')`);
+  const { endLsn: oneRowLsn } = await fill(pool, 'outbox', 1, 1);
+  const recvlogicalOneRowSeconds = await pgRecvlogicalSeconds({
     databaseUrl: walnut.databaseUrl,
-    slot: 'bench_recv_empty',
+    slot: 'bench_recv_one',
     publication: PUBLICATION,
-    endLsn: emptyLsn ?? '0/0',
+    endLsn: oneRowLsn,
     timeoutMs: 60_000,
   });
-  await pool.query(`SELECT pg_drop_replication_slot('bench_recv_empty')`);
-  log(`pg_recvlogical with nothing to decode: ${recvlogicalEmptySeconds.toFixed(2)} s`);
+  await pool.query(`SELECT pg_drop_replication_slot('bench_recv_one')`);
+  await pool.query('TRUNCATE outbox');
+  log(`pg_recvlogical with one row to decode: ${recvlogicalOneRowSeconds.toFixed(2)} s`);
 
   const walnutResults: DrainResult[] = [];
   for (const rowsPerTx of [1, 100]) walnutResults.push(await drainWalnut(walnut, rows, rowsPerTx));
 
-  // Scaling: payload size at 100-row transactions, then rows per transaction at 1 KB.
-  const sweepRows = values.full ? 100_000 : 20_000;
-  const sweep: SweepPoint[] = [];
-  if (!values['skip-sweep']) {
-    const points = [
-      ...[128, 1024, 8192].map((payloadBytes) => ({ rowsPerTx: 100, payloadBytes })),
-      ...[1, 10, 1000].map((rowsPerTx) => ({ rowsPerTx, payloadBytes: PAYLOAD_BYTES })),
-    ];
-    // A point that does not drain is reported as such, with the relay's first warning, and the run goes on.
-    const deadlineMs = values.full ? 300_000 : 60_000;
-    for (const { rowsPerTx, payloadBytes } of points) {
-      try {
-        sweep.push(await drainWalnut(walnut, sweepRows, rowsPerTx, payloadBytes, deadlineMs));
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        log(`  failed: ${reason}`);
-        sweep.push({ rowsPerTx, payloadBytes, failed: reason });
-      }
-    }
-  }
+  const jarDir = await ensureKafkaJars();
+  const sweep: SweepPoint[] = values['skip-sweep']
+    ? []
+    : await runSweep(walnut, {
+        maxRows: sweepRows,
+        // 64 MiB of payload per point in quick mode: 600 rows at 100 KB, 6,500 at 10 KB, all 20,000 at 1 KB.
+        budgetBytes: (values.full ? 512 : 64) * 2 ** 20,
+        deadlineMs: values.full ? 300_000 : 60_000,
+        jarDir,
+        log,
+      });
 
   log(`Kafka ProducerPerformance, ${rows} records of ${PAYLOAD_BYTES} bytes, acks=all`);
   const perfTopic = 'bench.producer-perf';
   await createTopic(walnut.kafka, perfTopic);
   const kafka: ProducerPerfResult = await kafkaProducerPerf({
-    jarDir: await ensureKafkaJars(),
+    jarDir,
     brokers: stack.kafkaBrokers,
     topic: perfTopic,
     records: rows,
@@ -112,88 +138,77 @@ try {
   if (!values['skip-polling'])
     for (const rowsPerTx of [1, 100]) polling.push(await drainPolling(walnut, rows, rowsPerTx));
 
-  const latency: LatencyResult[] = [];
-  const latencySeconds = values.full ? 60 : 10;
+  let latency: LoadStep[] = [];
   let writes: WriteThroughput | undefined;
   if (!values['skip-latency'] || !values['skip-writes']) {
     // The whole of Walnut, as deployed: api, relay and applier processes.
-    await walnut.startRelay();
-    await walnut.startApplier();
-    const api = await walnut.startApi();
-    // Warm-up, not counted: first connections, JIT, the applier's group join.
-    await measureLatency({ apiUrl: api.url, pool, ratePerSecond: 100, seconds: 3, label: 'warmup' });
-    for (const ratePerSecond of values['skip-latency'] ? [] : [200, 1_000]) {
-      log(`end-to-end latency at ${ratePerSecond} writes/s for ${latencySeconds} s`);
-      const result = await measureLatency({
-        apiUrl: api.url,
-        pool,
-        ratePerSecond,
-        seconds: latencySeconds,
-        label: String(ratePerSecond),
-      });
-      log(
-        `  202→kvs p50 ${result.apply.p50.toFixed(1)} p95 ${result.apply.p95.toFixed(1)} p99 ${result.apply.p99.toFixed(1)} max ${result.apply.max.toFixed(1)} ms; ${result.applied}/${result.sent} applied, ${result.failed} failed, ${result.shed} shed`,
-      );
-      latency.push(result);
-    }
-    if (!values['skip-writes']) {
-      const clients = 32;
-      const seconds = values.full ? 30 : 10;
-      log(`API write throughput, ${clients} clients closed loop for ${seconds} s`);
-      const apiRun = await apiWriteThroughput({ apiUrl: api.url, clients, seconds });
-      log(`  ${apiRun.writesPerSecond.toFixed(0)} writes/s (${apiRun.failed} failed)`);
-      log(`pgbench, the same transaction, ${clients} connections for ${seconds} s`);
-      const scriptDir = await mkdtemp(path.join(os.tmpdir(), 'walnut-bench-pgbench-'));
+    const relay = await walnut.startRelay();
+    const applier = await walnut.startApplier();
+    if (!values['skip-latency']) {
+      const api = await walnut.startApi();
+      const systems: SystemUnderLoad[] = [
+        {
+          name: 'Walnut',
+          apiUrl: api.url,
+          pool: walnut.pool,
+          assertRunning() {
+            for (const p of [relay, applier, api.process])
+              if (!p.running) throw new Error(`${p.name} exited:\n${p.tail()}`);
+          },
+        },
+      ];
+      // Its own database: the same schema, API and applier, with the polling relay in place of Walnut's.
+      const pollingFixture = values['skip-polling']
+        ? undefined
+        : await walnutFixture('bench_polling', { databaseUrl: stack.databaseUrl, brokers: stack.kafkaBrokers });
       try {
-        const pgb = await pgbenchTps({ databaseUrl: walnut.databaseUrl, dir: scriptDir, clients, seconds });
-        log(`  ${pgb.line}`);
-        writes = {
-          clients,
-          seconds,
-          apiWritesPerSecond: apiRun.writesPerSecond,
-          apiFailed: apiRun.failed,
-          pgbenchTps: pgb.tps,
-          pgbenchLine: pgb.line,
-        };
+        const deployment = pollingFixture && (await startPollingDeployment(pollingFixture));
+        try {
+          if (deployment) systems.push(deployment);
+          latency = await runLoadSteps(systems, {
+            fixedSeconds: latencySeconds,
+            searchSeconds,
+            maxSearchSteps,
+            log,
+          });
+        } finally {
+          await deployment?.stop();
+        }
       } finally {
-        await rm(scriptDir, { recursive: true, force: true });
+        await pollingFixture?.close();
       }
+      // Its idle event loop and pool would only add noise to the write run.
+      await api.process.stop('SIGTERM');
     }
+    if (!values['skip-writes']) writes = await measureWrites(walnut, { clients: 32, seconds: writeSeconds, log });
   }
 
-  const bars: Bar[] = [];
-  for (const w of walnutResults) {
-    bars.push({ label: `Walnut relay, ${w.rowsPerTx}-row tx`, value: w.rows / w.relaySeconds, group: 'walnut' });
-  }
-  for (const p of polling) {
-    bars.push({ label: `polling relay, ${p.rowsPerTx}-row tx`, value: p.rows / p.seconds, group: 'polling' });
-  }
-  for (const w of walnutResults) {
-    bars.push({ label: `pg_recvlogical, ${w.rowsPerTx}-row tx`, value: w.rows / w.recvlogicalSeconds, group: 'limit' });
-  }
-  bars.push({ label: 'Kafka ProducerPerformance, acks=all', value: kafka.recordsPerSecond, group: 'limit' });
   const chart = 'benchmarks-drain.svg';
   await writeFile(
     path.join(repoRoot, 'docs', chart),
-    barChartSvg(`Drain of ${rows.toLocaleString('en-US')} 1 KB outbox rows (${mode} mode)`, 'events/s', bars),
+    barChartSvg(
+      `Drain of ${rows.toLocaleString('en-US')} 1 KB outbox rows (${mode} mode)`,
+      'events/s',
+      drainBars(walnutResults, polling, kafka),
+    ),
   );
-
+  let sweepChart: string | undefined;
+  if (sweep.length > 0) {
+    sweepChart = 'benchmarks-scaling.svg';
+    await writeFile(
+      path.join(repoRoot, 'docs', sweepChart),
+      barChartSvg(`Drain scaling: payload size and rows per transaction (${mode} mode)`, 'events/s', sweepBars(sweep)),
+    );
+  }
   let latencyChart: string | undefined;
   if (latency.length > 0) {
     latencyChart = 'benchmarks-latency.svg';
-    const latencyBars: Bar[] = latency.flatMap((l) =>
-      (['p50', 'p95', 'p99', 'max'] as const).map((q) => ({
-        label: `${l.offeredPerSecond} writes/s, ${q}`,
-        value: l.apply[q],
-        group: String(l.offeredPerSecond),
-      })),
-    );
     await writeFile(
       path.join(repoRoot, 'docs', latencyChart),
       barChartSvg(
-        `Walnut end to end: 202 → readable in kvs (${mode} mode)`,
+        `202 → readable in kvs: fixed loads and highest sustained (${mode} mode)`,
         'milliseconds',
-        latencyBars,
+        latencyBars(latency),
         'shorter is better',
       ),
     );
@@ -219,20 +234,17 @@ try {
     walnut: walnutResults,
     polling,
     kafka,
-    kafkaRecords: rows,
     chart,
     sweep,
     sweepRows,
-    recvlogicalEmptySeconds,
+    sweepChart,
+    recvlogicalOneRowSeconds,
     latency,
     latencySeconds,
-    writes,
+    searchSeconds,
+    maxSearchSteps,
     latencyChart,
-    notes: [
-      "End-to-end latency of the polling baseline (only its drain throughput is measured): the applier's version guard needs the walnut-commit-lsn/walnut-seq headers that only a WAL relay has.",
-      "Relay RSS per 100k events as a curve: only the peak RSS during each drain is shown above; CPU per 100k events is the drain's CPU time scaled, not a separate run.",
-      "Kafka's produce limit at payload sizes other than 1 KB (the scaling table has no Kafka column).",
-    ],
+    writes,
   });
   await writeFile(path.join(repoRoot, 'docs', 'benchmarks.md'), markdown);
   log('wrote docs/benchmarks.md and its charts');

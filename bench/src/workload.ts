@@ -25,6 +25,7 @@ export async function installWorkload(pool: pg.Pool): Promise<void> {
         COMMIT;
       END LOOP;
     END $$`);
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_flush (at timestamptz NOT NULL)');
 }
 
 /**
@@ -43,10 +44,16 @@ export async function fill(
   const client = await pool.connect();
   try {
     await client.query('SET synchronous_commit = off');
-    // {"v": "xxx…"} is 10 bytes of JSON framing around the pad.
+    // Postgres prints the payload as {"v": "xxx…"}: 9 bytes of JSON around the pad.
     const started = performance.now();
-    await client.query('CALL bench_fill($1, $2, $3, $4)', [table, rows, rowsPerTx, payloadBytes - 10]);
+    await client.query('CALL bench_fill($1, $2, $3, $4)', [table, rows, rowsPerTx, payloadBytes - 9]);
     const seconds = (performance.now() - started) / 1000;
+    // Logical decoding sends only flushed WAL, and the WAL writer flushes asynchronous commits
+    // up to 3 × wal_writer_delay (600 ms) late: that wait would land in pg_recvlogical's time.
+    // One synchronous commit that writes WAL flushes everything before it. (bench_flush is in no
+    // publication, so no relay sees it.)
+    await client.query('SET synchronous_commit = on');
+    await client.query('INSERT INTO bench_flush VALUES (now())');
     const { rows: r } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     const endLsn = r[0]?.lsn;
     if (!endLsn) throw new Error('pg_current_wal_insert_lsn() returned no row');
