@@ -29,6 +29,7 @@ DECLARE
   n_upserted int;
   n_marked int;
   started timestamptz := clock_timestamp();
+  waited_ms int;
 BEGIN
   -- A commit reaches the WAL, and so the relay, Kafka and us, before the
   -- committing backend leaves the proc array: for a moment (longer under load
@@ -40,6 +41,7 @@ BEGIN
         AND clock_timestamp() < started + make_interval(secs => max_wait_ms / 1000.0) LOOP
     PERFORM pg_sleep(0.001);
   END LOOP;
+  waited_ms := (extract(epoch FROM clock_timestamp() - started) * 1000)::int;
 
   -- The version guard: a replayed, duplicated or reordered event never
   -- overwrites a newer value. A delete is an upsert too (a tombstone keeps its
@@ -81,5 +83,5 @@ BEGIN
   )
   SELECT coalesce(sum(n), 0)::int INTO n_marked FROM notified;
 
-  RETURN QUERY SELECT n_upserted, n_marked, (extract(epoch FROM clock_timestamp() - started) * 1000)::int;
+  RETURN QUERY SELECT n_upserted, n_marked, waited_ms;
 END $$;
