@@ -17,6 +17,8 @@ export interface LatencyResult {
   sent: number;
   accepted: number;
   failed: number;
+  /** Why writes failed: HTTP status or error code, with counts. */
+  failures: Record<string, number>;
   /** Offered but not sent: MAX_IN_FLIGHT requests were already waiting. */
   shed: number;
   applied: number;
@@ -45,7 +47,9 @@ function percentiles(values: number[]): Percentiles {
 
 // node:http with kept-alive sockets rather than fetch: at 1,000 writes/s fetch
 // cost the load generator a large share of a core the API and Postgres share.
-const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
+// Idle sockets are closed at 4 s, before the server's 5 s keep-alive timeout:
+// otherwise a request can go out on a socket the server is closing (ECONNRESET).
+const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT, timeout: 4_000 });
 
 function postJson(url: URL, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,6 +85,11 @@ export async function measureLatency(opts: {
   const httpMs: number[] = [];
   let sent = 0;
   let failed = 0;
+  const failures: Record<string, number> = {};
+  const fail = (reason: string) => {
+    failed++;
+    failures[reason] = (failures[reason] ?? 0) + 1;
+  };
   let shed = 0;
   let inFlight = 0;
   let accepted202 = 0;
@@ -100,10 +109,10 @@ export async function measureLatency(opts: {
           accepted202++;
           last202 = now;
           httpMs.push(now - start);
-        } else failed++;
+        } else fail(`HTTP ${status}`);
       })
-      .catch(() => {
-        failed++;
+      .catch((error: NodeJS.ErrnoException) => {
+        fail(error.code ?? error.message);
       })
       .finally(() => {
         inFlight--;
@@ -160,6 +169,7 @@ export async function measureLatency(opts: {
     sent,
     accepted: applyMs.length + notApplied,
     failed,
+    failures,
     shed,
     applied: applyMs.length,
     acceptedPerSecond: accepted202 / ((last202 - began) / 1000),

@@ -89,7 +89,7 @@ export async function runLoadSteps(
     steps.push(s);
     const { p50, p95, p99, max } = s.apply;
     opts.log(
-      `  202→kvs p50 ${p50.toFixed(1)} p95 ${p95.toFixed(1)} p99 ${p99.toFixed(1)} max ${max.toFixed(1)} ms; ${s.acceptedPerSecond.toFixed(0)} accepted/s, ${s.applied}/${s.sent} applied, ${s.failed} failed, ${s.shed} shed${s.sustained ? '' : ' (not sustained)'}`,
+      `  202→kvs p50 ${p50.toFixed(1)} p95 ${p95.toFixed(1)} p99 ${p99.toFixed(1)} max ${max.toFixed(1)} ms; ${s.acceptedPerSecond.toFixed(0)} accepted/s, ${s.applied}/${s.sent} applied, ${s.failed} failed${s.failed > 0 ? ` (${JSON.stringify(s.failures)})` : ''}, ${s.shed} shed${s.sustained ? '' : ' (not sustained)'}`,
     );
     const unapplied = await settle(system.pool);
     if (unapplied > 0) {
