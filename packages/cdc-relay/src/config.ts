@@ -68,7 +68,11 @@ export const relayEnv = z.object({
   RELAY_KAFKA_SEND_TIMEOUT_MS: int(1_000)
     .default(30_000)
     .describe('longest wait for a produce ack before the session restarts with a new producer'),
-  RELAY_LINGER_MS: int(0).default(2).describe('wait for more records before sending a small batch'),
+  // 0 still batches: records decoded in one read of the WAL stream go together,
+  // and records arriving while a request is in flight wait for it anyway.
+  // bench/ measured 2 ms -> 0 ms as p50 7.3 -> 6.0 ms end to end at 200 writes/s,
+  // and drains 3-5% slower (bigger batches cost less CPU per record).
+  RELAY_LINGER_MS: int(0).default(0).describe('wait for more records before sending a small batch'),
   RELAY_STATUS_INTERVAL_MS: int(100).default(1_000).describe('how often the confirmed LSN is reported'),
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
   RELAY_BACKOFF_MAX_MS: int(100).default(10_000).describe('cap of the reconnect backoff'),
