@@ -43,7 +43,14 @@ visibility('a request committed but not yet visible is marked applied once it is
   let held: Promise<unknown> = Promise.resolve();
   const writerPid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
   try {
-    await setSynchronousStandby(walnut, 'walnut_test_standby_that_does_not_exist');
+    const standby = 'walnut_test_standby_that_does_not_exist';
+    await setSynchronousStandby(walnut, standby);
+    // pg_reload_conf() only signals: a session takes the new value between commands.
+    await waitFor(
+      'the writer session to see the synchronous standby setting',
+      async () => (await client.query('SHOW synchronous_standby_names')).rows[0]?.synchronous_standby_names === standby,
+      { timeoutMs: 10_000, intervalMs: 10 },
+    );
     // The API's transaction, by hand: the outbox row and the request row together.
     held = client.query(
       `WITH o AS (
@@ -57,6 +64,13 @@ visibility('a request committed but not yet visible is marked applied once it is
     // everyone else: wait for the applier to hold the batch, either waiting for
     // visibility (the fix) or having applied it and waiting for the standby
     // itself (the bug: it marked nothing), then release.
+    const waitingFor = async (pid: number, event: string) =>
+      (await walnut.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = $2', [pid, event]))
+        .rowCount === 1;
+    await waitFor('the writer to wait for the standby', () => waitingFor(writerPid, 'SyncRep'), {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+    });
     await waitFor(
       'the applier to reach the held commit',
       async () => {
