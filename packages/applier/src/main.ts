@@ -42,6 +42,7 @@ const retention = new RetentionSweeper(
   {
     outboxRetentionSeconds: env.APPLIER_OUTBOX_RETENTION_SECONDS,
     idempotencyRetentionSeconds: env.APPLIER_IDEMPOTENCY_RETENTION_SECONDS,
+    requestRetentionSeconds: env.APPLIER_REQUEST_RETENTION_SECONDS,
     intervalMs: env.APPLIER_RETENTION_INTERVAL_MS,
     batchRows: env.APPLIER_RETENTION_BATCH_ROWS,
   },

@@ -8,6 +8,8 @@ export interface RetentionOptions {
   outboxRetentionSeconds: number;
   /** Idempotency-Key records older than this are deleted. */
   idempotencyRetentionSeconds: number;
+  /** Applied request rows older than this are deleted; at least outboxRetentionSeconds. */
+  requestRetentionSeconds: number;
   /** Pause between sweeps once a sweep found less than a full batch. */
   intervalMs: number;
   /** Rows per DELETE: short transactions, short row locks. */
@@ -15,7 +17,8 @@ export interface RetentionOptions {
 }
 
 /**
- * Keeps the outbox (and the Idempotency-Key records) from growing forever.
+ * Keeps the outbox, the Idempotency-Key records and the applied requests from
+ * growing forever.
  *
  * It runs in the applier rather than the API: "applied" is the applier's fact,
  * the sweep is background work like consuming, and API replicas scale with
@@ -49,15 +52,19 @@ export class RetentionSweeper {
   }
 
   /** Deletes at most one batch of each kind; returns how many rows of each went. */
-  async sweepOnce(): Promise<{ outbox: number; idempotencyKeys: number }> {
-    const { batchRows, outboxRetentionSeconds, idempotencyRetentionSeconds } = this.options;
+  async sweepOnce(): Promise<{ outbox: number; idempotencyKeys: number; requests: number }> {
+    const { batchRows, outboxRetentionSeconds, idempotencyRetentionSeconds, requestRetentionSeconds } = this.options;
+    // A row whose request is gone and which is older than the request retention
+    // had its request applied and pruned (or never had one): nothing waits on it.
     const outbox = await this.db.execute(sql`
       DELETE FROM outbox WHERE id IN (
         SELECT o.id FROM outbox o
          WHERE o.created_at < now() - make_interval(secs => ${outboxRetentionSeconds})
            AND o.aggregatetype = ${KV_AGGREGATE_TYPE}
-           AND EXISTS (SELECT 1 FROM requests r
-                        WHERE r.request_id = (o.payload->>'request_id')::uuid AND r.applied_at IS NOT NULL)
+           AND (EXISTS (SELECT 1 FROM requests r
+                         WHERE r.request_id = (o.payload->>'request_id')::uuid AND r.applied_at IS NOT NULL)
+                OR (o.created_at < now() - make_interval(secs => ${requestRetentionSeconds})
+                    AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.request_id = (o.payload->>'request_id')::uuid)))
          ORDER BY o.created_at LIMIT ${batchRows}
          FOR UPDATE SKIP LOCKED)`);
     const keys = await this.db.execute(sql`
@@ -66,7 +73,15 @@ export class RetentionSweeper {
          WHERE created_at < now() - make_interval(secs => ${idempotencyRetentionSeconds})
          ORDER BY created_at LIMIT ${batchRows}
          FOR UPDATE SKIP LOCKED)`);
-    return { outbox: outbox.rowCount ?? 0, idempotencyKeys: keys.rowCount ?? 0 };
+    // Unapplied requests stay: a request stuck short of applied is worth seeing in /status.
+    const requests = await this.db.execute(sql`
+      DELETE FROM requests WHERE request_id IN (
+        SELECT request_id FROM requests
+         WHERE created_at < now() - make_interval(secs => ${requestRetentionSeconds})
+           AND applied_at IS NOT NULL
+         ORDER BY created_at LIMIT ${batchRows}
+         FOR UPDATE SKIP LOCKED)`);
+    return { outbox: outbox.rowCount ?? 0, idempotencyKeys: keys.rowCount ?? 0, requests: requests.rowCount ?? 0 };
   }
 
   private schedule(delayMs: number): void {
@@ -81,8 +96,9 @@ export class RetentionSweeper {
     try {
       const deleted = await this.sweepOnce();
       if (deleted.outbox > 0) this.onOutboxDeleted(deleted.outbox);
-      if (deleted.outbox > 0 || deleted.idempotencyKeys > 0) this.log.info(deleted, 'retention sweep deleted rows');
-      return deleted.outbox === this.options.batchRows || deleted.idempotencyKeys === this.options.batchRows;
+      if (deleted.outbox > 0 || deleted.idempotencyKeys > 0 || deleted.requests > 0)
+        this.log.info(deleted, 'retention sweep deleted rows');
+      return Object.values(deleted).some((rows) => rows === this.options.batchRows);
     } catch (error) {
       // A Postgres outage must not kill consuming; the next sweep retries.
       this.log.warn({ err: error }, 'retention sweep failed');

@@ -1,7 +1,8 @@
 /**
  * Outbox retention: the applier deletes outbox rows past the retention once
  * their request is applied, in small batches, and never a row whose request is
- * not applied. The deletes produce nothing on Kafka: the publication is
+ * not applied; applied request rows go after their own retention, unapplied
+ * ones never. The deletes produce nothing on Kafka: the publication is
  * inserts-only, and the topic's end offsets count exactly the inserts.
  */
 import { randomUUID } from 'node:crypto';
@@ -19,6 +20,7 @@ retention.before(async (ctx) => {
       APPLIER_HTTP_PORT: '0',
       APPLIER_OUTBOX_RETENTION_SECONDS: '2',
       APPLIER_IDEMPOTENCY_RETENTION_SECONDS: '2',
+      APPLIER_REQUEST_RETENTION_SECONDS: '3',
       APPLIER_RETENTION_INTERVAL_MS: '200',
       APPLIER_RETENTION_BATCH_ROWS: String(BATCH_ROWS),
     },
@@ -76,12 +78,26 @@ retention('applied rows past retention are deleted in batches; deletes never rea
     async () => (await walnut.pool.query('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0].n === 0,
     { timeoutMs: 30_000 },
   );
+  await waitFor(
+    'applied requests past retention deleted',
+    async () =>
+      (await walnut.pool.query('SELECT count(*)::int AS n FROM requests WHERE request_id = ANY($1)', [ids])).rows[0]
+        .n === 0,
+    { timeoutMs: 30_000 },
+  );
+  const pruned = await call(api, 'GET', `/status/${ids[0]}`);
+  assert.is(pruned.status, 404, 'a pruned request is unknown to /status');
+  const stuckRequest = await walnut.pool.query('SELECT 1 FROM requests WHERE request_id = $1', [stuck]);
+  assert.is(stuckRequest.rowCount, 1, 'an unapplied request is never deleted');
   const swept = ctx.applier.output.filter((line) => line.includes('retention sweep deleted rows'));
   assert.ok(
     swept.length >= Math.ceil(writes / BATCH_ROWS),
     `deleted in batches of ${BATCH_ROWS}: ${swept.length} sweeps`,
   );
-  for (const line of swept) assert.ok(JSON.parse(line).outbox <= BATCH_ROWS);
+  for (const line of swept) {
+    const { outbox, requests } = JSON.parse(line);
+    assert.ok(outbox <= BATCH_ROWS && requests <= BATCH_ROWS, line);
+  }
 
   // Past its retention too, but not applied: kept.
   await new Promise((resolve) => setTimeout(resolve, 2_500));
