@@ -3,6 +3,8 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 RUN npm install -g pnpm@9.15.9
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml turbo.json tsconfig.base.json ./
+# pnpm applies patches/ at install (patchedDependencies in package.json).
+COPY patches ./patches
 COPY packages ./packages
 COPY tools ./tools
 COPY drizzle ./drizzle
