@@ -4,14 +4,11 @@
  * relay (its own process) in place of Walnut's. The API writes `outbox` as
  * usual; the relay polls that same table, so only the hop to Kafka differs.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { WalnutFixture } from '@walnut/stack';
+import { startNodeScript, type WalnutFixture } from '@walnut/stack';
 import type { SystemUnderLoad } from './load-steps.ts';
 import { addPollingColumns } from './polling-relay.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cli = fileURLToPath(new URL('./polling-relay-cli.ts', import.meta.url));
 
 export async function startPollingDeployment(
@@ -19,58 +16,27 @@ export async function startPollingDeployment(
 ): Promise<SystemUnderLoad & { stop(): Promise<void> }> {
   await addPollingColumns(fixture.pool, 'outbox');
   const applier = await fixture.startApplier();
-  const relay = spawn(process.execPath, ['--import', 'tsx', cli, '--table', 'outbox', '--topic', fixture.topic], {
-    cwd: repoRoot,
-    env: { ...process.env, ...fixture.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(relay, 'exit').catch(() => {});
-  let output: string[];
+  const relay = startNodeScript('polling relay', cli, ['--table', 'outbox', '--topic', fixture.topic], fixture.env);
   let api: Awaited<ReturnType<WalnutFixture['startApi']>>;
   try {
-    output = await waitForRunning(relay);
+    await relay.waitForLine(/polling relay running/);
     api = await fixture.startApi();
   } catch (error) {
-    relay.kill('SIGKILL');
+    await relay.stop('SIGKILL');
     throw error;
   }
-  const running = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
   return {
     name: 'polling',
     apiUrl: api.url,
     pool: fixture.pool,
     assertRunning() {
-      if (!running(relay)) throw new Error(`polling relay exited: ${output.join('').trim().slice(-2000)}`);
+      if (!relay.running) throw new Error(`polling relay exited:\n${relay.tail()}`);
       if (!applier.running) throw new Error(`applier exited:\n${applier.tail()}`);
       if (!api.process.running) throw new Error(`api exited:\n${api.process.tail()}`);
     },
     async stop() {
-      if (running(relay)) relay.kill('SIGTERM');
-      await exited;
+      await relay.stop('SIGTERM');
       // The fixture's close() stops the API and applier it started.
     },
   };
-}
-
-/** Resolves with the relay's output so far once it says it is polling; rejects if it exits first. */
-async function waitForRunning(child: ChildProcess, timeoutMs = 60_000): Promise<string[]> {
-  const output: string[] = [];
-  const seen = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`polling relay not running after ${timeoutMs} ms`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      output.push(chunk.toString('utf8'));
-      if (output.join('').includes('polling relay running')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`polling relay exited (${code}) before running: ${output.join('').trim()}`));
-    });
-  });
-  await seen;
-  return output;
 }

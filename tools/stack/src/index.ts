@@ -7,4 +7,9 @@ export { type PostgresHandle, startPostgres } from './postgres.ts';
 export { type Stack, startStack } from './stack.ts';
 export { waitFor } from './wait-for.ts';
 export { readTopic, type TopicRecord, type WalnutFixture, walnutFixture } from './walnut-fixture.ts';
-export { startWalnutProcess, type WalnutProcess, type WalnutRunnable } from './walnut-processes.ts';
+export {
+  startNodeScript,
+  startWalnutProcess,
+  type WalnutProcess,
+  type WalnutRunnable,
+} from './walnut-processes.ts';

@@ -14,14 +14,14 @@ export type WalnutRunnable = keyof typeof entrypoints;
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** A Walnut runnable in a child process, with its output kept for assertions. */
+/** A Node script of the repo in a child process, with its output kept for assertions. */
 export class WalnutProcess {
   readonly output: string[] = [];
   private exited: Promise<number | null>;
   private lineWaiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
 
   constructor(
-    readonly name: WalnutRunnable,
+    readonly name: string,
     readonly child: ChildProcess,
   ) {
     this.exited = once(child, 'exit').then(([code]) => code as number | null);
@@ -105,7 +105,17 @@ export class WalnutProcess {
 }
 
 export function startWalnutProcess(name: WalnutRunnable, env: Record<string, string>): WalnutProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entrypoints[name]], {
+  return startNodeScript(name, entrypoints[name], [], env);
+}
+
+/** Any TypeScript entrypoint (a path from the repo root or absolute), run with tsx like the runnables. */
+export function startNodeScript(
+  name: string,
+  script: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): WalnutProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
