@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { commitWrites, type PlainWrite, type WriteOp } from './commit-write.ts';
 
 export interface WriteBatcherOptions {
@@ -34,7 +35,7 @@ export class WriteBatcher {
     private readonly options: WriteBatcherOptions,
   ) {}
 
-  static forDatabase(db: Parameters<typeof commitWrites>[0], options: WriteBatcherOptions): WriteBatcher {
+  static forDatabase(db: NodePgDatabase, options: WriteBatcherOptions): WriteBatcher {
     return new WriteBatcher((writes) => commitWrites(db, writes), options);
   }
 
@@ -47,7 +48,7 @@ export class WriteBatcher {
     });
   }
 
-  /** Writes queued or committing: for metrics and the shutdown drain. */
+  /** Writes queued or in a transaction now. */
   get pending(): number {
     return this.queue.length + this.committing;
   }

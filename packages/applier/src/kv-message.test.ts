@@ -15,6 +15,22 @@ test('decodes a relayed KV event and its commit-order version', () => {
   assert.is(decoded.value.version, (((1n << 32n) | 0xa0n) << 32n) + 2n);
 });
 
+test('walnut-xid is carried when well formed; missing or malformed, the record still decodes without it', () => {
+  const value = Buffer.from(JSON.stringify({ op: 'set', key: 'k', value: 1, request_id: requestId }));
+  const xidOf = (xid?: string) => {
+    const decoded = decodeKvMessage({
+      value,
+      headers: xid === undefined ? headers : { ...headers, 'walnut-xid': xid },
+    });
+    assert.ok(decoded.ok);
+    return decoded.ok ? decoded.value.xid : 'not decoded';
+  };
+  assert.is(xidOf('4294967295'), 4294967295);
+  assert.is(xidOf(undefined), undefined);
+  assert.is(xidOf('12a'), undefined);
+  assert.is(xidOf('12345678901'), undefined);
+});
+
 test('poison records are reported, not thrown', () => {
   assert.not.ok(decodeKvMessage({ value: Buffer.from('{nope'), headers }).ok);
   assert.not.ok(decodeKvMessage({ value: Buffer.from('{"op":"set"}'), headers }).ok);

@@ -1,4 +1,4 @@
-import { eventVersion, type KvEvent, kvEvent, RELAY_HEADERS, relayHeaders } from '@walnut/schema';
+import { eventVersion, type KvEvent, kvEvent, relayHeaders } from '@walnut/schema';
 import type { KafkaMessage } from 'kafkajs';
 
 export interface DecodedKvEvent {
@@ -33,9 +33,9 @@ export function decodeKvMessage(message: Pick<KafkaMessage, 'value' | 'headers'>
   if (!event.success) return { ok: false, error: `not a KV event: ${event.error.message}` };
   const lsn = position.data['walnut-commit-lsn'];
   const seq = position.data['walnut-seq'];
-  const xid = headers[RELAY_HEADERS.xid];
+  const xid = position.data['walnut-xid'];
   const value: DecodedKvEvent = { event: event.data, version: eventVersion(lsn, seq) };
-  if (xid !== undefined && /^\d{1,10}$/.test(xid)) value.xid = Number(xid);
+  if (xid !== undefined) value.xid = xid;
   return { ok: true, value };
 }
 

@@ -96,8 +96,7 @@ export class RetentionSweeper {
     try {
       const deleted = await this.sweepOnce();
       if (deleted.outbox > 0) this.onOutboxDeleted(deleted.outbox);
-      if (deleted.outbox > 0 || deleted.idempotencyKeys > 0 || deleted.requests > 0)
-        this.log.info(deleted, 'retention sweep deleted rows');
+      if (Object.values(deleted).some((rows) => rows > 0)) this.log.info(deleted, 'retention sweep deleted rows');
       return Object.values(deleted).some((rows) => rows === this.options.batchRows);
     } catch (error) {
       // A Postgres outage must not kill consuming; the next sweep retries.

@@ -38,10 +38,18 @@ export type KvDeleteEvent = z.infer<typeof kvDeleteEvent>;
 export const kvEvent = z.discriminatedUnion('op', [kvSetEvent, kvDeleteEvent]);
 export type KvEvent = z.infer<typeof kvEvent>;
 
-/** The headers of a relayed record that the applier needs to order it. */
+/** The headers of a relayed record that the applier needs to order and apply it. */
 export const relayHeaders = z.object({
   [RELAY_HEADERS.commitLsn]: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i),
   [RELAY_HEADERS.seq]: z.string().regex(/^\d+$/).transform(Number),
+  // Optional, and ignored when malformed: without it the applier only skips
+  // its wait for the writing transaction to become visible.
+  [RELAY_HEADERS.xid]: z
+    .string()
+    .regex(/^\d{1,10}$/)
+    .transform(Number)
+    .optional()
+    .catch(undefined),
 });
 
 /**
