@@ -8,8 +8,8 @@ import { RelayError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
 import { Relay } from './relay.ts';
-import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
 import { addSettingOptions, adminSettings, allSettings, rawSettings, settingErrors } from './settings.ts';
+import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
 
 const program = new Command('walnut-relay')
   .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')

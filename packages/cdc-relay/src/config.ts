@@ -1,4 +1,3 @@
-import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
@@ -61,13 +60,34 @@ export const relayEnv = z.object({
     .default('outbox.message.{prefix}')
     .describe('topic of relayed messages, with a {prefix} placeholder'),
   RELAY_MAX_INFLIGHT_RECORDS: int(1).default(20_000).describe('records buffered or unacked before WAL reading pauses'),
+  RELAY_MAX_INFLIGHT_BYTES: int(1024 * 1024)
+    .default(64 * 1024 * 1024)
+    .describe('encoded bytes buffered or unacked before WAL reading pauses'),
   RELAY_MAX_BATCH_RECORDS: int(1).default(2_000).describe('most records in one produce request'),
-  RELAY_MAX_BATCH_BYTES: int(1)
+  RELAY_MAX_BATCH_BYTES: int(1024)
     .default(768 * 1024)
-    .describe("most payload bytes per produce request; keep under the broker's message.max.bytes"),
+    .describe("most encoded bytes (headers included) per produce request; keep under the brokers' message.max.bytes"),
+  RELAY_MAX_RECORD_BYTES: int(1024)
+    .default(1_048_588)
+    .describe("largest record the brokers accept: their message.max.bytes (Kafka's default 1048588)"),
+  RELAY_DEAD_LETTER_TOPIC: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('topic for a stand-in of each record over RELAY_MAX_RECORD_BYTES; unset: such a record stops the relay'),
+  RELAY_TRANSACTIONAL_ID: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Kafka transactional id; default walnut-relay.<database system id>.<database>.<slot>: one per slot'),
+  RELAY_CHECKPOINT_TOPIC: z
+    .string()
+    .min(1)
+    .default('walnut.relay.checkpoints')
+    .describe("compacted topic of the relay's checkpoints (created when missing)"),
   RELAY_KAFKA_SEND_TIMEOUT_MS: int(1_000)
     .default(30_000)
-    .describe('longest wait for a produce ack before the session restarts with a new producer'),
+    .describe('longest a Kafka transaction may take to commit before the session restarts with a new producer'),
   // 0 still batches: records decoded in one read of the WAL stream go together,
   // and records arriving while a request is in flight wait for it anyway.
   // bench/ measured 2 ms -> 0 ms as p50 7.3 -> 6.0 ms end to end at 200 writes/s,
@@ -76,10 +96,13 @@ export const relayEnv = z.object({
   RELAY_STATUS_INTERVAL_MS: int(100).default(1_000).describe('how often the confirmed LSN is reported'),
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
   RELAY_BACKOFF_MAX_MS: int(100).default(10_000).describe('cap of the reconnect backoff'),
-  // Long enough for Postgres to notice that a SIGKILLed predecessor's walsender lost its client.
+  // Unset, it outlasts the server's wal_sender_timeout: that is how long Postgres may take to
+  // notice that a predecessor on a dead host is gone and free its slot.
   RELAY_SLOT_BUSY_TIMEOUT_MS: int(0)
-    .default(30_000)
-    .describe('how long to retry while another process holds the slot, then exit 1'),
+    .optional()
+    .describe(
+      "how long to retry while another process holds the slot, then exit 1; default: the server's wal_sender_timeout + 10 s",
+    ),
   RELAY_HTTP_PORT: int(0).default(9400).describe('port of /health, /ready and /metrics; 0 picks a free one'),
   RELAY_HTTP_HOST: z.string().default('127.0.0.1').describe('address of the HTTP server'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('pino log level'),
@@ -92,25 +115,34 @@ export const secretSettings = ['DATABASE_URL', 'KAFKA_SASL_PASSWORD'] as const;
 
 export interface KafkaSecurity {
   ssl: boolean | { ca: string[] };
-  sasl?: SASLOptions;
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
 }
+
+export type KafkaConnection = { brokers: string[]; clientId: string } & KafkaSecurity;
 
 export interface RelayConfig {
   databaseUrl: string;
-  kafka: { brokers: string[]; clientId: string } & KafkaSecurity;
+  kafka: KafkaConnection;
   slot: string;
   publication: string;
   outbox: OutboxMapping;
   messages: MessageMapping;
   maxInflightRecords: number;
+  maxInflightBytes: number;
   maxBatchRecords: number;
   maxBatchBytes: number;
+  maxRecordBytes: number;
+  deadLetterTopic: string | undefined;
+  /** Unset: derived from the database and slot when the relay starts (see transactionalIdFor). */
+  transactionalId: string | undefined;
+  checkpointTopic: string;
   kafkaSendTimeoutMs: number;
   lingerMs: number;
   statusIntervalMs: number;
   shutdownTimeoutMs: number;
   backoffMaxMs: number;
-  slotBusyTimeoutMs: number;
+  /** Unset: the server's wal_sender_timeout + 10 s. */
+  slotBusyTimeoutMs: number | undefined;
   http: { port: number; host: string };
 }
 
@@ -130,8 +162,13 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     },
     messages: { prefixes: env.RELAY_MESSAGE_PREFIXES, topicTemplate: env.RELAY_MESSAGE_TOPIC_TEMPLATE },
     maxInflightRecords: env.RELAY_MAX_INFLIGHT_RECORDS,
+    maxInflightBytes: env.RELAY_MAX_INFLIGHT_BYTES,
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
     maxBatchBytes: env.RELAY_MAX_BATCH_BYTES,
+    maxRecordBytes: env.RELAY_MAX_RECORD_BYTES,
+    deadLetterTopic: env.RELAY_DEAD_LETTER_TOPIC,
+    transactionalId: env.RELAY_TRANSACTIONAL_ID,
+    checkpointTopic: env.RELAY_CHECKPOINT_TOPIC,
     kafkaSendTimeoutMs: env.RELAY_KAFKA_SEND_TIMEOUT_MS,
     lingerMs: env.RELAY_LINGER_MS,
     statusIntervalMs: env.RELAY_STATUS_INTERVAL_MS,
@@ -149,13 +186,8 @@ function kafkaSecurity(env: RelayEnv, readFile: (path: string) => string): Kafka
     throw new Error('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
   }
   const credentials = { username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
-  // Spelled out per mechanism: kafkajs types SASL options as a union keyed by it.
-  switch (env.KAFKA_SASL_MECHANISM) {
-    case 'plain':
-      return { ssl, sasl: { mechanism: 'plain', ...credentials } };
-    case 'scram-sha-256':
-      return { ssl, sasl: { mechanism: 'scram-sha-256', ...credentials } };
-    case 'scram-sha-512':
-      return { ssl, sasl: { mechanism: 'scram-sha-512', ...credentials } };
-  }
+  const mechanism = ({ plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const)[
+    env.KAFKA_SASL_MECHANISM
+  ];
+  return { ssl, sasl: { mechanism, ...credentials } };
 }

@@ -1,5 +1,6 @@
 export { AckTracker, type TxToken } from './ack-tracker.ts';
 export { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 export { RelayError, type RelayErrorCode } from './errors.ts';
-export { type KafkaRecord, type OutboxMapping, outboxRecord } from './outbox-mapping.ts';
+export type { KafkaRecord } from './kafka-record.ts';
+export { type OutboxMapping, outboxRecord } from './outbox-mapping.ts';
 export { Relay, type RelayState } from './relay.ts';

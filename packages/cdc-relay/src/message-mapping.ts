@@ -1,5 +1,5 @@
-import { RELAY_HEADERS } from '@walnut/schema';
-import type { KafkaRecord, TxPosition } from './outbox-mapping.ts';
+import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
+import { relayHeaders, type TxPosition } from './outbox-mapping.ts';
 
 /**
  * The table-less outbox: `pg_logical_emit_message(true, prefix, payload)`.
@@ -22,18 +22,18 @@ export function messageRecord(
 ): KafkaRecord | null {
   const match = matchPrefix(mapping.prefixes, prefix);
   if (!match) return null;
-  return {
-    topic: mapping.topicTemplate.replaceAll('{prefix}', match.prefix),
-    key: match.key,
-    value: Buffer.from(content.buffer, content.byteOffset, content.byteLength),
-    headers: {
-      [RELAY_HEADERS.commitLsn]: position.commitLsn,
-      [RELAY_HEADERS.seq]: String(position.seq),
-      [RELAY_HEADERS.xid]: String(position.xid),
-      [RELAY_HEADERS.commitTime]: new Date(Number(position.commitTimeMicros / 1000n)).toISOString(),
-      'walnut-message-prefix': prefix,
-    },
-  };
+  const headers = relayHeaders(position);
+  headers.set(headerName('walnut-message-prefix'), Buffer.from(prefix, 'utf8'));
+  return kafkaRecord(
+    mapping.topicTemplate.replaceAll('{prefix}', match.prefix),
+    Buffer.from(match.key, 'utf8'),
+    // A copy: the parser hands out a view into pg-protocol's receive buffer, which
+    // the next socket read reuses while this record may still wait in the sink.
+    Buffer.from(content),
+    headers,
+    `message ${prefix} at ${position.commitLsn}`,
+    { commitLsn: position.commitLsn, seq: position.seq },
+  );
 }
 
 function matchPrefix(prefixes: readonly string[], prefix: string): { prefix: string; key: string } | null {

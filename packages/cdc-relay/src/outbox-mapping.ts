@@ -1,5 +1,6 @@
 import { RELAY_HEADERS } from '@walnut/schema';
 import { RelayError } from './errors.ts';
+import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
 
 /** Which table is the outbox and how its columns become a Kafka record. */
 export interface OutboxMapping {
@@ -21,19 +22,37 @@ export interface TxPosition {
   commitTimeMicros: bigint;
   /** Index of the row among the transaction's outbox rows, from 0. */
   seq: number;
-}
-
-export interface KafkaRecord {
-  topic: string;
-  key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
+  /** The headers every record of the transaction shares, encoded once (see transactionHeaders). */
+  encodedHeaders?: ReadonlyArray<readonly [Buffer, Buffer]>;
 }
 
 /** A column's value as pgoutput sent it: text form, or null. */
 export type RawRow = Record<string, string | null | undefined>;
 
 const BYTEA_OID = 17;
+
+/**
+ * LSN, xid and commit time are the same for every record of a transaction;
+ * a 10,000-row transaction formats them once, not 10,000 times.
+ */
+export function transactionHeaders(tx: TxPosition): ReadonlyArray<readonly [Buffer, Buffer]> {
+  tx.encodedHeaders ??= [
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(tx.commitLsn, 'latin1')],
+    [headerName(RELAY_HEADERS.xid), Buffer.from(String(tx.xid), 'latin1')],
+    [
+      headerName(RELAY_HEADERS.commitTime),
+      Buffer.from(new Date(Number(tx.commitTimeMicros / 1000n)).toISOString(), 'latin1'),
+    ],
+  ];
+  return tx.encodedHeaders;
+}
+
+/** The relay's own headers: the transaction's, plus this record's position in it. */
+export function relayHeaders(tx: TxPosition): Map<Buffer, Buffer> {
+  const headers = new Map<Buffer, Buffer>(transactionHeaders(tx));
+  headers.set(headerName(RELAY_HEADERS.seq), Buffer.from(String(tx.seq), 'latin1'));
+  return headers;
+}
 
 /**
  * Maps one inserted outbox row to the record Kafka receives. The payload goes out
@@ -47,34 +66,32 @@ export function outboxRecord(
   tx: TxPosition,
 ): KafkaRecord {
   const id = row[mapping.columns.id];
-  const headers: Record<string, string> = {
-    [RELAY_HEADERS.commitLsn]: tx.commitLsn,
-    [RELAY_HEADERS.seq]: String(tx.seq),
-    [RELAY_HEADERS.xid]: String(tx.xid),
-    [RELAY_HEADERS.commitTime]: new Date(Number(tx.commitTimeMicros / 1000n)).toISOString(),
-  };
-  if (id != null) headers[RELAY_HEADERS.eventId] = id;
+  const headers = relayHeaders(tx);
+  if (id != null) headers.set(headerName(RELAY_HEADERS.eventId), Buffer.from(id, 'utf8'));
   for (const column of mapping.headerColumns) {
     const value = row[column];
-    if (value != null) headers[column] = value;
+    if (value != null) headers.set(headerName(column), Buffer.from(value, 'utf8'));
   }
   const payload = row[mapping.columns.payload];
-  return {
-    topic: renderTopic(mapping.topicTemplate, row),
-    key: row[mapping.columns.key] ?? null,
-    value:
-      payload == null
-        ? null
-        : columnTypes.get(mapping.columns.payload) === BYTEA_OID
-          ? decodeByteaHex(payload)
-          : Buffer.from(payload, 'utf8'),
+  const key = row[mapping.columns.key];
+  return kafkaRecord(
+    renderTopic(mapping.topicTemplate, row),
+    key == null ? undefined : Buffer.from(key, 'utf8'),
+    payload == null
+      ? undefined
+      : columnTypes.get(mapping.columns.payload) === BYTEA_OID
+        ? decodeByteaHex(payload)
+        : Buffer.from(payload, 'utf8'),
     headers,
-  };
+    id == null ? `outbox row at ${tx.commitLsn} #${tx.seq}` : `outbox row ${id}`,
+    { commitLsn: tx.commitLsn, seq: tx.seq },
+  );
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function renderTopic(template: string, row: RawRow): string {
+  if (!template.includes('{')) return template;
   return template.replace(PLACEHOLDER, (_, column: string) => {
     const value = row[column];
     if (value == null || value === '') {

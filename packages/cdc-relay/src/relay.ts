@@ -16,19 +16,42 @@
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
  * (1) A retryable error. SLOT_IN_USE (another connection holds the slot) is
- *     retried for at most RELAY_SLOT_BUSY_TIMEOUT_MS, then it is fatal.
+ *     retried for at most RELAY_SLOT_BUSY_TIMEOUT_MS (by default the server's
+ *     wal_sender_timeout + 10 s), then it is fatal.
  * (2) run() rejects with a non-retryable RelayError; the CLI exits non-zero.
  */
+
+import type { Lsn } from '@walnut/schema';
 import { formatLsn } from '@walnut/schema';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
+import type { Checkpoint, CheckpointIdentity } from './checkpoint.ts';
+import { ensureCheckpointTopic, readCheckpoint } from './checkpoint-topic.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
+import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { ReplicationSession } from './replication-session.ts';
-import { prepareSlot } from './slot.ts';
+import { createPgoutputSlot, inspectSlot } from './slot.ts';
+
+/** Postgres's default wal_sender_timeout, for when the server's is unknown or disabled. */
+const DEFAULT_WAL_SENDER_TIMEOUT_MS = 60_000;
+const SLOT_BUSY_MARGIN_MS = 10_000;
+
+interface OpenedSlot {
+  startLsn: Lsn;
+  transactionalId: string;
+  checkpoint: CheckpointIdentity;
+}
+
+function slotMissing(slot: string, last: Checkpoint): RelayError {
+  return new RelayError(
+    'SLOT_MISSING',
+    `replication slot ${slot} is gone, but this relay has relayed from it before: its last committed event is from the transaction that committed at LSN ${last.commitLsn} (event #${last.seq}, relayed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table if it still holds it)`,
+    { retryable: false },
+  );
+}
 
 const RELAY_STATES = ['connecting', 'streaming', 'draining', 'backoff', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
@@ -61,39 +84,26 @@ export class Relay {
   private session: ReplicationSession | null = null;
   private stopping = false;
   private wakeBackoff: (() => void) | null = null;
-  private readonly kafka: Kafka;
+  /** How long a held slot is waited for; see RELAY_SLOT_BUSY_TIMEOUT_MS. Refined once the server's setting is known. */
+  private slotBusyTimeoutMs: number;
 
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
     private readonly metrics?: RelayMetrics,
   ) {
-    this.kafka = new Kafka({
-      clientId: config.kafka.clientId,
-      brokers: config.kafka.brokers,
-      ssl: config.kafka.ssl,
-      ...(config.kafka.sasl ? { sasl: config.kafka.sasl } : {}),
-      logLevel: logLevel.WARN,
-      logCreator: () => (entry) => {
-        const { message, ...rest } = entry.log;
-        this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
-      },
-    });
+    this.slotBusyTimeoutMs = config.slotBusyTimeoutMs ?? DEFAULT_WAL_SENDER_TIMEOUT_MS + SLOT_BUSY_MARGIN_MS;
   }
 
   /**
-   * A fresh producer per session. Idempotent with one request in flight: the
-   * broker drops retried duplicates and a retry can never reorder a partition.
-   * Not reused after a failed session: after a broker restart a kafkajs
-   * idempotent producer can keep retrying a batch the broker rejects (out of
-   * order sequence) forever; a new producer id starts clean, and the session
-   * replays everything unconfirmed from the slot in order.
+   * A fresh producer per session, never reused after a failed one: the session
+   * replays everything unconfirmed from the slot, and the new producer's epoch
+   * fences whatever the old one still has in flight (see kafka-producer.ts).
    */
-  private newProducer(): Producer {
-    return this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+  private newProducer(transactionalId: string): RelayProducer {
+    return createProducer(this.config.kafka, {
+      transactionalId,
+      requestTimeoutMs: this.config.kafkaSendTimeoutMs,
     });
   }
 
@@ -109,21 +119,15 @@ export class Relay {
     try {
       while (!this.stopping) {
         this.transition('connecting');
-        const producer = this.newProducer();
+        let producer: RelayProducer | undefined;
         try {
-          await producer.connect();
-          const slot = await this.withClient((client) =>
-            prepareSlot(client, {
-              slot: this.config.slot,
-              publication: this.config.publication,
-              outbox: this.config.outbox,
-            }),
-          );
-          if (slot.created) this.log.info({ slot: this.config.slot }, 'created replication slot');
+          const slot = await this.openSlot();
+          producer = this.newProducer(slot.transactionalId);
           const session = new ReplicationSession(
             this.config,
-            slot.confirmedFlushLsn,
+            slot.startLsn,
             producer,
+            slot.checkpoint,
             this.log,
             this.metrics && sessionMetrics(this.metrics),
           );
@@ -133,7 +137,7 @@ export class Relay {
           session.done.finally(() => clearInterval(progress)).catch(() => {});
           await session.start();
           if (this.stopping) break;
-          this.transition('streaming', { from: formatLsn(slot.confirmedFlushLsn) });
+          this.transition('streaming', { from: formatLsn(slot.startLsn) });
           attempt = 0;
           slotBusySince = null;
           await session.done;
@@ -148,7 +152,7 @@ export class Relay {
             // relay's walsender stays active until it notices the closed socket. Held
             // for longer, it is a second relay on the same slot; a human must resolve that.
             slotBusySince ??= Date.now();
-            const leftMs = slotBusySince + this.config.slotBusyTimeoutMs - Date.now();
+            const leftMs = slotBusySince + this.slotBusyTimeoutMs - Date.now();
             if (leftMs <= 0) throw this.slotBusyTooLong(failure);
             delayMs = Math.min(delayMs, leftMs);
           } else {
@@ -159,7 +163,8 @@ export class Relay {
         } finally {
           await this.session?.stop(0).catch(() => {});
           this.session = null;
-          await withTimeout(producer.disconnect(), 5_000).catch(() => {});
+          // Forced: a send still retrying must stop now, not after its retries run out.
+          if (producer) await withTimeout(closeForcibly(producer), 5_000);
         }
       }
     } finally {
@@ -190,12 +195,61 @@ export class Relay {
   }
 
   private slotBusyTooLong(failure: RelayError): RelayError {
-    const { slot, slotBusyTimeoutMs } = this.config;
     return new RelayError(
       'SLOT_IN_USE',
-      `another process still holds replication slot ${slot} after ${slotBusyTimeoutMs} ms (${failure.message}): stop that process, or give this relay its own RELAY_SLOT`,
+      `another process still holds replication slot ${this.config.slot} after ${this.slotBusyTimeoutMs} ms (${failure.message}): stop that process, or give this relay its own RELAY_SLOT`,
       { retryable: false, cause: failure },
     );
+  }
+
+  /**
+   * Where this session streams from, under which transactional id, with which
+   * checkpoint key. A missing slot is created only when this relay has never
+   * committed a checkpoint: otherwise events between its last checkpoint and a
+   * new slot's start would be skipped without a word (a restored database, a
+   * failover to a server without the slot, a slot dropped by hand).
+   */
+  private async openSlot(): Promise<OpenedSlot> {
+    const { slot: slotName, kafka, checkpointTopic } = this.config;
+    const slot = await this.withClient((client) =>
+      inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
+    );
+    if (this.config.slotBusyTimeoutMs === undefined) {
+      // wal_sender_timeout = 0 disables it: a dead predecessor is then only noticed by TCP keepalives.
+      const walSenderTimeoutMs = slot.walSenderTimeoutMs > 0 ? slot.walSenderTimeoutMs : DEFAULT_WAL_SENDER_TIMEOUT_MS;
+      this.slotBusyTimeoutMs = walSenderTimeoutMs + SLOT_BUSY_MARGIN_MS;
+    }
+    const transactionalId =
+      this.config.transactionalId ?? `walnut-relay.${slot.systemIdentifier}.${slot.database}.${slotName}`;
+    const checkpoint = {
+      topic: checkpointTopic,
+      key: Buffer.from(transactionalId, 'utf8'),
+      slot: slotName,
+      database: slot.database,
+    };
+    switch (slot.status) {
+      case 'busy': {
+        const client = slot.client ? ` (client ${slot.client})` : '';
+        throw new RelayError('SLOT_IN_USE', `slot ${slotName} is held by backend pid ${slot.activePid}${client}`, {
+          retryable: true,
+        });
+      }
+      case 'missing': {
+        const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
+        if (last) throw slotMissing(slotName, last);
+        await ensureCheckpointTopic(kafka, checkpointTopic);
+        const startLsn = await this.withClient((client) => createPgoutputSlot(client, slotName));
+        this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
+        return { startLsn, transactionalId, checkpoint };
+      }
+      case 'ready':
+        await ensureCheckpointTopic(kafka, checkpointTopic);
+        return { startLsn: slot.confirmedFlushLsn, transactionalId, checkpoint };
+      default: {
+        const unknown: never = slot;
+        throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
+      }
+    }
   }
 
   /** Streaming with a live session: what /ready reports. */

@@ -1,10 +1,11 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
-import type { Producer } from 'kafkajs';
-import type { Logger } from 'pino';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
+import type { CheckpointIdentity } from './checkpoint.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
+import type { RelayProducer } from './kafka-producer.ts';
 import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
 import { messageRecord } from './message-mapping.ts';
 import { outboxRecord, type RawRow, type TxPosition } from './outbox-mapping.ts';
@@ -39,7 +40,8 @@ export class ReplicationSession {
   constructor(
     private readonly config: RelayConfig,
     private readonly startLsn: Lsn,
-    producer: Producer,
+    producer: RelayProducer,
+    checkpoint: CheckpointIdentity,
     private readonly log: Logger,
     private readonly observer?: SessionObserver,
   ) {
@@ -56,9 +58,13 @@ export class ReplicationSession {
       {
         maxBatchRecords: config.maxBatchRecords,
         maxBatchBytes: config.maxBatchBytes,
+        maxRecordBytes: config.maxRecordBytes,
+        deadLetterTopic: config.deadLetterTopic,
         sendTimeoutMs: config.kafkaSendTimeoutMs,
         lingerMs: config.lingerMs,
         maxInflightRecords: config.maxInflightRecords,
+        maxInflightBytes: config.maxInflightBytes,
+        checkpoint,
       },
       (error) => this.fail(error),
       {
@@ -94,8 +100,12 @@ export class ReplicationSession {
     return this.tracker.inflightRecords;
   }
 
-  /** Resolves once the server has started streaming. */
-  start(): Promise<void> {
+  /**
+   * Resolves once Kafka has fenced any earlier producer of this slot and the
+   * server has started streaming.
+   */
+  async start(): Promise<void> {
+    await Promise.race([this.sink.start(), this.done]);
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
     this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
@@ -107,7 +117,7 @@ export class ReplicationSession {
       (error: unknown) => this.fail(toRelayError(error)),
     );
     this.statusTimer = setInterval(() => this.reportStatus(), this.config.statusIntervalMs);
-    return Promise.race([started, this.done]);
+    await Promise.race([started, this.done]);
   }
 
   /**

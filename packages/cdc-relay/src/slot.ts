@@ -3,28 +3,57 @@ import pg from 'pg';
 import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 
-export interface SlotState {
-  confirmedFlushLsn: Lsn;
-  created: boolean;
+/** Facts about the server the relay needs before it streams. */
+export interface ServerFacts {
+  /** pg_control_system().system_identifier: differs between clusters, so two clusters' same-named slots never share a Kafka transactional id. */
+  systemIdentifier: string;
+  database: string;
+  /** The server's wal_sender_timeout; 0 when disabled. */
+  walSenderTimeoutMs: number;
 }
 
+export type SlotState = ServerFacts &
+  (
+    | { status: 'ready'; confirmedFlushLsn: Lsn }
+    | { status: 'missing' }
+    | { status: 'busy'; activePid: number; client: string | null }
+  );
+
 /**
- * Checks the server can serve logical replication, then makes sure the
- * publication (outbox inserts only) and the pgoutput slot exist. Returns where
- * the slot will resume: the LSN last confirmed, i.e. acked by Kafka.
+ * Checks the server can serve logical replication, makes sure the publication
+ * (outbox inserts only) exists, and reports the slot: ready to resume from the
+ * LSN last confirmed (i.e. acked by Kafka), held by another connection, or
+ * missing. Creating a missing slot is the caller's decision: a relay that has
+ * relayed before must not silently start again from "now".
  */
-export async function prepareSlot(
+export async function inspectSlot(
   client: pg.Client,
   opts: { slot: string; publication: string; outbox: OutboxMapping },
 ): Promise<SlotState> {
-  const walLevel = await client.query<{ wal_level: string }>('SHOW wal_level');
-  if (walLevel.rows[0]?.wal_level !== 'logical') {
+  const settings = await client.query<{
+    wal_level: string;
+    wal_sender_timeout_ms: string;
+    system_identifier: string;
+    database: string;
+  }>(
+    `SELECT current_setting('wal_level') AS wal_level,
+            (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout') AS wal_sender_timeout_ms,
+            (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+            current_database() AS database`,
+  );
+  const row = settings.rows[0];
+  if (row?.wal_level !== 'logical') {
     throw new RelayError(
       'WAL_LEVEL_NOT_LOGICAL',
-      `Postgres has wal_level=${walLevel.rows[0]?.wal_level}; set wal_level=logical in postgresql.conf and restart Postgres`,
+      `Postgres has wal_level=${row?.wal_level}; set wal_level=logical in postgresql.conf and restart Postgres`,
       { retryable: false },
     );
   }
+  const facts: ServerFacts = {
+    systemIdentifier: row.system_identifier,
+    database: row.database,
+    walSenderTimeoutMs: Number(row.wal_sender_timeout_ms),
+  };
 
   const table = `${pg.escapeIdentifier(opts.outbox.schema)}.${pg.escapeIdentifier(opts.outbox.table)}`;
   const exists = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [table]);
@@ -42,14 +71,8 @@ export async function prepareSlot(
   }
 
   const slot = await readSlot(client, opts.slot);
-  if (!slot) {
-    const created = await client.query<{ lsn: string }>(
-      `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
-      [opts.slot],
-    );
-    return { confirmedFlushLsn: parseLsn(created.rows[0]?.lsn ?? '0/0'), created: true };
-  }
-  if (slot.plugin !== 'pgoutput' || slot.database !== slot.current_database) {
+  if (!slot) return { ...facts, status: 'missing' };
+  if (slot.plugin !== 'pgoutput' || slot.database !== facts.database) {
     throw new RelayError(
       'CONFIG_INVALID',
       `slot ${opts.slot} exists with plugin ${slot.plugin} on database ${slot.database}; choose another RELAY_SLOT`,
@@ -63,20 +86,22 @@ export async function prepareSlot(
       { retryable: false },
     );
   }
-  if (slot.active_pid !== null) {
-    // The client's address is what finds the other process; it is null when this role may not see it.
-    const client = slot.client ? ` (client ${slot.client})` : '';
-    throw new RelayError('SLOT_IN_USE', `slot ${opts.slot} is held by backend pid ${slot.active_pid}${client}`, {
-      retryable: true,
-    });
-  }
-  return { confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0'), created: false };
+  if (slot.active_pid !== null) return { ...facts, status: 'busy', activePid: slot.active_pid, client: slot.client };
+  return { ...facts, status: 'ready', confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0') };
+}
+
+/** Creates the pgoutput slot; returns where it starts (its consistent point). */
+export async function createPgoutputSlot(client: pg.Client, slot: string): Promise<Lsn> {
+  const created = await client.query<{ lsn: string }>(
+    `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
+    [slot],
+  );
+  return parseLsn(created.rows[0]?.lsn ?? '0/0');
 }
 
 interface SlotRow {
   plugin: string;
   database: string;
-  current_database: string;
   active_pid: number | null;
   client: string | null;
   confirmed_flush_lsn: string | null;
@@ -85,7 +110,7 @@ interface SlotRow {
 
 async function readSlot(client: pg.Client, slot: string): Promise<SlotRow | undefined> {
   const result = await client.query<SlotRow>(
-    `SELECT s.plugin, s.database, current_database() AS current_database, s.active_pid,
+    `SELECT s.plugin, s.database, s.active_pid,
             host(a.client_addr) || ':' || a.client_port AS client,
             s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status
        FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid

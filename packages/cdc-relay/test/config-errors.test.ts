@@ -3,8 +3,9 @@
  * deadline and prints one fatal line naming the problem and the fix, instead
  * of retrying forever.
  */
-import pg from 'pg';
+
 import { startWalnutProcess, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 

@@ -1,0 +1,66 @@
+import { compatibilityPartitioner, Producer } from '@platformatic/kafka';
+import type { KafkaConnection } from './config.ts';
+
+/**
+ * The relay's Kafka producer: @platformatic/kafka, transactional, one per session.
+ *
+ * Why not kafkajs (which the applier and the test harness still use): on a
+ * 3-broker cluster with leaders moving, kafkajs 2.2.4 resolved sends whose
+ * records never reached the topic (kafkajs pull request #1798, unreleased), and
+ * it costs about twice the CPU per record. docs/decisions/0001-relay-producer.md
+ * has the measurements.
+ *
+ * Why transactional even when delivery is at-least-once: the transactional id
+ * is stable per slot, so the InitProducerId of a new session (or of a restarted
+ * or standby relay) bumps the epoch and aborts whatever the previous producer
+ * left open. A send of an abandoned session that is still retrying, or sitting in
+ * a frozen broker's socket buffer, is then refused (PRODUCER_FENCED) or aborted
+ * instead of landing a stale record after newer ones.
+ */
+export type RelayProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
+
+export interface ProducerSettings {
+  transactionalId: string;
+  /**
+   * Per request, and the transaction timeout the coordinator enforces: a
+   * transaction left open by a dead relay is aborted after it.
+   */
+  requestTimeoutMs: number;
+}
+
+export function createProducer(kafka: KafkaConnection, settings: ProducerSettings): RelayProducer {
+  return new Producer({
+    clientId: kafka.clientId,
+    bootstrapBrokers: kafka.brokers,
+    ...(kafka.ssl ? { tls: kafka.ssl === true ? {} : { ca: kafka.ssl.ca }, tlsServerName: true } : {}),
+    ...(kafka.sasl ? { sasl: kafka.sasl } : {}),
+    idempotent: true,
+    transactionalId: settings.transactionalId,
+    // -1/-1 asks the coordinator for the current producer id of this transactional
+    // id with a bumped epoch; the library's default (0/0) is refused as fenced
+    // once any producer has used the id.
+    producerId: -1n,
+    producerEpoch: -1,
+    // The Java client's partitioner (murmur2 & 0x7fffffff), which kafkajs's default
+    // also is: a key keeps its partition across the producer change.
+    partitioner: compatibilityPartitioner,
+    autocreateTopics: true,
+    timeout: settings.requestTimeoutMs,
+    connectTimeout: 5_000,
+    // Bounded, unlike the library's default for idempotent producers (forever): a
+    // send that cannot complete fails the session, whose new producer fences this one.
+    retries: 10,
+    retryDelay: 250,
+  });
+}
+
+/**
+ * Closes a producer or consumer at once, failing whatever it still has in
+ * flight or retrying. (The library's promise overload is shadowed in its types
+ * by the callback one when `force` is passed.)
+ */
+export function closeForcibly(client: {
+  close(force: boolean, callback: (error?: Error | null) => void): void;
+}): Promise<void> {
+  return new Promise((resolve) => client.close(true, () => resolve()));
+}

@@ -1,0 +1,73 @@
+/**
+ * A record as the Kafka producer takes it (Buffers, headers as a Map of
+ * Buffers), plus what the relay needs to size it before sending and to name
+ * it in an error.
+ */
+export interface KafkaRecord {
+  topic: string;
+  key: Buffer | undefined;
+  value: Buffer | undefined;
+  headers: Map<Buffer, Buffer>;
+  /**
+   * Upper bound of the record's encoded size inside a v2 record batch: key,
+   * value and headers plus their varint framing. Produce requests are sized by
+   * it, so a batch of small records with many headers stays under the broker's
+   * message.max.bytes (sizing by payload alone did not).
+   */
+  sizeBytes: number;
+  /** What the record came from (outbox row id, or message prefix), for errors. */
+  source: string;
+  /** Where it sits in the WAL: its transaction's commit LSN and its index in it. */
+  position: RecordPosition;
+}
+
+export interface RecordPosition {
+  commitLsn: string;
+  seq: number;
+}
+
+/** Batch header of a v2 record batch (KIP-98): offsets, CRC, producer id/epoch, sequence, count. */
+export const RECORD_BATCH_OVERHEAD_BYTES = 61;
+
+/** length, attributes, timestamp delta, offset delta, key and value lengths, header count: all varints. */
+const RECORD_FRAMING_BYTES = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/** A header's name and value lengths (varints). */
+const HEADER_FRAMING_BYTES = 10;
+
+const headerNames = new Map<string, Buffer>();
+
+/** Header names are a handful of configured strings: encode each once. */
+export function headerName(name: string): Buffer {
+  let encoded = headerNames.get(name);
+  if (!encoded) {
+    encoded = Buffer.from(name, 'utf8');
+    headerNames.set(name, encoded);
+  }
+  return encoded;
+}
+
+export function kafkaRecord(
+  topic: string,
+  key: Buffer | undefined,
+  value: Buffer | undefined,
+  headers: Map<Buffer, Buffer>,
+  source: string,
+  position: RecordPosition,
+): KafkaRecord {
+  let sizeBytes = RECORD_FRAMING_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
+  for (const [name, headerValue] of headers) sizeBytes += HEADER_FRAMING_BYTES + name.length + headerValue.length;
+  return { topic, key, value, headers, sizeBytes, source, position };
+}
+
+/** A header's value as text, for tests and error messages. */
+export function headerText(record: KafkaRecord, name: string): string | undefined {
+  for (const [k, v] of record.headers) if (k.toString('utf8') === name) return v.toString('utf8');
+  return undefined;
+}
+
+/** All headers as text, for tests. */
+export function headersAsText(record: KafkaRecord): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of record.headers) out[k.toString('utf8')] = v.toString('utf8');
+  return out;
+}
