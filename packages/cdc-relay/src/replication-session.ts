@@ -23,6 +23,7 @@ export class ReplicationSession {
   private readonly plugin: RawTextPgoutputPlugin;
   private tx: TxPosition | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  private trailingReport: NodeJS.Timeout | null = null;
   private ended = false;
   private draining: Promise<void> | null = null;
   private releaseHandler: (() => void) | null = null;
@@ -247,7 +248,16 @@ export class ReplicationSession {
    * the timer: what is acked but unreported is what a crash replays as duplicates.
    */
   private reportSoon(): void {
-    if (performance.now() - this.lastReportAt >= REPORT_GAP_MS) this.reportStatus();
+    const sinceMs = performance.now() - this.lastReportAt;
+    if (sinceMs >= REPORT_GAP_MS) {
+      this.reportStatus();
+      return;
+    }
+    // Trailing report: the last acks of a burst must not wait for the status timer.
+    this.trailingReport ??= setTimeout(() => {
+      this.trailingReport = null;
+      this.reportStatus();
+    }, REPORT_GAP_MS - sinceMs);
   }
 
   /**
@@ -274,6 +284,7 @@ export class ReplicationSession {
     if (this.ended) return;
     this.ended = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.trailingReport) clearTimeout(this.trailingReport);
     this.sink.close();
     this.releaseHandler?.();
     await this.service.destroy().catch(() => {});
