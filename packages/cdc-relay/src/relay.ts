@@ -33,11 +33,7 @@ import { RelayError, toRelayError } from './errors.ts';
 import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { ReplicationSession } from './replication-session.ts';
-import { createPgoutputSlot, inspectSlot } from './slot.ts';
-
-/** Postgres's default wal_sender_timeout, for when the server's is unknown or disabled. */
-const DEFAULT_WAL_SENDER_TIMEOUT_MS = 60_000;
-const SLOT_BUSY_MARGIN_MS = 10_000;
+import { createPgoutputSlot, inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;
@@ -92,7 +88,7 @@ export class Relay {
     private readonly log: Logger,
     private readonly metrics?: RelayMetrics,
   ) {
-    this.slotBusyTimeoutMs = config.slotBusyTimeoutMs ?? DEFAULT_WAL_SENDER_TIMEOUT_MS + SLOT_BUSY_MARGIN_MS;
+    this.slotBusyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
   }
 
   /**
@@ -214,11 +210,7 @@ export class Relay {
     const slot = await this.withClient((client) =>
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
-    if (this.config.slotBusyTimeoutMs === undefined) {
-      // wal_sender_timeout = 0 disables it: a dead predecessor is then only noticed by TCP keepalives.
-      const walSenderTimeoutMs = slot.walSenderTimeoutMs > 0 ? slot.walSenderTimeoutMs : DEFAULT_WAL_SENDER_TIMEOUT_MS;
-      this.slotBusyTimeoutMs = walSenderTimeoutMs + SLOT_BUSY_MARGIN_MS;
-    }
+    this.slotBusyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
     const transactionalId =
       this.config.transactionalId ?? `walnut-relay.${slot.systemIdentifier}.${slot.database}.${slotName}`;
     const checkpoint = {

@@ -119,3 +119,19 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotRow | unde
   );
   return result.rows[0];
 }
+
+/** Postgres's default wal_sender_timeout, for when the server's is disabled (0). */
+const DEFAULT_WAL_SENDER_TIMEOUT_MS = 60_000;
+const SLOT_BUSY_MARGIN_MS = 10_000;
+
+/**
+ * How long a relay keeps retrying a slot another connection holds. A relay
+ * whose host died leaves its walsender holding the slot until the server's
+ * wal_sender_timeout notices, so a replacement must outwait that (the old
+ * fixed 30 s default gave up before the server's 60 s default had passed).
+ */
+export function slotBusyTimeoutMs(configuredMs: number | undefined, walSenderTimeoutMs: number | undefined): number {
+  if (configuredMs !== undefined) return configuredMs;
+  const serverMs = walSenderTimeoutMs && walSenderTimeoutMs > 0 ? walSenderTimeoutMs : DEFAULT_WAL_SENDER_TIMEOUT_MS;
+  return serverMs + SLOT_BUSY_MARGIN_MS;
+}

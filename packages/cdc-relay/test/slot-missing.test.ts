@@ -1,0 +1,69 @@
+/**
+ * A relay never silently starts from "now" after it has relayed before. On a
+ * first start it creates its slot; once it has committed a checkpoint to Kafka,
+ * a missing slot (restore, failover, dropped by hand) is fatal SLOT_MISSING,
+ * naming the last LSN it relayed and the command that accepts the gap.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { readTopic, startWalnutProcess, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const exec = promisify(execFile);
+const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
+const missing = suite<{ walnut: WalnutFixture }>('missing slot');
+
+missing.before(async (ctx) => {
+  ctx.walnut = await walnutFixture('slot_missing');
+});
+
+missing.after(async ({ walnut }) => {
+  await walnut.close();
+});
+
+async function insert(walnut: WalnutFixture, n: number): Promise<void> {
+  await walnut.pool.query(
+    `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
+     SELECT gen_random_uuid(), 'kv', 'k' || g, 'kv.set', '{}' FROM generate_series(1, $1::int) g`,
+    [n],
+  );
+}
+
+missing('first start creates the slot; after a drop the relay exits with SLOT_MISSING', async ({ walnut }) => {
+  const first = await walnut.startRelay();
+  assert.ok(
+    first.output.some((line) => line.includes('created replication slot (first start)')),
+    first.tail(),
+  );
+  await insert(walnut, 5);
+  const records = await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 5, 30_000);
+  const lastLsn = records.map((r) => r.headers['walnut-commit-lsn']).at(-1) as string;
+  assert.is(await first.stop('SIGTERM'), 0);
+
+  await walnut.pool.query('SELECT pg_drop_replication_slot($1)', [walnut.slot]);
+  await insert(walnut, 3); // committed while no slot exists: the gap
+
+  const second = startWalnutProcess('relay', walnut.env);
+  await waitFor('the relay to exit', async () => !second.running, { timeoutMs: 60_000 });
+  assert.is(second.child.exitCode, 1, second.tail());
+  const fatal = second.output.find((line) => line.includes('"level":60')) ?? '';
+  assert.match(fatal, '"code":"SLOT_MISSING"');
+  assert.match(fatal, `LSN ${lastLsn}`);
+  assert.match(fatal, `walnut-relay slot create --slot ${walnut.slot}`);
+  const slots = await walnut.pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [walnut.slot]);
+  assert.is(slots.rowCount, 0, 'the relay did not recreate the slot');
+
+  // The named command is the explicit way on; the relay then streams from the new slot.
+  await exec(process.execPath, [bin, 'slot', 'create', '--slot', walnut.slot], {
+    env: { ...process.env, ...walnut.env },
+  });
+  const third = await walnut.startRelay();
+  await insert(walnut, 2);
+  const after = await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 7, 30_000);
+  assert.is(after.length, 7, 'the 3 rows of the gap are not relayed; the 2 after the new slot are');
+  await third.stop('SIGTERM');
+});
+
+missing.run();
