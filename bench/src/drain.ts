@@ -60,12 +60,13 @@ export async function drainWalnut(
   await pool.query('SELECT pg_drop_replication_slot($1)', [recvSlot]);
 
   const spawned = performance.now();
+  const httpPort = await freePort();
   const relay = startWalnutProcess('relay', {
     ...walnut.env,
     RELAY_SLOT: slot,
     RELAY_PUBLICATION: PUBLICATION,
     RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
-    RELAY_HTTP_PORT: String(await freePort()),
+    RELAY_HTTP_PORT: String(httpPort),
   });
   const admin = walnut.kafka.admin();
   await admin.connect();
@@ -78,15 +79,17 @@ export async function drainWalnut(
     for (;;) {
       const rss = relay.rssBytes();
       if (rss !== null) relayPeakRssBytes = Math.max(relayPeakRssBytes ?? 0, rss);
-      if ((await topicRecords(admin, topic)) >= rows) break;
+      // The relay's own count of records in committed Kafka transactions: the topic's
+      // offsets also count each transaction's commit markers, so they would end early.
+      if ((await relayedEvents(httpPort)) >= rows) break;
       if (!relay.running) throw new Error(`relay exited: ${firstProblem(relay.output)}`);
       if (performance.now() > deadline) {
-        const inKafka = await topicRecords(admin, topic);
+        const inKafka = await relayedEvents(httpPort);
         throw new Error(
           `relay drained ${inKafka} of ${rows} rows in ${deadlineMs / 1000} s; its first warning: ${firstProblem(relay.output)}`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const relaySeconds = (performance.now() - started) / 1000;
     const cpuAtEnd = cpuSeconds(relay.pid);
@@ -168,4 +171,11 @@ function firstProblem(output: readonly string[]): string {
     }
   }
   return 'none logged';
+}
+
+/** walnut_relay_events_total from the relay's /metrics: records whose Kafka transaction committed. */
+async function relayedEvents(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('walnut_relay_events_total '));
+  return line ? Number(line.split(' ')[1]) : 0;
 }

@@ -1,3 +1,4 @@
+export { committedRecords } from './committed-records.ts';
 export { createDatabase } from './database.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { type KafkaHandle, startKafka } from './kafka.ts';

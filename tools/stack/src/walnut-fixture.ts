@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { KV_AGGREGATE_TYPE, runMigrations } from '@walnut/schema';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { freePort } from './ports.ts';
 import { createDatabase } from './database.ts';
+import { freePort } from './ports.ts';
 import { waitFor } from './wait-for.ts';
 import { startWalnutProcess, type WalnutProcess } from './walnut-processes.ts';
 
