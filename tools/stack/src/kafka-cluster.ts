@@ -64,6 +64,7 @@ export interface KafkaCluster extends KafkaHandle {
 
 const readyTimeoutMs = 120_000;
 const lastNodeGraceMs = 3_000;
+const electionTimeoutMs = 30_000;
 const probeTopic = 'walnut-stack.ready';
 
 /**
@@ -229,7 +230,22 @@ export async function startKafkaCluster(opts: {
         intervalMs: 250,
       });
     },
-    electPreferredLeaders: () => electPreferredLeaders(tool, reachable()),
+    async electPreferredLeaders() {
+      // A replica that just came back may not be in sync on every partition yet (internal
+      // topics included), and the tool fails for any partition whose preferred leader is not.
+      const deadline = Date.now() + electionTimeoutMs;
+      for (;;) {
+        try {
+          return await electPreferredLeaders(tool, reachable());
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          log(
+            `preferred-leader election failed, retrying: ${(error as Error).message.split('\n').slice(-3).join(' ')}`,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
+    },
     reassignPartition: (topic, partition, replicas) => reassignPartition(reachable(), topic, partition, replicas),
   };
 }
