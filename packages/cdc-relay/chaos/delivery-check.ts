@@ -44,7 +44,7 @@ export interface PhaseFigures {
 export interface DeliveryReport {
   phases: PhaseFigures[];
   total: PhaseFigures;
-  /** Some missing ids, for the failure message. */
+  /** Some missing rows, described, for the failure message. */
   missingSample: string[];
   /** Some order violations, described. */
   orderSample: string[];
@@ -92,13 +92,20 @@ export function checkDelivery(
     list.push(r);
   }
 
+  // A key's partition, as its delivered rows show it: to say where the missing ones were headed.
+  const partitionOfKey = new Map<string, number>();
+  for (const r of records) if (r.key !== null) partitionOfKey.set(r.key, r.partition);
   const missingSample: string[] = [];
-  for (const row of witness) {
+  for (const [i, row] of witness.entries()) {
     const count = seen.get(row.id) ?? 0;
     const of = phaseOf.get(row.id) as PhaseFigures;
     if (count === 0) {
       of.missing++;
-      if (missingSample.length < 10) missingSample.push(row.id);
+      if (missingSample.length < 10) {
+        missingSample.push(
+          `${row.id} (commit #${i}, ${of.phase}, key ${row.key} -> partition ${partitionOfKey.get(row.key) ?? '?'})`,
+        );
+      }
     } else {
       of.duplicates += count - 1;
     }

@@ -124,10 +124,12 @@ export async function electPreferredLeaders(
 }
 
 /**
- * Assigns the partition to `replicas` (in that order: the first becomes the
- * preferred leader) and waits until the reassignment is complete and the
- * metadata shows the new assignment. With the same replica set in a new order
- * nothing is copied; the leader moves on the next preferred election.
+ * Assigns the partition to `replicas` (in that order: the first is the
+ * preferred leader) and waits until the metadata shows exactly that
+ * assignment, a leader, and every replica in sync: an added replica has
+ * copied the log, a removed one is gone. Removing the current leader moves
+ * the leadership at once; with the same replicas in a new order nothing moves
+ * until a preferred election.
  */
 export async function reassignPartition(
   brokers: readonly string[],
@@ -143,12 +145,16 @@ export async function reassignPartition(
     }),
   );
   await waitFor(
-    `${topic}-${partition} reassigned to [${replicas.join(',')}]`,
+    `${topic}-${partition} reassigned to [${replicas.join(',')}] and in sync`,
     async () => {
       const states = await partitionStates(brokers, topic);
       const state = states.find((p) => p.partition === partition);
       if (!state) throw new StackError('KAFKA_FAILED', `${topic} has no partition ${partition}`);
-      return state.replicas.join(',') === replicas.join(',');
+      return (
+        state.leader >= 0 &&
+        state.replicas.join(',') === replicas.join(',') &&
+        replicas.every((id) => state.isr.includes(id))
+      );
     },
     { timeoutMs, intervalMs: 250 },
   );
