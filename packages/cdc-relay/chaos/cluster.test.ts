@@ -40,6 +40,7 @@ import {
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { LeaderFaults } from './cluster-faults.ts';
 import { checkDelivery, formatReport, type Phase, type WitnessRow } from './delivery-check.ts';
 import { OutboxLoad } from './outbox-load.ts';
 import { RelayWatch } from './relay-watch.ts';
@@ -63,12 +64,12 @@ const LEADER_MOVES = 12;
 /** A freeze gives a late zombie send about two times in three (measured): four make a miss unlikely. */
 const FREEZES = 4;
 
-const faults = suite<Ctx>('cluster faults');
+const clusterFaults = suite<Ctx>('cluster faults');
 let started = Date.now();
 const log = (line: string) => console.log(`  cluster [${((Date.now() - started) / 1000).toFixed(0)}s]: ${line}`);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-faults.before(async (ctx) => {
+clusterFaults.before(async (ctx) => {
   started = Date.now();
   ctx.dir = await mkdtemp(path.join(tmpdir(), 'walnut-cluster-'));
   // Its own services, whatever the environment says: the suite stops and freezes brokers.
@@ -107,7 +108,7 @@ faults.before(async (ctx) => {
   ctx.relay = await ctx.walnut.startRelay();
 });
 
-faults.after(async (ctx) => {
+clusterFaults.after(async (ctx) => {
   await ctx.loadPool?.end().catch(() => {});
   await ctx.walnut?.pool.query('SELECT pg_drop_replication_slot($1)', [ctx.oracle]).catch(() => {});
   await ctx.walnut?.close().catch((error) => log(`close: ${error}`));
@@ -115,14 +116,13 @@ faults.after(async (ctx) => {
   await rm(ctx.dir, { recursive: true, force: true });
 });
 
-faults('nothing committed is lost or reordered while partition leaders move', async (ctx) => {
+clusterFaults('nothing committed is lost or reordered while partition leaders move', async (ctx) => {
   const { walnut, cluster } = ctx;
   const topic = walnut.topic;
   const watch = new RelayWatch(ctx.relay);
   const load = new OutboxLoad(ctx.loadPool, { ratePerSecond: 200, keys: 300, maxInFlight: 16 });
   const phases: Phase[] = [];
-  const leaderOf0 = () => cluster.leaderOf(topic, 0);
-  const inSyncOn = [topic];
+  const faults = new LeaderFaults(cluster, topic, log);
 
   /** Runs one named fault under the load; rows committed from now on count for it. */
   const phase = async (name: string, fault: () => Promise<void>) => {
@@ -136,78 +136,22 @@ faults('nothing committed is lost or reordered while partition leaders move', as
       ctx.relay = await walnut.startRelay();
       watch.follow(ctx.relay, name);
     }
-    log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s, ${watch.summary(name)}; p0 led by ${await leaderOf0()}`);
+    const took = ((Date.now() - t0) / 1000).toFixed(1);
+    log(`${name}: ${took} s, ${watch.summary(name)}; partition 0 led by ${await faults.leader()}`);
   };
-  /** Preferred-leader election, then partition 0 back on its preferred replica. */
-  const elect = async () => {
-    await cluster.electPreferredLeaders();
-    const preferred = (await cluster.partitions(topic))[0]?.replicas[0];
-    await waitFor('partition 0 on its preferred leader', async () => (await leaderOf0()) === preferred, {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-    });
-  };
-  const newLeaderThan = (old: number) =>
-    waitFor(`partition 0 led by a broker other than ${old}`, async () => ![old, -1].includes(await leaderOf0()), {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-    });
 
   phases.push({ name: 'warm-up', startLsn: 0n });
   load.start();
   await waitFor('load under way', async () => load.committedRows >= 1_000, { timeoutMs: 30_000 });
 
-  const crash = (how: 'kill' | 'stop') => async () => {
-    const victim = await leaderOf0();
-    await cluster.node(victim)[how]();
-    await newLeaderThan(victim);
-    await pause(2_000);
-    await cluster.node(victim).start({ inSyncOn });
-    await elect();
-  };
-  /**
-   * Moves partition 0's leader by reassignment: the leader leaves the replica
-   * set (another replica takes over at once), then comes back as a follower.
-   * Cheaper than an election per move (a JVM per run of the tool), so more moves fit.
-   */
-  const moveLeader = (moves: number) => async () => {
-    for (let move = 0; move < moves; move++) {
-      const t0 = Date.now();
-      const p0 = (await cluster.partitions(topic))[0];
-      if (!p0) throw new Error(`${topic} has no partition 0`);
-      const others = p0.replicas.filter((id) => id !== p0.leader);
-      await cluster.reassignPartition(topic, 0, others);
-      await cluster.reassignPartition(topic, 0, [...others, p0.leader]);
-      log(`move ${move + 1}: p0 ${p0.leader} -> ${await leaderOf0()} in ${Date.now() - t0} ms`);
-      await pause(500);
-    }
-    await elect();
-  };
-  const freezeLeader = async () => {
-    const victim = await leaderOf0();
-    cluster.node(victim).freeze();
-    await pause(FREEZE_MS);
-    cluster.node(victim).thaw();
-    await cluster.waitInSync(topic);
-    await elect();
-  };
-
-  await phase('1 kill-leader', crash('kill'));
-  await phase('2 stop-leader', crash('stop'));
-  await phase('3 rolling-restart', async () => {
-    for (const node of cluster.nodes) {
-      await node.stop();
-      await node.start({ inSyncOn });
-    }
-    await elect();
-  });
-  await phase('4 leader-moves', moveLeader(LEADER_MOVES));
-  // Freezes repeat: a zombie send lands late only when its retry finds a broker the
-  // abandoned request had not already been answered by, which not every freeze gives.
-  for (let i = 1; i <= FREEZES; i++) await phase(`5 freeze-leader#${i}`, freezeLeader);
-  await phase('settle', async () => {
-    await pause(3_000);
-  });
+  await phase('1 kill-leader', () => faults.crash('kill'));
+  await phase('2 stop-leader', () => faults.crash('stop'));
+  await phase('3 rolling-restart', () => faults.rollingRestart());
+  await phase('4 leader-moves', () => faults.move(LEADER_MOVES));
+  // Repeated: a zombie send lands late only when its retry reaches a broker that had
+  // not answered the abandoned request, which not every freeze gives.
+  for (let i = 1; i <= FREEZES; i++) await phase(`5 freeze-leader#${i}`, () => faults.freeze(FREEZE_MS));
+  await phase('settle', () => pause(3_000).then(() => {}));
   await load.stop();
   log(`load stopped: ${load.committedTx} transactions (${load.committedRows} rows) committed, ${load.failed} failed`);
 
@@ -299,4 +243,4 @@ async function endOffsets(walnut: WalnutFixture, topic: string): Promise<Map<num
   }
 }
 
-faults.run();
+clusterFaults.run();
