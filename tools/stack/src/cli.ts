@@ -9,7 +9,7 @@ import { StackError } from './errors.ts';
 import { shellQuote } from './exec.ts';
 import { onHarnessExit } from './exit-hooks.ts';
 import { ensureKafkaJars } from './kafka-jars.ts';
-import { type Stack, startStack } from './stack.ts';
+import { type KafkaNodes, type Stack, startStack } from './stack.ts';
 
 const usage = `usage:
   walnut-stack up   [--dir .walnut]             start Postgres + Kafka, print their env, run until Ctrl-C
@@ -17,6 +17,9 @@ const usage = `usage:
                                                 WALNUT_STACK_DIR set, stop them, exit with CMD's status
                                                 (default DIR: a temporary directory, removed afterwards)
   walnut-stack jars                             fetch Kafka's jars from Maven Central (infra/kafka/pom.xml)
+Options of up and run:
+  --kafka-nodes 1|3   one Kafka broker (default), or a 3-node KRaft cluster (replication factor 3,
+                      min.insync.replicas 2); default from WALNUT_KAFKA_NODES
 With DATABASE_URL / KAFKA_BROKERS already set, that service is used and not started.`;
 
 const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
@@ -36,9 +39,9 @@ function signalled(): Promise<NodeJS.Signals> {
   });
 }
 
-async function up(dir: string): Promise<number> {
+async function up(dir: string, kafkaNodes: KafkaNodes): Promise<number> {
   await mkdir(dir, { recursive: true });
-  const stack = await startStack({ dir, log });
+  const stack = await startStack({ dir, kafkaNodes, log });
   const stopRequested = signalled();
   const env = await publish(stack, dir);
   for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
@@ -48,7 +51,7 @@ async function up(dir: string): Promise<number> {
   return 0;
 }
 
-async function runWith(dir: string | undefined, argv: string[]): Promise<number> {
+async function runWith(dir: string | undefined, kafkaNodes: KafkaNodes, argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined) {
     process.stderr.write(`${usage}\n`);
@@ -60,7 +63,7 @@ async function runWith(dir: string | undefined, argv: string[]): Promise<number>
   const forgetTemp = dir ? () => {} : onHarnessExit(() => rmSync(workDir, { recursive: true, force: true }));
   let stack: Stack | undefined;
   try {
-    stack = await startStack({ dir: workDir, log });
+    stack = await startStack({ dir: workDir, kafkaNodes, log });
     const env = { ...(await publish(stack, workDir)), WALNUT_STACK_DIR: workDir };
     const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
     // The terminal already sends Ctrl-C to the whole process group; forwarding covers a
@@ -90,18 +93,29 @@ async function runWith(dir: string | undefined, argv: string[]): Promise<number>
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      dir: { type: 'string' },
+      'kafka-nodes': { type: 'string', default: process.env.WALNUT_KAFKA_NODES || '1' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help) {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
+  const kafkaNodes = Number(values['kafka-nodes']);
+  if (kafkaNodes !== 1 && kafkaNodes !== 3) {
+    throw new StackError(
+      'BAD_ENV',
+      `--kafka-nodes (or WALNUT_KAFKA_NODES) must be 1 or 3, got "${values['kafka-nodes']}"`,
+    );
+  }
   switch (command) {
     case 'up':
-      return up(path.resolve(values.dir ?? '.walnut'));
+      return up(path.resolve(values.dir ?? '.walnut'), kafkaNodes);
     case 'run':
-      return runWith(values.dir === undefined ? undefined : path.resolve(values.dir), rest);
+      return runWith(values.dir === undefined ? undefined : path.resolve(values.dir), kafkaNodes, rest);
     case 'jars':
       log(`Kafka jars in ${await ensureKafkaJars({ log })}`);
       return 0;

@@ -2,10 +2,12 @@ export { committedRecords } from './committed-records.ts';
 export { createDatabase } from './database.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { type KafkaHandle, startKafka } from './kafka.ts';
+export { type KafkaCluster, type KafkaClusterNode, startKafkaCluster } from './kafka-cluster.ts';
+export type { PartitionState } from './kafka-cluster-admin.ts';
 export { ensureKafkaJars } from './kafka-jars.ts';
 export { freePort } from './ports.ts';
 export { type PostgresHandle, startPostgres } from './postgres.ts';
-export { type Stack, startStack } from './stack.ts';
+export { type KafkaNodes, type Stack, startStack } from './stack.ts';
 export { waitFor } from './wait-for.ts';
 export { readTopic, type TopicRecord, type WalnutFixture, walnutFixture } from './walnut-fixture.ts';
 export {

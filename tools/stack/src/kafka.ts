@@ -1,17 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { StackError } from './errors.ts';
-import { run, tailFile } from './exec.ts';
-import { onHarnessExit } from './exit-hooks.ts';
 import { randomClusterId, serverProperties } from './kafka-config.ts';
-import { ensureKafkaJars, findJava, kafkaLog4jConfig } from './kafka-jars.ts';
-import { portIsFree, rememberedPorts } from './ports.ts';
-import { waitFor } from './wait-for.ts';
-import { deadMansSwitch } from './watchdog.ts';
+import { ensureKafkaJars, findJava } from './kafka-jars.ts';
+import { KafkaProcess, kafkaNodeFiles } from './kafka-process.ts';
+import { rememberedPorts } from './ports.ts';
 
 export interface KafkaHandle {
   /** ['127.0.0.1:<port>'] */
@@ -27,7 +21,6 @@ export interface KafkaHandle {
 }
 
 const readyTimeoutMs = 90_000;
-const stopGraceMs = 30_000;
 
 /**
  * A single-node KRaft broker+controller from the Maven-resolved jars, in
@@ -38,114 +31,40 @@ const stopGraceMs = 30_000;
 export async function startKafka(opts: { dir: string; log?: (line: string) => void }): Promise<KafkaHandle> {
   const log = opts.log ?? (() => {});
   const [jars, java] = await Promise.all([ensureKafkaJars({ log }), findJava()]);
-  const home = path.resolve(opts.dir, 'kafka');
-  const dataDir = path.join(home, 'data');
-  const propsFile = path.join(home, 'server.properties');
-  const pidFile = path.join(home, 'kafka.pid');
-  const outFile = path.resolve(opts.dir, 'kafka.log');
-  await mkdir(home, { recursive: true });
-  const portsFile = path.join(home, 'ports');
-  await killLeftover(pidFile, propsFile, portsFile, log);
+  const files = kafkaNodeFiles(path.resolve(opts.dir, 'kafka'), path.resolve(opts.dir, 'kafka.log'));
+  await mkdir(files.home, { recursive: true });
+  const kafka = new KafkaProcess('kafka', java, jars, files, log);
+  const portsFile = path.join(files.home, 'ports');
+  await kafka.killLeftover(portsFile);
   const [brokerPort, controllerPort] = (await rememberedPorts(portsFile, 2)) as [number, number];
-  await writeFile(propsFile, serverProperties({ dataDir, brokerPort, controllerPort }));
-  const jvm = (heap: string, main: string, args: string[]) => [
-    heap,
-    '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${kafkaLog4jConfig}`,
-    `-Dkafka.logs.dir=${home}`,
-    '-cp',
-    `${jars}/*`,
-    main,
-    ...args,
-  ];
-
-  if (!existsSync(path.join(dataDir, 'meta.properties'))) {
-    const idFile = path.join(home, 'cluster.id');
+  await writeFile(files.propsFile, serverProperties({ dataDir: files.dataDir, brokerPort, controllerPort }));
+  if (!kafka.formatted) {
+    const idFile = path.join(files.home, 'cluster.id');
     const clusterId = existsSync(idFile) ? (await readFile(idFile, 'utf8')).trim() : randomClusterId();
     await writeFile(idFile, `${clusterId}\n`);
-    log(`formatting kafka storage ${dataDir} (cluster ${clusterId})`);
-    await run(
-      java,
-      jvm('-Xmx256m', 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', propsFile, '--ignore-formatted']),
-      {
-        code: 'KAFKA_FAILED',
-      },
-    );
+    await kafka.format(clusterId);
   }
 
   const brokers = [`127.0.0.1:${brokerPort}`];
-  let child: ChildProcess | undefined;
-  let watchdog: { disarm(): void } | undefined;
-  const expectedExits = new WeakSet<ChildProcess>();
-
-  const terminate = async (signal: 'SIGTERM' | 'SIGKILL') => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    expectedExits.add(proc);
-    const exited = once(proc, 'exit');
-    proc.kill(signal);
-    const escalate = signal === 'SIGTERM' ? setTimeout(() => proc.kill('SIGKILL'), stopGraceMs) : undefined;
-    await exited;
-    clearTimeout(escalate);
-  };
-
   const start = async () => {
-    if (child) return;
+    if (kafka.running) return;
     log(`starting kafka on ${brokers[0]} (controller 127.0.0.1:${controllerPort})`);
-    const out = openSync(outFile, 'a');
-    const proc = spawn(java, jvm('-Xmx512m', 'kafka.Kafka', [propsFile]), { stdio: ['ignore', out, out] });
-    closeSync(out);
-    child = proc;
-    let exit: string | undefined;
-    const onGone = (reason: string) => {
-      exit ??= reason;
-      watchdog?.disarm();
-      if (child !== proc) return;
-      child = undefined;
-      watchdog = undefined;
-      void rm(pidFile, { force: true });
-      if (!expectedExits.has(proc)) log(`kafka exited unexpectedly (${reason}); see ${outFile}`);
-    };
-    proc.once('error', (error) => onGone(error.message));
-    proc.once('exit', (code, signal) => onGone(`${signal ?? `code ${code}`}`));
-    if (proc.pid === undefined) {
-      // spawn failed synchronously (ENOENT is reported through 'error' next tick).
-      await once(proc, 'error').catch(() => {});
-    } else {
-      watchdog = deadMansSwitch('kill', ['-KILL', String(proc.pid)]);
-      await writeFile(pidFile, `${proc.pid}\n`);
-    }
-    try {
-      await waitFor(
-        `Kafka to serve requests on ${brokers[0]}`,
-        async () => {
-          if (exit) throw new StackError('KAFKA_FAILED', `kafka exited while starting (${exit})`);
-          await probe(brokers);
-          return true;
-        },
-        { timeoutMs: readyTimeoutMs, intervalMs: 250 },
-      );
-    } catch (error) {
-      if (child === proc) await terminate('SIGKILL');
-      throw new StackError(
-        'KAFKA_FAILED',
-        `${(error as Error).message}\n--- ${outFile}:\n${tailFile(outFile)}\n(INFO log: ${path.join(home, 'server.log')})`,
-        { cause: error },
-      );
-    }
+    await kafka.start(
+      `Kafka to serve requests on ${brokers[0]}`,
+      async () => {
+        await probe(brokers);
+        return true;
+      },
+      readyTimeoutMs,
+    );
   };
-
-  onHarnessExit(() => {
-    child?.kill('SIGKILL');
-    watchdog?.disarm();
-  });
   await start();
   return {
     brokers,
     owned: true,
     start,
-    stop: () => terminate('SIGTERM'),
-    kill: () => terminate('SIGKILL'),
+    stop: () => kafka.terminate('SIGTERM'),
+    kill: () => kafka.terminate('SIGKILL'),
   };
 }
 
@@ -179,39 +98,4 @@ async function probe(brokers: string[]): Promise<void> {
   } finally {
     await admin.disconnect().catch(() => {});
   }
-}
-
-/**
- * A broker that a SIGKILLed harness left on this directory holds its data
- * lock and ports; it is ours (same server.properties), so it goes.
- */
-async function killLeftover(
-  pidFile: string,
-  propsFile: string,
-  portsFile: string,
-  log: (line: string) => void,
-): Promise<void> {
-  if (!existsSync(pidFile)) return;
-  const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  const isOurBroker = () => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(propsFile);
-    } catch {
-      return false;
-    }
-  };
-  if (Number.isInteger(pid) && pid > 0 && isOurBroker()) {
-    log(`killing kafka (pid ${pid}) left running on ${propsFile}`);
-    process.kill(pid, 'SIGKILL');
-    // Its ports, which clients of the last run still know, are free only once all its threads are
-    // gone, which can be after /proc shows it as a zombie; so wait on the ports themselves.
-    const ports = existsSync(portsFile) ? (await readFile(portsFile, 'utf8')).trim().split(/\s+/).map(Number) : [];
-    await waitFor(`leftover kafka pid ${pid} to exit`, async () => !isOurBroker(), { timeoutMs: 30_000 });
-    await waitFor(
-      `ports ${ports.join(', ')} to be released`,
-      async () => (await Promise.all(ports.map(portIsFree))).every(Boolean),
-      { timeoutMs: 5_000 },
-    ).catch(() => log(`ports ${ports.join(', ')} stay taken; kafka gets new ones`));
-  }
-  await rm(pidFile, { force: true });
 }

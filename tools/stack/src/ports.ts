@@ -31,12 +31,14 @@ export function portIsFree(port: number): Promise<boolean> {
 /**
  * `count` distinct ports, the ones saved in `file` when they are all still
  * free (so a dev restart keeps its URLs), else fresh ones, saved for next time.
+ * `avoid`: ports already handed to processes that have not bound them yet
+ * (the other nodes of a cluster), which look free but are taken.
  */
-export async function rememberedPorts(file: string, count: number): Promise<number[]> {
+export async function rememberedPorts(file: string, count: number, avoid: readonly number[] = []): Promise<number[]> {
   if (existsSync(file)) {
     const saved = (await readFile(file, 'utf8')).trim().split(/\s+/).map(Number);
     const valid = saved.length === count && saved.every((p) => Number.isInteger(p) && p > 0 && p < 65_536);
-    if (valid && new Set(saved).size === count) {
+    if (valid && new Set(saved).size === count && !saved.some((p) => avoid.includes(p))) {
       const free = await Promise.all(saved.map(portIsFree));
       if (free.every(Boolean)) return saved;
     }
@@ -44,7 +46,7 @@ export async function rememberedPorts(file: string, count: number): Promise<numb
   const ports: number[] = [];
   while (ports.length < count) {
     const port = await freePort();
-    if (!ports.includes(port)) ports.push(port);
+    if (!ports.includes(port) && !avoid.includes(port)) ports.push(port);
   }
   await writeFile(file, `${ports.join(' ')}\n`);
   return ports;

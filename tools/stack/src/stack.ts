@@ -1,6 +1,7 @@
 import { redact } from './database.ts';
 import { StackError } from './errors.ts';
 import { type KafkaHandle, startKafka } from './kafka.ts';
+import { type KafkaCluster, startKafkaCluster } from './kafka-cluster.ts';
 import { type PostgresHandle, startPostgres } from './postgres.ts';
 
 export interface Stack {
@@ -8,18 +9,25 @@ export interface Stack {
   kafkaBrokers: string[];
   postgres: PostgresHandle;
   kafka: KafkaHandle;
+  /** The same Kafka with per-node control, when the harness started a cluster (kafkaNodes: 3). */
+  kafkaCluster: KafkaCluster | null;
   /** Stops what the harness started; services from the environment are left alone. */
   stop(): Promise<void>;
 }
 
+/** How many Kafka nodes the harness runs: one broker (fast), or a 3-node cluster (replication, fault tests). */
+export type KafkaNodes = 1 | 3;
+
 /**
  * Postgres and Kafka for dev and tests, under `dir`. A service named in `env`
  * (DATABASE_URL; KAFKA_BROKERS, comma-separated) is used as is and never
- * started or stopped; otherwise the harness starts its own.
+ * started or stopped; otherwise the harness starts its own: one Kafka broker,
+ * or with `kafkaNodes: 3` a 3-node KRaft cluster.
  */
 export async function startStack(opts: {
   dir: string;
   env?: NodeJS.ProcessEnv;
+  kafkaNodes?: KafkaNodes;
   log?: (line: string) => void;
 }): Promise<Stack> {
   const env = opts.env ?? process.env;
@@ -27,10 +35,11 @@ export async function startStack(opts: {
   // Validate the environment before starting anything.
   const givenPostgres = env.DATABASE_URL ? externalPostgres(env.DATABASE_URL) : undefined;
   const givenKafka = env.KAFKA_BROKERS ? externalKafka(env.KAFKA_BROKERS) : undefined;
+  const nodes = opts.kafkaNodes ?? 1;
   const [postgres, kafka] = await Promise.allSettled([
     givenPostgres ?? startPostgres(services),
-    givenKafka ?? startKafka(services),
-  ]);
+    givenKafka ?? (nodes === 1 ? startKafka(services) : startKafkaCluster({ ...services, nodes })),
+  ] as const);
   if (postgres.status === 'rejected' || kafka.status === 'rejected') {
     // Do not leave the half that did start running.
     if (postgres.status === 'fulfilled' && postgres.value.owned) await postgres.value.stop().catch(() => {});
@@ -41,6 +50,7 @@ export async function startStack(opts: {
   return {
     databaseUrl: stack.postgres.url,
     kafkaBrokers: stack.kafka.brokers,
+    kafkaCluster: isCluster(stack.kafka) ? stack.kafka : null,
     ...stack,
     async stop() {
       const results = await Promise.allSettled([
@@ -51,6 +61,10 @@ export async function startStack(opts: {
       if (failed) throw failed.reason;
     },
   };
+}
+
+function isCluster(kafka: KafkaHandle | KafkaCluster): kafka is KafkaCluster {
+  return 'nodes' in kafka;
 }
 
 function notOwned(service: string, variable: string, action: string): () => Promise<never> {

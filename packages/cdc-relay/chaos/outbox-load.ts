@@ -1,0 +1,72 @@
+import { KV_AGGREGATE_TYPE } from '@walnut/schema';
+import type pg from 'pg';
+
+/**
+ * A steady write load straight into the outbox table, without the API: the
+ * relay is what is under test. `ratePerSecond` transactions, each one INSERT
+ * of 1-5 rows over `keys` keys, at most `maxInFlight` at once. A failed
+ * transaction is counted, not retried: the outbox (and the test_decoding
+ * witness) is the truth of what committed.
+ */
+export class OutboxLoad {
+  committedTx = 0;
+  committedRows = 0;
+  failed = 0;
+  private seq = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: { ratePerSecond: number; keys: number; maxInFlight: number },
+  ) {}
+
+  start(): void {
+    const tickMs = 10;
+    const perTick = this.opts.ratePerSecond / (1000 / tickMs);
+    let budget = 0;
+    this.timer = setInterval(() => {
+      budget += perTick;
+      while (budget >= 1 && this.inFlight < this.opts.maxInFlight) {
+        budget -= 1;
+        this.fire();
+      }
+      budget = Math.min(budget, this.opts.maxInFlight);
+    }, tickMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all(this.pending);
+  }
+
+  private fire(): void {
+    const rows = 1 + Math.floor(Math.random() * 5);
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (let i = 0; i < rows; i++) {
+      const n = this.seq++;
+      const key = `k-${Math.floor(Math.random() * this.opts.keys)}`;
+      params.push(key, JSON.stringify({ n }));
+      values.push(`(gen_random_uuid(), '${KV_AGGREGATE_TYPE}', $${2 * i + 1}, 'chaos.put', $${2 * i + 2}::jsonb)`);
+    }
+    this.inFlight++;
+    // One statement outside a transaction block: one transaction of `rows` rows.
+    const insert = this.pool
+      .query(`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ${values.join(', ')}`, params)
+      .then(() => {
+        this.committedTx++;
+        this.committedRows += rows;
+      })
+      .catch(() => {
+        this.failed++;
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.pending.delete(insert);
+      });
+    this.pending.add(insert);
+  }
+}

@@ -1,0 +1,62 @@
+import type { WalnutProcess } from '@walnut/stack';
+
+/** What the relay's log says happened, counted per fault phase: for the figures, not for the verdict. */
+const signs = {
+  /** A session ended and the relay backs off before a new one (with a new producer). */
+  'session restarts': /"state":"backoff"/,
+  /** Of which: a send got no ack within RELAY_KAFKA_SEND_TIMEOUT_MS. */
+  'send timeouts': /no ack within/,
+  /** kafkajs retried a produce request a broker refused as not (or no longer) the leader. */
+  'not-leader retries': /not the leader/i,
+} as const;
+
+type Sign = keyof typeof signs;
+
+export class RelayWatch {
+  exits = 0;
+  private phase = 'warm-up';
+  private readonly counts = new Map<string, Record<Sign, number>>();
+
+  constructor(relay: WalnutProcess) {
+    this.follow(relay, this.phase);
+  }
+
+  /** Lines from now on count for `phase`. */
+  mark(phase: string): void {
+    this.phase = phase;
+  }
+
+  /** A replacement relay process (after an exit) is watched too. */
+  follow(relay: WalnutProcess, phase: string): void {
+    this.phase = phase;
+    let partial = '';
+    const onChunk = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.onLine(line);
+    };
+    relay.child.stdout?.on('data', onChunk);
+    relay.child.stderr?.on('data', onChunk);
+    relay.child.once('exit', () => this.exits++);
+  }
+
+  summary(phase: string): string {
+    const counts = this.counts.get(phase);
+    return Object.keys(signs)
+      .map((sign) => `${counts?.[sign as Sign] ?? 0} ${sign}`)
+      .join(', ');
+  }
+
+  private onLine(line: string): void {
+    for (const [sign, pattern] of Object.entries(signs) as Array<[Sign, RegExp]>) {
+      if (!pattern.test(line)) continue;
+      const counts = this.counts.get(this.phase) ?? {
+        'session restarts': 0,
+        'send timeouts': 0,
+        'not-leader retries': 0,
+      };
+      this.counts.set(this.phase, counts);
+      counts[sign]++;
+    }
+  }
+}
