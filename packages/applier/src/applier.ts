@@ -52,7 +52,9 @@ export class Applier {
         this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
       },
     });
-    this.consumer = this.kafka.consumer({ groupId: options.groupId });
+    // read_committed (kafkajs's default, spelled out): the relay produces in Kafka transactions,
+    // and a fenced session's aborted records must not be applied (they are replayed anyway).
+    this.consumer = this.kafka.consumer({ groupId: options.groupId, readUncommitted: false });
     this.dlq = this.kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
     this.offsets = new OffsetCommitter(

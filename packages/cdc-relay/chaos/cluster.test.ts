@@ -4,10 +4,11 @@
  * load: a leader is SIGKILLed, shut down cleanly, every broker restarts in
  * turn, leaders are moved by elections and reassignment, and a leader is
  * frozen (SIGSTOP) for longer than the relay's send timeout. Then an
- * independent consumer reads the topic, and a test_decoding slot created
- * before any write says what committed and in which order: nothing committed
- * may be missing, and per key both the first and the last occurrence of every
- * row follow commit order. Figures are printed per fault phase; a row counts
+ * independent reader takes every committed record of the topic, and a
+ * test_decoding slot created before any write says what committed and in
+ * which order: nothing committed may be missing, per key both the first and
+ * the last occurrence of every row follow commit order, and the applier
+ * (consuming through all of it) leaves kvs at each key's last committed value. Figures are printed per fault phase; a row counts
  * for the phase its transaction committed in, so the relay may send it (and
  * lose it) a moment later, in the next phase.
  *
@@ -28,8 +29,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseLsn } from '@walnut/schema';
 import {
+  committedRecords,
   type KafkaCluster,
-  readTopic,
   type Stack,
   startStack,
   type WalnutFixture,
@@ -52,6 +53,7 @@ interface Ctx {
   walnut: WalnutFixture;
   oracle: string;
   relay: WalnutProcess;
+  applier: WalnutProcess;
   loadPool: pg.Pool;
 }
 
@@ -106,6 +108,7 @@ clusterFaults.before(async (ctx) => {
   ctx.loadPool = new pg.Pool({ connectionString: ctx.walnut.databaseUrl, max: 8 });
   ctx.loadPool.on('error', () => {});
   ctx.relay = await ctx.walnut.startRelay();
+  ctx.applier = await ctx.walnut.startApplier();
 });
 
 clusterFaults.after(async (ctx) => {
@@ -172,17 +175,7 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   const witness = await committedRows(walnut.pool, ctx.oracle);
   // More only if a client gave up on an INSERT that then committed.
   assert.ok(witness.length >= load.committedRows, 'the witness saw every committed row');
-  const ends = await endOffsets(walnut, topic);
-  const records = await readTopic(
-    walnut.kafka,
-    topic,
-    (seen) => {
-      const last = new Map<number, bigint>();
-      for (const r of seen) last.set(r.partition, BigInt(r.offset));
-      return [...ends].every(([partition, end]) => end === 0n || (last.get(partition) ?? -1n) >= end - 1n);
-    },
-    120_000,
-  );
+  const records = await committedRecords(walnut.brokers, topic);
   const report = checkDelivery(
     witness,
     phases,
@@ -197,6 +190,29 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   assert.is(report.total.missing, 0, `committed rows missing from the topic:\n${formatReport(report)}`);
   assert.is(report.total.firstOrderViolations, 0, 'per key, first occurrences follow commit order');
   assert.is(report.total.lastOrderViolations, 0, 'per key, last occurrences follow commit order');
+
+  // kvs: each key's last committed value, once the applier has caught up.
+  const values = await walnut.pool.query<{ id: string; value: unknown }>(
+    `SELECT id::text AS id, payload -> 'value' AS value FROM outbox`,
+  );
+  const valueById = new Map(values.rows.map((r) => [r.id, r.value]));
+  const expected = new Map<string, unknown>();
+  for (const row of witness) expected.set(row.key, valueById.get(row.id));
+  const mismatches = async () => {
+    const kvs = await walnut.pool.query<{ key: string; value: unknown }>('SELECT key, value FROM kvs');
+    const actual = new Map(kvs.rows.map((r) => [r.key, r.value]));
+    return [...expected].filter(([key, value]) => JSON.stringify(actual.get(key)) !== JSON.stringify(value));
+  };
+  await waitFor("kvs to hold every key's last committed value", async () => (await mismatches()).length === 0, {
+    timeoutMs: 180_000,
+    intervalMs: 1_000,
+  }).catch(async (error: Error) => {
+    const wrong = await mismatches();
+    throw new Error(
+      `${error.message}: ${wrong.length} keys differ, e.g. ${JSON.stringify(wrong.slice(0, 3))}\n${ctx.applier.tail(10)}`,
+    );
+  });
+  log(`kvs holds the last committed value of all ${expected.size} keys`);
 });
 
 async function currentLsn(pool: pg.Pool): Promise<bigint> {
@@ -229,18 +245,6 @@ async function committedRows(pool: pg.Pool, slot: string): Promise<WitnessRow[]>
     }
   }
   return rows;
-}
-
-/** Per partition, the offset after its last record (the high watermark). */
-async function endOffsets(walnut: WalnutFixture, topic: string): Promise<Map<number, bigint>> {
-  const admin = walnut.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 clusterFaults.run();

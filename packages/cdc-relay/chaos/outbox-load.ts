@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { KV_AGGREGATE_TYPE } from '@walnut/schema';
 import type pg from 'pg';
 
@@ -49,7 +50,8 @@ export class OutboxLoad {
     for (let i = 0; i < rows; i++) {
       const n = this.seq++;
       const key = `k-${Math.floor(Math.random() * this.opts.keys)}`;
-      params.push(key, JSON.stringify({ n }));
+      // A KV set event, so the applier can apply it and kvs can be checked too.
+      params.push(key, JSON.stringify({ op: 'set', key, value: { n }, request_id: randomUUID() }));
       values.push(`(gen_random_uuid(), '${KV_AGGREGATE_TYPE}', $${2 * i + 1}, 'chaos.put', $${2 * i + 2}::jsonb)`);
     }
     this.inFlight++;

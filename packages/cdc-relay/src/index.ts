@@ -4,3 +4,4 @@ export { RelayError, type RelayErrorCode } from './errors.ts';
 export type { KafkaRecord } from './kafka-record.ts';
 export { type OutboxMapping, outboxRecord } from './outbox-mapping.ts';
 export { Relay, type RelayState } from './relay.ts';
+export { type CommittedRecord, readCommittedRecords } from './topic-reader.ts';

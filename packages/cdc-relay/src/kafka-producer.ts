@@ -28,12 +28,20 @@ export interface ProducerSettings {
   requestTimeoutMs: number;
 }
 
-export function createProducer(kafka: KafkaConnection, settings: ProducerSettings): RelayProducer {
-  return new Producer({
-    clientId: kafka.clientId,
+/** Connection options every @platformatic/kafka client of the relay shares. */
+export function clientOptions(kafka: KafkaConnection, role?: string) {
+  return {
+    clientId: role ? `${kafka.clientId}-${role}` : kafka.clientId,
     bootstrapBrokers: kafka.brokers,
     ...(kafka.ssl ? { tls: kafka.ssl === true ? {} : { ca: kafka.ssl.ca }, tlsServerName: true } : {}),
     ...(kafka.sasl ? { sasl: kafka.sasl } : {}),
+    connectTimeout: 5_000,
+  };
+}
+
+export function createProducer(kafka: KafkaConnection, settings: ProducerSettings): RelayProducer {
+  return new Producer({
+    ...clientOptions(kafka),
     idempotent: true,
     transactionalId: settings.transactionalId,
     // -1/-1 asks the coordinator for the current producer id of this transactional
@@ -46,7 +54,6 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
     partitioner: compatibilityPartitioner,
     autocreateTopics: true,
     timeout: settings.requestTimeoutMs,
-    connectTimeout: 5_000,
     // Bounded, unlike the library's default for idempotent producers (forever): a
     // send that cannot complete fails the session, whose new producer fences this one.
     retries: 10,
