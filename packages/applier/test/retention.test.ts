@@ -6,7 +6,7 @@
  * inserts-only, and the topic's end offsets count exactly the inserts.
  */
 import { randomUUID } from 'node:crypto';
-import { committedRecords, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import { readWholeTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, waitApplied, write } from '../../api/test/helpers.ts';
@@ -36,7 +36,7 @@ retention.after(async ({ walnut }) => {
 
 /** Committed records, not offsets: each Kafka transaction's commit marker takes an offset too. */
 async function topicRecords(walnut: WalnutFixture): Promise<number> {
-  return (await committedRecords(walnut.brokers, walnut.topic)).length;
+  return (await readWholeTopic(walnut.kafka, walnut.topic)).length;
 }
 
 retention('applied rows past retention are deleted in batches; deletes never reach Kafka', async (ctx) => {

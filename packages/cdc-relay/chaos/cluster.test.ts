@@ -29,8 +29,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseLsn } from '@walnut/schema';
 import {
-  committedRecords,
   type KafkaCluster,
+  readWholeTopic,
   type Stack,
   startStack,
   type WalnutFixture,
@@ -175,7 +175,7 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   const witness = await committedRows(walnut.pool, ctx.oracle);
   // More only if a client gave up on an INSERT that then committed.
   assert.ok(witness.length >= load.committedRows, 'the witness saw every committed row');
-  const records = await committedRecords(walnut.brokers, topic);
+  const records = await readWholeTopic(walnut.kafka, topic);
   const report = checkDelivery(
     witness,
     phases,

@@ -7,7 +7,7 @@ import type { KafkaConnection } from './config.ts';
  * Why not kafkajs (which the applier and the test harness still use): on a
  * 3-broker cluster with leaders moving, kafkajs 2.2.4 resolved sends whose
  * records never reached the topic (kafkajs pull request #1798, unreleased), and
- * it costs about twice the CPU per record. docs/decisions/0001-relay-producer.md
+ * it costs about twice the CPU per record. docs/decisions/kafka-producer.md
  * has the measurements.
  *
  * Why transactional even when delivery is at-least-once: the transactional id

@@ -277,6 +277,8 @@ export class ReplicationSession {
 
   private fail(error: RelayError): void {
     if (this.ended) return;
+    // What Kafka committed before the failure is confirmed now, not replayed by the next session.
+    this.reportStatus();
     void this.end().then(() => this.rejectDone(error));
   }
 

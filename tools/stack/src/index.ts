@@ -1,4 +1,3 @@
-export { committedRecords } from './committed-records.ts';
 export { createDatabase } from './database.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { type KafkaHandle, startKafka } from './kafka.ts';
@@ -9,7 +8,7 @@ export { freePort } from './ports.ts';
 export { type PostgresHandle, startPostgres } from './postgres.ts';
 export { type KafkaNodes, type Stack, startStack } from './stack.ts';
 export { waitFor } from './wait-for.ts';
-export { readTopic, type TopicRecord, type WalnutFixture, walnutFixture } from './walnut-fixture.ts';
+export { readTopic, readWholeTopic, type TopicRecord, type WalnutFixture, walnutFixture } from './walnut-fixture.ts';
 export {
   startNodeScript,
   startWalnutProcess,

@@ -114,15 +114,19 @@ export interface TopicRecord {
 
 /**
  * Reads a topic from the beginning with a fresh consumer group, independent of
- * the applier, until `enough(records)` holds or the deadline passes.
+ * the applier and of the relay's own Kafka client, until `enough(records)`
+ * holds or the deadline passes. The consumer reads committed records only
+ * (kafkajs's default isolation): the relay produces in Kafka transactions.
  */
 export async function readTopic(
   kafka: Kafka,
   topic: string,
-  enough: (records: readonly TopicRecord[]) => boolean,
+  enough: (records: readonly TopicRecord[], positions: ReadonlyMap<number, bigint>) => boolean,
   timeoutMs = 60_000,
 ): Promise<TopicRecord[]> {
   const records: TopicRecord[] = [];
+  /** Per partition, the last offset consumed, transaction markers included. */
+  const positions = new Map<number, bigint>();
   // Subscribing to a topic the relay has not created yet fails rather than waits.
   const admin = kafka.admin();
   await admin.connect();
@@ -131,13 +135,22 @@ export async function readTopic(
   } finally {
     await admin.disconnect();
   }
-  const consumer = kafka.consumer({ groupId: `reader_${randomUUID()}` });
+  const consumer = kafka.consumer({ groupId: `reader_${randomUUID()}`, readUncommitted: false });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     let done!: () => void;
     const finished = new Promise<void>((resolve) => {
       done = resolve;
+    });
+    const check = () => {
+      if (enough(records, positions)) done();
+    };
+    // A batch of only markers (or aborted records) reaches no handler but this event.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const at = BigInt(payload.lastOffset);
+      if (at > (positions.get(payload.partition) ?? -1n)) positions.set(payload.partition, at);
+      check();
     });
     await consumer.run({
       eachBatch: async ({ batch }) => {
@@ -154,7 +167,6 @@ export async function readTopic(
             headers,
           });
         }
-        if (enough(records)) done();
       },
     });
     let timer: NodeJS.Timeout | undefined;
@@ -167,6 +179,35 @@ export async function readTopic(
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Every committed record of a topic that is no longer written: reads until
+ * each partition is consumed up to its high watermark as of the call
+ * (markers included), so the count is exact where offsets are not (commit
+ * markers take offsets; aborted records are in the log, not in the topic).
+ */
+export async function readWholeTopic(kafka: Kafka, topic: string, timeoutMs = 120_000): Promise<TopicRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+  let reached = false;
+  const records = await readTopic(
+    kafka,
+    topic,
+    (_, positions) => {
+      reached = [...ends].every(([partition, end]) => end === 0n || (positions.get(partition) ?? -1n) >= end - 1n);
+      return reached;
+    },
+    timeoutMs,
+  );
+  if (!reached) throw new Error(`${topic} was not read to its end within ${timeoutMs} ms (${records.length} records)`);
+  return records;
 }
 
 function requireEnv(name: string): string {
