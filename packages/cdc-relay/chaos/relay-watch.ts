@@ -4,10 +4,10 @@ import type { WalnutProcess } from '@walnut/stack';
 const signs = {
   /** A session ended and the relay backs off before a new one (with a new producer). */
   'session restarts': /"state":"backoff"/,
-  /** Of which: a send got no ack within RELAY_KAFKA_SEND_TIMEOUT_MS. */
-  'send timeouts': /no ack within/,
-  /** kafkajs retried a produce request a broker refused as not (or no longer) the leader. */
-  'not-leader retries': /not the leader/i,
+  /** Of which: a Kafka transaction did not commit within RELAY_KAFKA_SEND_TIMEOUT_MS (kafkajs relay: no ack). */
+  'send timeouts': /not committed within|no ack within/,
+  /** Of which: the producer gave up on a broker that was not (or no longer) the partition's leader. */
+  'not-leader failures': /not the leader|NOT_LEADER/i,
 } as const;
 
 type Sign = keyof typeof signs;
@@ -53,7 +53,7 @@ export class RelayWatch {
       const counts = this.counts.get(this.phase) ?? {
         'session restarts': 0,
         'send timeouts': 0,
-        'not-leader retries': 0,
+        'not-leader failures': 0,
       };
       this.counts.set(this.phase, counts);
       counts[sign]++;
