@@ -35,6 +35,8 @@ export async function drainWalnut(
   rowsPerTx: number,
   payloadBytes = PAYLOAD_BYTES,
   deadlineMs = 600_000,
+  /** When set, the relay runs with `node --cpu-prof` and writes its profile here at exit. */
+  profileDir?: string,
 ): Promise<DrainResult> {
   const { pool } = walnut;
   const name = `d${++drains}_tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
@@ -67,6 +69,7 @@ export async function drainWalnut(
     RELAY_PUBLICATION: PUBLICATION,
     RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
     RELAY_HTTP_PORT: String(httpPort),
+    ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
   });
   const admin = walnut.kafka.admin();
   await admin.connect();

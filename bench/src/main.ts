@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ensureKafkaJars, startStack, walnutFixture } from '@walnut/stack';
 import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
 import { barChartSvg } from './chart.ts';
+import { newestProfile, topFrames } from './cpu-profile.ts';
 import { type DrainResult, drainPolling, drainWalnut, type PollingDrainResult, PUBLICATION } from './drain.ts';
 import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from './limits.ts';
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     'skip-latency': { type: 'boolean', default: false },
     'skip-writes': { type: 'boolean', default: false },
     'skip-sweep': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 const mode = values.full ? 'full' : 'quick';
@@ -107,7 +109,13 @@ try {
   log(`pg_recvlogical with one row to decode: ${recvlogicalOneRowSeconds.toFixed(2)} s`);
 
   const walnutResults: DrainResult[] = [];
-  for (const rowsPerTx of [1, 100]) walnutResults.push(await drainWalnut(walnut, rows, rowsPerTx));
+  for (const rowsPerTx of [1, 100]) {
+    const profileDir = values.profile
+      ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-tx${rowsPerTx}-`))
+      : undefined;
+    walnutResults.push(await drainWalnut(walnut, rows, rowsPerTx, PAYLOAD_BYTES, 600_000, profileDir));
+    if (profileDir) printProfile(profileDir, `relay CPU by function, ${rowsPerTx}-row transactions`);
+  }
 
   const jarDir = await ensureKafkaJars();
   const sweep: SweepPoint[] = values['skip-sweep']
@@ -257,3 +265,16 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
+
+/** --profile: the relay's top frames by self time, and where the whole profile is. */
+function printProfile(dir: string, title: string): void {
+  const file = newestProfile(dir);
+  if (!file) {
+    log(`no CPU profile was written in ${dir}`);
+    return;
+  }
+  log(`${title} (open ${file} in Chrome DevTools for the call tree):`);
+  for (const { frame, selfMs, share } of topFrames(file, 15, repoRoot)) {
+    log(`  ${(share * 100).toFixed(1).padStart(5)}%  ${selfMs.toFixed(0).padStart(6)} ms  ${frame}`);
+  }
+}
