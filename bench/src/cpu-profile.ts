@@ -23,10 +23,13 @@ export interface Frame {
   share: number;
 }
 
-/** The newest .cpuprofile in `dir`. */
-export function newestProfile(dir: string): string | null {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-  return files.length === 0 ? null : path.join(dir, files.sort().at(-1) as string);
+/**
+ * The main thread's profile in `dir`: node writes one per thread, and tsx's
+ * module loader runs in a worker (thread 1); the main thread is 0.
+ */
+export function mainThreadProfile(dir: string): string | null {
+  const file = readdirSync(dir).find((f) => /\.0\.\d+\.cpuprofile$/.test(f));
+  return file ? path.join(dir, file) : null;
 }
 
 export function topFrames(file: string, count: number, repoRoot: string): Frame[] {

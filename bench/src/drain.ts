@@ -63,14 +63,17 @@ export async function drainWalnut(
 
   const spawned = performance.now();
   const httpPort = await freePort();
-  const relay = startWalnutProcess('relay', {
-    ...walnut.env,
-    RELAY_SLOT: slot,
-    RELAY_PUBLICATION: PUBLICATION,
-    RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
-    RELAY_HTTP_PORT: String(httpPort),
-    ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
-  });
+  const relay = startWalnutProcess(
+    'relay',
+    {
+      ...walnut.env,
+      RELAY_SLOT: slot,
+      RELAY_PUBLICATION: PUBLICATION,
+      RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
+      RELAY_HTTP_PORT: String(httpPort),
+    },
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  );
   const admin = walnut.kafka.admin();
   await admin.connect();
   let relayPeakRssBytes: number | null = null;

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { ensureKafkaJars, startStack, walnutFixture } from '@walnut/stack';
 import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
 import { barChartSvg } from './chart.ts';
-import { newestProfile, topFrames } from './cpu-profile.ts';
+import { mainThreadProfile, topFrames } from './cpu-profile.ts';
 import { type DrainResult, drainPolling, drainWalnut, type PollingDrainResult, PUBLICATION } from './drain.ts';
 import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from './limits.ts';
@@ -268,7 +268,7 @@ process.exit(failed ? 1 : 0);
 
 /** --profile: the relay's top frames by self time, and where the whole profile is. */
 function printProfile(dir: string, title: string): void {
-  const file = newestProfile(dir);
+  const file = mainThreadProfile(dir);
   if (!file) {
     log(`no CPU profile was written in ${dir}`);
     return;

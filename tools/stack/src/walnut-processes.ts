@@ -104,8 +104,13 @@ export class WalnutProcess {
   }
 }
 
-export function startWalnutProcess(name: WalnutRunnable, env: Record<string, string>): WalnutProcess {
-  return startNodeScript(name, entrypoints[name], [], env);
+/** `nodeArgs` go to node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+export function startWalnutProcess(
+  name: WalnutRunnable,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): WalnutProcess {
+  return startNodeScript(name, entrypoints[name], [], env, nodeArgs);
 }
 
 /** Any TypeScript entrypoint (a path from the repo root or absolute), run with tsx like the runnables. */
@@ -114,8 +119,9 @@ export function startNodeScript(
   script: string,
   args: readonly string[],
   env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
 ): WalnutProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
