@@ -57,8 +57,23 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
     // Bounded, unlike the library's default for idempotent producers (forever): a
     // send that cannot complete fails the session, whose new producer fences this one.
     retries: 10,
-    retryDelay: 250,
+    retryDelay: retryDelayMs,
   });
+}
+
+/**
+ * A transaction's first request waits while the coordinator is still writing
+ * the previous one's commit markers (CONCURRENT_TRANSACTIONS, usually a few ms).
+ * The library's flat delay made every transaction after a commit wait 250 ms
+ * (measured: 265 ms per one-record transaction); this retries it the way the
+ * Java client does, within milliseconds. Everything else backs off 250 ms.
+ */
+function retryDelayMs(_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number {
+  const concurrent = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.(
+    'apiId',
+    'CONCURRENT_TRANSACTIONS',
+  );
+  return concurrent ? Math.min(2 * 2 ** attempt, 100) : 250;
 }
 
 /**
