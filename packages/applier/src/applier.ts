@@ -52,8 +52,8 @@ export class Applier {
         this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
       },
     });
-    // read_committed (kafkajs's default, spelled out): the relay produces in Kafka transactions,
-    // and a fenced session's aborted records must not be applied (they are replayed anyway).
+    // read_committed (kafkajs's default, spelled out): records of aborted Kafka transactions
+    // (from any producer of the topic) are never applied.
     this.consumer = this.kafka.consumer({ groupId: options.groupId, readUncommitted: false });
     this.dlq = this.kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();

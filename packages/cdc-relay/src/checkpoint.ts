@@ -3,11 +3,11 @@ import { type KafkaRecord, kafkaRecord, type RecordPosition } from './kafka-reco
 
 /**
  * The relay's own record of how far it got, kept in Kafka beside the events:
- * every produce request of a Kafka transaction carries one, keyed by the
- * relay's transactional id, in a compacted topic. It commits or aborts with
- * the events, so the last committed checkpoint names the last event that is
- * really in Kafka. A relay whose slot is gone reads it to say what it had
- * relayed instead of silently starting again from "now".
+ * produce requests carry one, keyed by the relay's transactional id, in a
+ * compacted topic. It names the last record Kafka had acked before that
+ * request, so it never claims more than is really in Kafka. A relay whose slot
+ * is gone reads it to say what it had relayed instead of silently starting
+ * again from "now".
  */
 export interface Checkpoint {
   slot: string;

@@ -2,7 +2,7 @@ import { compatibilityPartitioner, Producer } from '@platformatic/kafka';
 import type { KafkaConnection } from './config.ts';
 
 /**
- * The relay's Kafka producer: @platformatic/kafka, transactional, one per session.
+ * The relay's Kafka producer: @platformatic/kafka, idempotent, one per session.
  *
  * Why not kafkajs (which the applier and the test harness still use): on a
  * 3-broker cluster with leaders moving, kafkajs 2.2.4 resolved sends whose
@@ -10,21 +10,18 @@ import type { KafkaConnection } from './config.ts';
  * it costs about twice the CPU per record. docs/decisions/kafka-producer.md
  * has the measurements.
  *
- * Why transactional even when delivery is at-least-once: the transactional id
+ * Why a transactional id although records go out without transactions: the id
  * is stable per slot, so the InitProducerId of a new session (or of a restarted
- * or standby relay) bumps the epoch and aborts whatever the previous producer
- * left open. A send of an abandoned session that is still retrying, or sitting in
- * a frozen broker's socket buffer, is then refused (PRODUCER_FENCED) or aborted
- * instead of landing a stale record after newer ones.
+ * or standby relay) bumps its epoch, and partition leaders that have seen the
+ * new epoch refuse the old one. A send of an abandoned session that is still
+ * retrying, or sitting in a frozen broker's socket buffer, is then refused
+ * instead of landing a stale record after newer ones (see kafka-sink.ts).
  */
 export type RelayProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 export interface ProducerSettings {
   transactionalId: string;
-  /**
-   * Per request, and the transaction timeout the coordinator enforces: a
-   * transaction left open by a dead relay is aborted after it.
-   */
+  /** Per request (and the transaction timeout InitProducerId registers). */
   requestTimeoutMs: number;
 }
 

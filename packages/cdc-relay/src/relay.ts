@@ -44,7 +44,7 @@ interface OpenedSlot {
 function slotMissing(slot: string, last: Checkpoint): RelayError {
   return new RelayError(
     'SLOT_MISSING',
-    `replication slot ${slot} is gone, but this relay has relayed from it before: its last committed event is from the transaction that committed at LSN ${last.commitLsn} (event #${last.seq}, relayed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table if it still holds it)`,
+    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table if it still holds it)`,
     { retryable: false },
   );
 }
