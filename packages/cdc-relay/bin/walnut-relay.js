@@ -1,6 +1,29 @@
 #!/usr/bin/env node
-// A JS shim so the bin runs TypeScript sources without a build step.
-import { register } from 'tsx/esm/api';
+// The built relay (dist/cli.js, from `pnpm --filter @walnut/cdc-relay build`) when it
+// is at least as new as the sources: one plain node process, no TypeScript loader.
+// Otherwise (no build, or sources edited since) the sources through tsx, as in
+// development, so a stale build never runs.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-register();
-await import('../src/cli.ts');
+const built = new URL('../dist/cli.js', import.meta.url);
+const sources = ['../src/', '../../schema/src/'].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+
+function newestSourceMs() {
+  let newest = 0;
+  for (const dir of sources) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) newest = Math.max(newest, statSync(dir + name).mtimeMs);
+  }
+  return newest;
+}
+
+const useBuilt =
+  process.env.WALNUT_RELAY_FROM_SOURCE !== '1' && existsSync(built) && statSync(built).mtimeMs >= newestSourceMs();
+if (useBuilt) {
+  await import(built.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli.ts');
+}

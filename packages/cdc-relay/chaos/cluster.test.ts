@@ -65,6 +65,9 @@ const FREEZE_MS = 10_000;
 const LEADER_MOVES = 12;
 /** A freeze gives a late zombie send about two times in three (measured): four make a miss unlikely. */
 const FREEZES = 4;
+/** Phase 6: the relay's send timeout, and a freeze between it and broker.session.timeout.ms (4 s). */
+const SHORT_SEND_TIMEOUT_MS = 1_500;
+const SHORT_FREEZE_MS = 3_000;
 
 const clusterFaults = suite<Ctx>('cluster faults');
 let started = Date.now();
@@ -154,6 +157,16 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   // Repeated: a zombie send lands late only when its retry reaches a broker that had
   // not answered the abandoned request, which not every freeze gives.
   for (let i = 1; i <= FREEZES; i++) await phase(`5 freeze-leader#${i}`, () => faults.freeze(FREEZE_MS));
+  // Shorter than the brokers' session timeout (4 s), so the frozen broker stays the leader,
+  // and longer than the relay's send timeout, so the relay gives up on a request that then
+  // sits in the broker's socket buffer while a new session sends the same rows again on
+  // another connection. At the thaw the broker takes both in either order: only the new
+  // session's epoch (fencing) keeps the old request from landing after the new one.
+  watch.retire(ctx.relay);
+  await ctx.relay.stop('SIGTERM');
+  ctx.relay = await walnut.startRelay({ RELAY_KAFKA_SEND_TIMEOUT_MS: String(SHORT_SEND_TIMEOUT_MS) });
+  watch.follow(ctx.relay, 'restart for phase 6');
+  for (let i = 1; i <= FREEZES; i++) await phase(`6 short-freeze#${i}`, () => faults.freeze(SHORT_FREEZE_MS));
   await phase('settle', () => pause(3_000).then(() => {}));
   await load.stop();
   log(`load stopped: ${load.committedTx} transactions (${load.committedRows} rows) committed, ${load.failed} failed`);

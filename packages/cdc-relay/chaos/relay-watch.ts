@@ -16,6 +16,7 @@ export class RelayWatch {
   exits = 0;
   private phase = 'warm-up';
   private readonly counts = new Map<string, Record<Sign, number>>();
+  private readonly retired = new WeakSet<WalnutProcess>();
 
   constructor(relay: WalnutProcess) {
     this.follow(relay, this.phase);
@@ -37,7 +38,14 @@ export class RelayWatch {
     };
     relay.child.stdout?.on('data', onChunk);
     relay.child.stderr?.on('data', onChunk);
-    relay.child.once('exit', () => this.exits++);
+    relay.child.once('exit', () => {
+      if (!this.retired.has(relay)) this.exits++;
+    });
+  }
+
+  /** An exit the suite itself causes (a planned restart) is not counted. */
+  retire(relay: WalnutProcess): void {
+    this.retired.add(relay);
   }
 
   summary(phase: string): string {

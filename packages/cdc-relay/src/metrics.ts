@@ -56,6 +56,8 @@ export class RelayMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_relay_' });
+    // The event-loop-lag histogram samples on a timer; at prom-client's default 10 ms it was
+    // most of an idle relay's CPU. 100 ms still shows a stalled loop.
+    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_relay_', eventLoopMonitoringPrecision: 100 });
   }
 }

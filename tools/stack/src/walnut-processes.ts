@@ -3,10 +3,14 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The runnables of the repo, started the way `pnpm dev` and compose start them. */
+/**
+ * The runnables of the repo, started the way compose starts them. The relay
+ * runs through its bin, i.e. its bundled build when that is current (what the
+ * image ships), else its sources.
+ */
 const entrypoints = {
   api: 'packages/api/src/main.ts',
-  relay: 'packages/cdc-relay/src/cli.ts',
+  relay: 'packages/cdc-relay/bin/walnut-relay.js',
   applier: 'packages/applier/src/main.ts',
 } as const;
 
@@ -121,7 +125,9 @@ export function startNodeScript(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
 ): WalnutProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
+  // A plain .js entrypoint (the relay's bin) loads tsx itself only if it needs it.
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
