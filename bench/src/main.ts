@@ -15,6 +15,7 @@ import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
 import { barChartSvg } from './chart.ts';
 import { mainThreadProfile, topFrames } from './cpu-profile.ts';
 import { type DrainResult, drainPolling, drainWalnut, type PollingDrainResult, PUBLICATION } from './drain.ts';
+import { measureFootprint } from './footprint.ts';
 import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from './limits.ts';
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     'skip-latency': { type: 'boolean', default: false },
     'skip-writes': { type: 'boolean', default: false },
     'skip-sweep': { type: 'boolean', default: false },
+    'skip-footprint': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -78,6 +80,8 @@ const loadStart = os.loadavg()[0] ?? 0;
 // What was measured: the code at this commit, plus whatever was uncommitted when the run started.
 const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
 const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'packages', 'tools', 'bench/src') ? ' with uncommitted changes under packages/, tools/ or bench/src/' : ''}`;
+// The relay runs as it ships: its bundled build, made from the sources being measured.
+execFileSync(process.execPath, ['--import', 'tsx', 'packages/cdc-relay/build.ts'], { cwd: repoRoot, stdio: 'inherit' });
 const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-bench-'));
 log(`${mode} mode, ${rows} rows per scenario; private stack in ${dir}`);
 // Its own services, whatever the environment says: the numbers must not depend on a shared broker.
@@ -107,6 +111,8 @@ try {
   await pool.query(`SELECT pg_drop_replication_slot('bench_recv_one')`);
   await pool.query('TRUNCATE outbox');
   log(`pg_recvlogical with one row to decode: ${recvlogicalOneRowSeconds.toFixed(2)} s`);
+
+  const footprint = values['skip-footprint'] ? undefined : await measureFootprint(walnut, values.full ? 60 : 30, log);
 
   const walnutResults: DrainResult[] = [];
   for (const rowsPerTx of [1, 100]) {
@@ -253,6 +259,7 @@ try {
     maxSearchSteps,
     latencyChart,
     writes,
+    footprint,
   });
   await writeFile(path.join(repoRoot, 'docs', 'benchmarks.md'), markdown);
   log('wrote docs/benchmarks.md and its charts');

@@ -21,7 +21,7 @@ export function drainSection(r: {
 }): string[] {
   const out: string[] = ['## Relay drain throughput', ''];
   out.push(
-    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out. Walnut's relay is timed from its "streaming" log line until the topic's high watermarks sum to ${fmt(r.rows)} (Kafka acked them all); its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all: Kafka's produce limit on this machine.`,
+    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out. Walnut's relay (its bundled build, as the image runs it) is timed from its "streaming" log line until its own count of records Kafka acked (\`walnut_relay_events_total\`) reaches ${fmt(r.rows)}; its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all: Kafka's produce limit on this machine.`,
     '',
     '| rows per transaction | Walnut relay (events/s) | relay start-up (s) | pg_recvlogical (events/s) | Kafka ProducerPerformance (records/s) | relay / min(limits) | relay peak RSS | relay CPU s per 100k events |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',

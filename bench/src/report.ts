@@ -1,9 +1,11 @@
 /** docs/benchmarks.md: the machine, each section with how it was measured, and what is not measured. */
 import type { DrainResult, PollingDrainResult } from './drain.ts';
+import type { Footprint } from './footprint.ts';
 import type { ProducerPerfResult } from './limits.ts';
 import type { LoadStep } from './load-steps.ts';
 import { drainSection, pollingDrainSection, sweepSection } from './report-drain.ts';
 import { latencySection, writesSection } from './report-load.ts';
+import { targetsSection } from './report-targets.ts';
 import type { SweepPoint } from './scaling-sweep.ts';
 import type { WriteThroughput } from './write-throughput.ts';
 
@@ -41,6 +43,7 @@ export interface Results {
   maxSearchSteps: number;
   latencyChart: string | undefined;
   writes: WriteThroughput | undefined;
+  footprint: Footprint | undefined;
 }
 
 /** What the benchmark does not tell, so nobody reads it into the figures. */
@@ -52,6 +55,16 @@ const NOT_MEASURED = [
   "Long runs: hours of load, slot lag and WAL retention over time, the applier's outbox retention sweep under load.",
   'Variance: every figure is one run on one shared machine; nothing is repeated or averaged.',
 ];
+
+function footprintSection(f: Footprint | undefined): string[] {
+  if (!f) return [];
+  return [
+    '## The relay as a sidecar',
+    '',
+    `The relay started as its image starts it (its bin, running the bundled build \`packages/cdc-relay/dist/cli.js\` with plain node, one process), next to a database where nothing is written: ${f.startToStreamingSeconds.toFixed(2)} s from spawn to its "streaming" log line (connecting to Postgres and Kafka, creating its slot, fencing older producers), then over ${f.idleSeconds.toFixed(0)} s idle ${(f.idleCpuShareOfCore * 100).toFixed(2)}% of one core and ${(f.idleRssBytes / 2 ** 20).toFixed(0)} MiB resident.`,
+    '',
+  ];
+}
 
 export function renderMarkdown(r: Results): string {
   const { env } = r;
@@ -70,10 +83,12 @@ export function renderMarkdown(r: Results): string {
     `| Node | ${env.node} |`,
     `| Postgres | ${env.postgres} |`,
     `| Kafka | ${env.kafka} (one KRaft broker, 3 partitions per topic) |`,
-    `| kafkajs | ${env.kafkajs} |`,
+    `| Kafka clients | relay: @platformatic/kafka 1.35.0 (patched, see patches/); applier and readers: kafkajs ${env.kafkajs} |`,
     `| 1-minute load average | ${env.loadStart.toFixed(2)} at start, ${env.loadEnd.toFixed(2)} at end (other work shares the machine) |`,
     '',
   );
+  out.push(...targetsSection(r));
+  out.push(...footprintSection(r.footprint));
   out.push(...drainSection(r));
   out.push(...sweepSection(r));
   out.push(...pollingDrainSection(r));
