@@ -2,6 +2,6 @@ export { AckTracker, type TxToken } from './ack-tracker.ts';
 export { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 export { RelayError, type RelayErrorCode } from './errors.ts';
 export type { KafkaRecord } from './kafka-record.ts';
-export { type OutboxMapping, outboxRecord } from './outbox-mapping.ts';
+export { type OutboxMapping, outboxRowMapper } from './outbox-mapping.ts';
 export { Relay, type RelayState } from './relay.ts';
 export { type CommittedRecord, readCommittedRecords } from './topic-reader.ts';

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { headersAsText } from './kafka-record.ts';
-import { type OutboxMapping, outboxRecord, renderTopic } from './outbox-mapping.ts';
+import { type OutboxMapping, outboxRowMapper, type RowValues, topicRenderer } from './outbox-mapping.ts';
+import type { Relation } from './pgoutput.ts';
 
 const mapping: OutboxMapping = {
   schema: 'public',
@@ -12,14 +13,19 @@ const mapping: OutboxMapping = {
 };
 const tx = { commitLsn: '0/16B3748', xid: 42, commitTimeMicros: 1_700_000_000_123_456n, seq: 3 };
 
-test('routes by aggregate type, keys by aggregate id, passes the payload through', () => {
+function relation(payloadTypeOid = 3802): Relation {
+  const columns = ['id', 'aggregatetype', 'aggregateid', 'type', 'payload'].map((name) => ({
+    name,
+    typeOid: name === 'payload' ? payloadTypeOid : 25,
+  }));
+  return { oid: 1, schema: 'public', name: 'outbox', columns };
+}
+
+const row = (values: Array<string | null>): RowValues => values.map((v) => (v === null ? null : Buffer.from(v)));
+
+test('routes by aggregate type, keys by aggregate id, passes the payload through byte for byte', () => {
   const payload = '{"b": 1, "a": [1, 2]}';
-  const rec = outboxRecord(
-    mapping,
-    { id: 'e1', aggregatetype: 'order', aggregateid: 'o-7', type: 'created', payload },
-    new Map([['payload', 3802]]),
-    tx,
-  );
+  const rec = outboxRowMapper(mapping, relation())(row(['e1', 'order', 'o-7', 'created', payload]), tx);
   assert.is(rec.topic, 'outbox.event.order');
   assert.is(rec.key?.toString('utf8'), 'o-7');
   assert.is(rec.value?.toString('utf8'), payload);
@@ -34,22 +40,20 @@ test('routes by aggregate type, keys by aggregate id, passes the payload through
 });
 
 test('bytea payloads are decoded to their bytes', () => {
-  const rec = outboxRecord(
-    mapping,
-    { id: 'e1', aggregatetype: 'x', aggregateid: 'k', payload: '\\x00ff10' },
-    new Map([['payload', 17]]),
-    tx,
-  );
+  const rec = outboxRowMapper(mapping, relation(17))(row(['e1', 'x', 'k', null, '\\x00ff10']), tx);
   assert.equal([...(rec.value ?? [])], [0, 255, 16]);
 });
 
+test('null columns: no key, no value, no header', () => {
+  const rec = outboxRowMapper(mapping, relation())(row([null, 'x', null, null, null]), tx);
+  assert.is(rec.key, undefined);
+  assert.is(rec.value, undefined);
+  assert.not.ok('id' in headersAsText(rec));
+  assert.match(rec.source, '0/16B3748');
+});
+
 test('size counts headers and framing, not only key and value', () => {
-  const rec = outboxRecord(
-    mapping,
-    { id: 'e1', aggregatetype: 'x', aggregateid: 'k', type: 't', payload: '{}' },
-    new Map([['payload', 3802]]),
-    tx,
-  );
+  const rec = outboxRowMapper(mapping, relation())(row(['e1', 'x', 'k', 't', '{}']), tx);
   let headerBytes = 0;
   for (const [k, v] of rec.headers) headerBytes += k.length + v.length;
   assert.ok(headerBytes > 60, `six headers carry ${headerBytes} bytes`);
@@ -58,16 +62,19 @@ test('size counts headers and framing, not only key and value', () => {
 
 test('transaction-wide headers are encoded once per transaction', () => {
   const position = { ...tx };
-  const row = { id: 'e1', aggregatetype: 'x', aggregateid: 'k', payload: '{}' };
-  const a = outboxRecord(mapping, row, new Map(), position);
-  const b = outboxRecord(mapping, { ...row, id: 'e2' }, new Map(), { ...position, seq: 4 });
+  const map = outboxRowMapper(mapping, relation());
+  const a = map(row(['e1', 'x', 'k', null, '{}']), position);
+  const b = map(row(['e2', 'x', 'k', null, '{}']), { ...position, seq: 4 });
   assert.is(headersAsText(a)['walnut-commit-lsn'], headersAsText(b)['walnut-commit-lsn']);
   assert.is(headersAsText(b)['walnut-seq'], '4');
 });
 
 test('a topic placeholder naming an empty column is an error, not a silent drop', () => {
-  assert.throws(() => renderTopic('t.{aggregatetype}', { aggregatetype: null }), /aggregatetype/);
-  assert.is(renderTopic('static-topic', {}), 'static-topic');
+  const render = topicRenderer('t.{aggregatetype}', () => 0);
+  assert.throws(() => render([null]), /aggregatetype/);
+  assert.throws(() => render([Buffer.alloc(0)]), /aggregatetype/);
+  assert.is(topicRenderer('static-topic', () => -1)([]), 'static-topic');
+  assert.is(topicRenderer('a.{x}.b.{y}', (c) => (c === 'x' ? 0 : 1))(row(['1', '2'])), 'a.1.b.2');
 });
 
 test.run();

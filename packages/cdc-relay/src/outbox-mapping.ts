@@ -1,6 +1,7 @@
 import { RELAY_HEADERS } from '@walnut/schema';
 import { RelayError } from './errors.ts';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
+import type { Relation } from './pgoutput.ts';
 
 /** Which table is the outbox and how its columns become a Kafka record. */
 export interface OutboxMapping {
@@ -26,8 +27,8 @@ export interface TxPosition {
   encodedHeaders?: ReadonlyArray<readonly [Buffer, Buffer]>;
 }
 
-/** A column's value as pgoutput sent it: text form, or null. */
-export type RawRow = Record<string, string | null | undefined>;
+/** A row as pgoutput sent it: each column's text bytes (or null), in the relation's column order. */
+export type RowValues = ReadonlyArray<Buffer | null>;
 
 const BYTEA_OID = 17;
 
@@ -54,63 +55,96 @@ export function relayHeaders(tx: TxPosition): Map<Buffer, Buffer> {
   return headers;
 }
 
+/** Maps an inserted row of one relation to its Kafka record. */
+export type RowMapper = (values: RowValues, tx: TxPosition) => KafkaRecord;
+
+const mappers = new WeakMap<Relation, RowMapper>();
+
 /**
- * Maps one inserted outbox row to the record Kafka receives. The payload goes out
- * byte for byte as Postgres printed it (json/jsonb/text), or decoded for bytea,
- * so consumers see what the app wrote, not a re-serialization.
+ * The mapper for rows of `relation`: column positions are looked up once per
+ * relation (a Relation message), not once per row. The payload goes out byte
+ * for byte as Postgres printed it (json/jsonb/text), or decoded for bytea, so
+ * consumers see what the app wrote, not a re-serialization.
  */
-export function outboxRecord(
-  mapping: OutboxMapping,
-  row: RawRow,
-  columnTypes: ReadonlyMap<string, number>,
-  tx: TxPosition,
-): KafkaRecord {
-  const id = row[mapping.columns.id];
-  const headers = relayHeaders(tx);
-  if (id != null) headers.set(headerName(RELAY_HEADERS.eventId), Buffer.from(id, 'utf8'));
-  for (const column of mapping.headerColumns) {
-    const value = row[column];
-    if (value != null) headers.set(headerName(column), Buffer.from(value, 'utf8'));
-  }
-  const payload = row[mapping.columns.payload];
-  const key = row[mapping.columns.key];
-  return kafkaRecord(
-    renderTopic(mapping.topicTemplate, row),
-    key == null ? undefined : Buffer.from(key, 'utf8'),
-    payload == null
-      ? undefined
-      : columnTypes.get(mapping.columns.payload) === BYTEA_OID
-        ? decodeByteaHex(payload)
-        : Buffer.from(payload, 'utf8'),
-    headers,
-    id == null ? `outbox row at ${tx.commitLsn} #${tx.seq}` : `outbox row ${id}`,
-    { commitLsn: tx.commitLsn, seq: tx.seq },
-  );
+export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): RowMapper {
+  let mapper = mappers.get(relation);
+  if (mapper) return mapper;
+  const position = (column: string) => relation.columns.findIndex((c) => c.name === column);
+  const id = position(mapping.columns.id);
+  const key = position(mapping.columns.key);
+  const payload = position(mapping.columns.payload);
+  const payloadIsBytea = relation.columns[payload]?.typeOid === BYTEA_OID;
+  const headerColumns = mapping.headerColumns.map((column) => [headerName(column), position(column)] as const);
+  const topic = topicRenderer(mapping.topicTemplate, position);
+  const idHeader = headerName(RELAY_HEADERS.eventId);
+
+  mapper = (values, tx) => {
+    const idValue = at(values, id);
+    const headers = relayHeaders(tx);
+    if (idValue) headers.set(idHeader, idValue);
+    for (const [name, index] of headerColumns) {
+      const value = at(values, index);
+      if (value) headers.set(name, value);
+    }
+    const payloadValue = at(values, payload);
+    return kafkaRecord(
+      topic(values),
+      at(values, key) ?? undefined,
+      payloadValue && payloadIsBytea ? decodeByteaHex(payloadValue) : (payloadValue ?? undefined),
+      headers,
+      idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${tx.commitLsn} #${tx.seq}`,
+      { commitLsn: tx.commitLsn, seq: tx.seq },
+    );
+  };
+  mappers.set(relation, mapper);
+  return mapper;
+}
+
+function at(values: RowValues, index: number): Buffer | null {
+  return index < 0 ? null : (values[index] ?? null);
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-export function renderTopic(template: string, row: RawRow): string {
-  if (!template.includes('{')) return template;
-  return template.replace(PLACEHOLDER, (_, column: string) => {
-    const value = row[column];
-    if (value == null || value === '') {
-      throw new RelayError(
-        'OUTBOX_ROW_UNMAPPABLE',
-        `topic template ${template} needs column "${column}", which is empty in an outbox row`,
-        { retryable: false },
-      );
+/** A topic template compiled against a relation's columns; a template without placeholders is a constant. */
+export function topicRenderer(template: string, position: (column: string) => number): (values: RowValues) => string {
+  if (!template.includes('{')) return () => template;
+  const parts: Array<string | { column: string; index: number }> = [];
+  let last = 0;
+  for (const match of template.matchAll(PLACEHOLDER)) {
+    parts.push(template.slice(last, match.index));
+    const column = match[1] as string;
+    parts.push({ column, index: position(column) });
+    last = match.index + match[0].length;
+  }
+  parts.push(template.slice(last));
+  return (values) => {
+    let topic = '';
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        topic += part;
+        continue;
+      }
+      const value = at(values, part.index);
+      if (!value || value.length === 0) {
+        throw new RelayError(
+          'OUTBOX_ROW_UNMAPPABLE',
+          `topic template ${template} needs column "${part.column}", which is empty in an outbox row`,
+          { retryable: false },
+        );
+      }
+      topic += value.toString('utf8');
     }
-    return value;
-  });
+    return topic;
+  };
 }
 
-function decodeByteaHex(text: string): Buffer {
+function decodeByteaHex(text: Buffer): Buffer {
   // bytea_output=hex is the default since Postgres 9.0; pgoutput uses it too.
-  if (!text.startsWith('\\x')) {
+  if (text[0] !== 0x5c /* \ */ || text[1] !== 0x78 /* x */) {
     throw new RelayError('OUTBOX_ROW_UNMAPPABLE', 'bytea payload is not in hex output format', {
       retryable: false,
     });
   }
-  return Buffer.from(text.slice(2), 'hex');
+  return Buffer.from(text.toString('latin1', 2), 'hex');
 }

@@ -1,5 +1,5 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
-import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
 import type { CheckpointIdentity } from './checkpoint.ts';
@@ -8,7 +8,8 @@ import { RelayError, toRelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
 import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
 import { messageRecord } from './message-mapping.ts';
-import { outboxRecord, type RawRow, type TxPosition } from './outbox-mapping.ts';
+import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
+import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts';
 
 /**
  * One replication connection's lifetime: stream pgoutput from the slot, hand
@@ -20,7 +21,7 @@ export class ReplicationSession {
   private readonly tracker: AckTracker;
   private readonly sink: KafkaSink;
   private readonly service: LogicalReplicationService;
-  private readonly plugin: RawTextPgoutputPlugin;
+  private readonly plugin: DecodingPgoutputPlugin;
   private tx: TxPosition | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private trailingReport: NodeJS.Timeout | null = null;
@@ -82,7 +83,7 @@ export class ReplicationSession {
       // must only ever report what Kafka acked, so both are switched off.
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
     );
-    this.plugin = new RawTextPgoutputPlugin(
+    this.plugin = new DecodingPgoutputPlugin(
       { protoVersion: 1, publicationNames: [config.publication], messages: config.messages.prefixes.length > 0 },
       () => this.received++,
     );
@@ -108,7 +109,7 @@ export class ReplicationSession {
   async start(): Promise<void> {
     await Promise.race([this.sink.start(), this.done]);
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
-    this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
+    this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
       this.onKeepalive(parseLsn(lsn), shouldRespond),
     );
@@ -137,7 +138,7 @@ export class ReplicationSession {
     return this.draining;
   }
 
-  private async onMessage(message: Pgoutput.Message): Promise<void> {
+  private async onMessage(message: PgoutputMessage): Promise<void> {
     if (this.ended) return;
     if (this.draining) {
       // Holding the handler keeps the library's flow control paused: no more WAL is read.
@@ -162,14 +163,14 @@ export class ReplicationSession {
     }
   }
 
-  private async apply(message: Pgoutput.Message): Promise<void> {
+  private async apply(message: PgoutputMessage): Promise<void> {
     switch (message.tag) {
       case 'begin':
         this.tracker.begin();
         this.tx = {
-          commitLsn: requireLsn(message.commitLsn, 'begin'),
+          commitLsn: message.commitLsn,
           xid: message.xid,
-          commitTimeMicros: message.commitTime as bigint,
+          commitTimeMicros: message.commitTimeMicros,
           seq: 0,
         };
         return;
@@ -179,24 +180,20 @@ export class ReplicationSession {
         if (relation.schema !== outbox.schema || relation.name !== outbox.table) return;
         if (!this.tx)
           throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
-        const record = outboxRecord(outbox, message.new as RawRow, columnTypes(relation), this.tx);
+        const record = outboxRowMapper(outbox, relation)(message.values, this.tx);
         this.tx.seq++;
         await this.sink.push(record, this.tracker.track());
         return;
       }
       case 'commit':
-        this.tracker.commit(parseLsn(requireLsn(message.commitEndLsn, 'commit')));
+        this.tracker.commit(message.commitEndLsn);
         this.tx = null;
         return;
       case 'message':
         return this.applyMessage(message);
       case 'relation':
-      case 'type':
-      case 'origin':
-      case 'update':
-      case 'delete':
-      case 'truncate':
-        // Only outbox inserts are events; a publication may carry more.
+      case 'ignored':
+        // Only outbox inserts and messages are events; a publication may carry more.
         return;
       default: {
         const unknown: never = message;
@@ -212,7 +209,7 @@ export class ReplicationSession {
    * like an outbox row; a non-transactional one arrives on its own, between
    * transactions, and is its own unit, confirmable at its LSN once acked.
    */
-  private async applyMessage(message: Pgoutput.MessageMessage): Promise<void> {
+  private async applyMessage(message: Extract<PgoutputMessage, { tag: 'message' }>): Promise<void> {
     if (message.transactional) {
       if (!this.tx)
         throw new RelayError('REPLICATION_STREAM_FAILED', 'message outside a transaction', { retryable: true });
@@ -222,7 +219,7 @@ export class ReplicationSession {
       await this.sink.push(record, this.tracker.track());
       return;
     }
-    const lsn = requireLsn(message.messageLsn, 'message');
+    const lsn = message.messageLsn;
     const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
     const record = messageRecord(this.config.messages, message.prefix, message.content, at);
     if (!record) return;
@@ -300,11 +297,12 @@ export interface SessionObserver extends SinkObserver {
 const REPORT_GAP_MS = 50;
 
 /**
- * pgoutput sends every column as text. The library parses it with node-postgres'
- * global type parsers (jsonb becomes an object); the relay wants the text as
- * Postgres printed it, so payloads leave byte for byte.
+ * pg-logical-replication drives the slot (START_REPLICATION, flow control,
+ * keepalives); the messages themselves are decoded by pgoutput.ts.
  */
-class RawTextPgoutputPlugin extends PgoutputPlugin {
+class DecodingPgoutputPlugin extends PgoutputPlugin {
+  private readonly decoder = new PgoutputDecoder();
+
   constructor(
     options: ConstructorParameters<typeof PgoutputPlugin>[0],
     private readonly onDataMessage: () => void,
@@ -312,29 +310,9 @@ class RawTextPgoutputPlugin extends PgoutputPlugin {
     super(options);
   }
 
-  override parse(buffer: Buffer): Pgoutput.Message {
-    const message = super.parse(buffer) as Pgoutput.Message;
-    if (message.tag === 'relation') {
-      for (const column of message.columns) column.parser = keepText;
-    }
+  // The library's types say its own message union; the relay's handler takes this one.
+  override parse(buffer: Buffer): never {
     this.onDataMessage();
-    return message;
+    return this.decoder.decode(buffer) as never;
   }
-}
-
-const keepText = (raw: unknown) => raw;
-
-const typeCache = new WeakMap<Pgoutput.MessageRelation, Map<string, number>>();
-function columnTypes(relation: Pgoutput.MessageRelation): Map<string, number> {
-  let types = typeCache.get(relation);
-  if (!types) {
-    types = new Map(relation.columns.map((c) => [c.name, c.typeOid]));
-    typeCache.set(relation, types);
-  }
-  return types;
-}
-
-function requireLsn(lsn: string | null, where: string): string {
-  if (!lsn) throw new RelayError('REPLICATION_STREAM_FAILED', `pgoutput ${where} without an LSN`, { retryable: true });
-  return lsn;
 }

@@ -1,0 +1,123 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PgoutputDecoder } from './pgoutput.ts';
+
+/** Builds protocol messages the way pgoutput writes them. */
+const int16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
+const int32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+};
+const int64 = (n: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+};
+const cstring = (s: string) => Buffer.concat([Buffer.from(s), Buffer.from([0])]);
+
+const relationMessage = Buffer.concat([
+  Buffer.from('R'),
+  int32(16384),
+  cstring('public'),
+  cstring('outbox'),
+  Buffer.from('d'),
+  int16(2),
+  Buffer.from([1]),
+  cstring('id'),
+  int32(2950),
+  int32(-1),
+  Buffer.from([0]),
+  cstring('payload'),
+  int32(3802),
+  int32(-1),
+]);
+
+test('begin, relation, insert and commit decode to what the relay needs', () => {
+  const decoder = new PgoutputDecoder();
+  const begin = decoder.decode(
+    Buffer.concat([Buffer.from('B'), int64(0x1_0000_00a0n), int64(1_000_000n), int32(3_000_000_000)]),
+  );
+  assert.equal(begin, {
+    tag: 'begin',
+    commitLsn: '00000001/000000A0',
+    commitTimeMicros: 946_684_800_000_000n + 1_000_000n,
+    xid: 3_000_000_000,
+  });
+  const relation = decoder.decode(relationMessage);
+  assert.is(relation.tag, 'relation');
+  const socket = Buffer.concat([
+    Buffer.from('I'),
+    int32(16384),
+    Buffer.from('N'),
+    int16(2),
+    Buffer.from('t'),
+    int32(2),
+    Buffer.from('e1'),
+    Buffer.from('t'),
+    int32(7),
+    Buffer.from('{"a":1}'),
+  ]);
+  const insert = decoder.decode(socket);
+  if (insert.tag !== 'insert') throw new Error(insert.tag);
+  // The values survive the next socket read: they point into a copy of the message.
+  socket.fill(0);
+  assert.equal(
+    insert.values.map((v) => v?.toString()),
+    ['e1', '{"a":1}'],
+  );
+  assert.is(insert.relation.name, 'outbox');
+  const commit = decoder.decode(
+    Buffer.concat([Buffer.from('C'), Buffer.from([0]), int64(0xa0n), int64(0xc8n), int64(0n)]),
+  );
+  assert.equal(commit, { tag: 'commit', commitEndLsn: 0xc8n });
+});
+
+test('nulls, and a message without its relation is an error', () => {
+  const decoder = new PgoutputDecoder();
+  decoder.decode(relationMessage);
+  const insert = decoder.decode(
+    Buffer.concat([
+      Buffer.from('I'),
+      int32(16384),
+      Buffer.from('N'),
+      int16(2),
+      Buffer.from('t'),
+      int32(1),
+      Buffer.from('x'),
+      Buffer.from('n'),
+    ]),
+  );
+  assert.equal(insert.tag === 'insert' && insert.values.map((v) => v?.toString() ?? null), ['x', null]);
+  assert.throws(
+    () => new PgoutputDecoder().decode(Buffer.concat([Buffer.from('I'), int32(1), Buffer.from('N'), int16(0)])),
+    /relation/,
+  );
+});
+
+test('logical messages, and kinds the relay ignores', () => {
+  const decoder = new PgoutputDecoder();
+  const message = decoder.decode(
+    Buffer.concat([
+      Buffer.from('M'),
+      Buffer.from([1]),
+      int64(0x10n),
+      cstring('orders:o-1'),
+      int32(3),
+      Buffer.from('abc'),
+    ]),
+  );
+  assert.equal(
+    message.tag === 'message' && [
+      message.transactional,
+      message.prefix,
+      message.content.toString(),
+      message.messageLsn,
+    ],
+    [true, 'orders:o-1', 'abc', '00000000/00000010'],
+  );
+  assert.equal(decoder.decode(Buffer.from('U')), { tag: 'ignored', kind: 'U' });
+  assert.throws(() => decoder.decode(Buffer.from('Z')), /unknown pgoutput message/);
+});
+
+test.run();
