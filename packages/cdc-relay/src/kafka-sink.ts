@@ -111,13 +111,22 @@ export class KafkaSink {
     return this.inflightBytes;
   }
 
-  async push(record: KafkaRecord, token: TxToken): Promise<void> {
+  /**
+   * Takes a record. Returns a promise only when the window is full (the caller
+   * must wait for it before pushing more); undefined when there is room, so the
+   * common case costs no promise. Throws once the sink has failed.
+   */
+  push(record: KafkaRecord, token: TxToken): Promise<void> | undefined {
     if (this.failure) throw this.failure;
     const sendable = this.fitOrDeadLetter(record);
     this.buffer.push({ record: sendable, token });
     this.inflightBytes += sendable.sizeBytes;
     if (this.buffer.length >= this.options.maxBatchRecords) this.kick();
     else this.scheduleLinger();
+    return this.full() ? this.room() : undefined;
+  }
+
+  private async room(): Promise<void> {
     while (this.full()) {
       if (this.failure) throw this.failure;
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));

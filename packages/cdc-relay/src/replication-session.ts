@@ -138,23 +138,39 @@ export class ReplicationSession {
     return this.draining;
   }
 
-  private async onMessage(message: PgoutputMessage): Promise<void> {
-    if (this.ended) return;
+  /**
+   * The library waits for a returned promise before it hands over the next
+   * message (its flow control): one comes back only while the sink's window
+   * is full or the session drains, so most messages cost none.
+   */
+  private onMessage(message: PgoutputMessage): Promise<void> | undefined {
+    if (this.ended) return undefined;
     if (this.draining) {
       // Holding the handler keeps the library's flow control paused: no more WAL is read.
-      await new Promise<void>((resolve) => {
+      return new Promise<void>((resolve) => {
         this.releaseHandler = resolve;
       });
-      return;
     }
+    let pending: Promise<void> | undefined;
     try {
-      await this.apply(message);
+      pending = this.apply(message);
     } catch (error) {
+      this.fail(toRelayError(error));
+      return undefined;
+    }
+    if (!pending) {
+      this.afterMessage();
+      return undefined;
+    }
+    return pending.then(
+      () => this.afterMessage(),
       // The library would log a handler error and move on to the next message;
       // skipping a row is never acceptable, so the session ends instead.
-      this.fail(toRelayError(error));
-      return;
-    }
+      (error: unknown) => this.fail(toRelayError(error)),
+    );
+  }
+
+  private afterMessage(): void {
     this.processed++;
     const deferred = this.deferredKeepalive;
     if (deferred && this.processed >= deferred.afterMessage) {
@@ -163,7 +179,7 @@ export class ReplicationSession {
     }
   }
 
-  private async apply(message: PgoutputMessage): Promise<void> {
+  private apply(message: PgoutputMessage): Promise<void> | undefined {
     switch (message.tag) {
       case 'begin':
         this.tracker.begin();
@@ -182,8 +198,7 @@ export class ReplicationSession {
           throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
         const record = outboxRowMapper(outbox, relation)(message.values, this.tx);
         this.tx.seq++;
-        await this.sink.push(record, this.tracker.track());
-        return;
+        return this.sink.push(record, this.tracker.track());
       }
       case 'commit':
         this.tracker.commit(message.commitEndLsn);
@@ -209,24 +224,23 @@ export class ReplicationSession {
    * like an outbox row; a non-transactional one arrives on its own, between
    * transactions, and is its own unit, confirmable at its LSN once acked.
    */
-  private async applyMessage(message: Extract<PgoutputMessage, { tag: 'message' }>): Promise<void> {
+  private applyMessage(message: Extract<PgoutputMessage, { tag: 'message' }>): Promise<void> | undefined {
     if (message.transactional) {
       if (!this.tx)
         throw new RelayError('REPLICATION_STREAM_FAILED', 'message outside a transaction', { retryable: true });
       const record = messageRecord(this.config.messages, message.prefix, message.content, this.tx);
-      if (!record) return;
+      if (!record) return undefined;
       this.tx.seq++;
-      await this.sink.push(record, this.tracker.track());
-      return;
+      return this.sink.push(record, this.tracker.track());
     }
     const lsn = message.messageLsn;
     const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
     const record = messageRecord(this.config.messages, message.prefix, message.content, at);
-    if (!record) return;
+    if (!record) return undefined;
     this.tracker.begin();
     const token = this.tracker.track();
     this.tracker.commit(parseLsn(lsn));
-    await this.sink.push(record, token);
+    return this.sink.push(record, token);
   }
 
   /**
