@@ -68,6 +68,12 @@ const FREEZES = 4;
 /** Phase 6: the relay's send timeout, and a freeze between it and broker.session.timeout.ms (4 s). */
 const SHORT_SEND_TIMEOUT_MS = 1_500;
 const SHORT_FREEZE_MS = 3_000;
+/**
+ * Small requests, so that whenever a backlog forms (every fault makes one) the relay has
+ * several full requests in flight at once, up to its default of five: the order of acks
+ * across requests and a failure behind a request in flight are then what is under test.
+ */
+const MAX_BATCH_RECORDS = 8;
 
 const clusterFaults = suite<Ctx>('cluster faults');
 let started = Date.now();
@@ -85,7 +91,11 @@ clusterFaults.before(async (ctx) => {
   ctx.walnut = await walnutFixture('cluster', {
     databaseUrl: ctx.stack.databaseUrl,
     brokers: ctx.stack.kafkaBrokers,
-    env: { RELAY_KAFKA_SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS), RELAY_BACKOFF_MAX_MS: '2000' },
+    env: {
+      RELAY_KAFKA_SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS),
+      RELAY_BACKOFF_MAX_MS: '2000',
+      RELAY_MAX_BATCH_RECORDS: String(MAX_BATCH_RECORDS),
+    },
   });
   const admin = ctx.walnut.kafka.admin();
   await admin.connect();
@@ -162,6 +172,7 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   // sits in the broker's socket buffer while a new session sends the same rows again on
   // another connection. At the thaw the broker takes both in either order: only the new
   // session's epoch (fencing) keeps the old request from landing after the new one.
+  const pipelined = await requestsByInFlight(ctx.relay);
   watch.retire(ctx.relay);
   await ctx.relay.stop('SIGTERM');
   ctx.relay = await walnut.startRelay({ RELAY_KAFKA_SEND_TIMEOUT_MS: String(SHORT_SEND_TIMEOUT_MS) });
@@ -185,6 +196,12 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
     { timeoutMs: 120_000, intervalMs: 500 },
   ).catch((error: Error) => log(`${error.message}; checking what reached the topic anyway`));
 
+  for (const [inFlight, count] of await requestsByInFlight(ctx.relay)) {
+    pipelined.set(inFlight, (pipelined.get(inFlight) ?? 0) + count);
+  }
+  const sorted = [...pipelined].sort(([a], [b]) => a - b);
+  log(`produce requests by requests in flight once sent: ${sorted.map(([n, c]) => `${n}: ${c}`).join(', ')}`);
+
   const witness = await committedRows(walnut.pool, ctx.oracle);
   // More only if a client gave up on an INSERT that then committed.
   assert.ok(witness.length >= load.committedRows, 'the witness saw every committed row');
@@ -199,6 +216,10 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   if (report.orderSample.length > 0) log(`out of commit order, e.g.:\n    ${report.orderSample.join('\n    ')}`);
 
   assert.is(watch.exits, 0, 'the relay never exited');
+  assert.ok(
+    sorted.some(([inFlight, count]) => inFlight > 1 && count > 0),
+    'requests were pipelined (else the suite did not test it)',
+  );
   assert.is(report.foreign, 0, 'every record on the topic is a committed row');
   assert.is(report.total.missing, 0, `committed rows missing from the topic:\n${formatReport(report)}`);
   assert.is(report.total.firstOrderViolations, 0, 'per key, first occurrences follow commit order');
@@ -227,6 +248,17 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   });
   log(`kvs holds the last committed value of all ${expected.size} keys`);
 });
+
+/** The relay's walnut_relay_produce_requests_total, by its in_flight label. */
+async function requestsByInFlight(relay: WalnutProcess): Promise<Map<number, number>> {
+  const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts = new Map<number, number>();
+  for (const [, inFlight, count] of metrics.matchAll(/^walnut_relay_produce_requests_total\{in_flight="(\d+)"\} (\d+)/gm)) {
+    counts.set(Number(inFlight), Number(count));
+  }
+  return counts;
+}
 
 async function currentLsn(pool: pg.Pool): Promise<bigint> {
   const r = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');

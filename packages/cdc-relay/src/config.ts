@@ -64,6 +64,12 @@ export const relayEnv = z.object({
     .default(64 * 1024 * 1024)
     .describe('encoded bytes buffered or unacked before WAL reading pauses'),
   RELAY_MAX_BATCH_RECORDS: int(1).default(2_000).describe('most records in one produce request'),
+  // The broker keeps the last five batches per producer and partition, so an idempotent
+  // producer keeps order and dedupes retries with at most five requests in flight.
+  RELAY_MAX_REQUESTS_IN_FLIGHT: int(1)
+    .max(5)
+    .default(5)
+    .describe('produce requests in flight at once; beyond the first, only full ones'),
   RELAY_MAX_BATCH_BYTES: int(1024)
     .default(768 * 1024)
     .describe("most encoded bytes (headers included) per produce request; keep under the brokers' message.max.bytes"),
@@ -135,6 +141,7 @@ export interface RelayConfig {
   maxInflightBytes: number;
   maxBatchRecords: number;
   maxBatchBytes: number;
+  maxRequestsInFlight: number;
   maxRecordBytes: number;
   deadLetterTopic: string | undefined;
   /** Unset: derived from the database and slot when the relay starts (see transactionalIdFor). */
@@ -169,6 +176,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     maxInflightBytes: env.RELAY_MAX_INFLIGHT_BYTES,
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
     maxBatchBytes: env.RELAY_MAX_BATCH_BYTES,
+    maxRequestsInFlight: env.RELAY_MAX_REQUESTS_IN_FLIGHT,
     maxRecordBytes: env.RELAY_MAX_RECORD_BYTES,
     deadLetterTopic: env.RELAY_DEAD_LETTER_TOPIC,
     transactionalId: env.RELAY_TRANSACTIONAL_ID,

@@ -23,6 +23,8 @@ export interface ProducerSettings {
   transactionalId: string;
   /** Per request (and the transaction timeout InitProducerId registers). */
   requestTimeoutMs: number;
+  /** Produce requests in flight per connection (at most 5: see the pnpm patch). */
+  maxRequestsInFlight: number;
 }
 
 /** Connection options every @platformatic/kafka client of the relay shares. */
@@ -51,6 +53,7 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
     partitioner: compatibilityPartitioner,
     autocreateTopics: true,
     timeout: settings.requestTimeoutMs,
+    maxInflights: settings.maxRequestsInFlight,
     // Bounded, unlike the library's default for idempotent producers (forever): a
     // send that cannot complete fails the session, whose new producer fences this one.
     retries: 10,

@@ -21,6 +21,12 @@ export interface KafkaSinkOptions {
    * partition, so a request under it can never be refused for its size.
    */
   maxBatchBytes: number;
+  /**
+   * Produce requests in flight at once (1-5). Beyond the first, a request goes
+   * only when it is full (maxBatchRecords or maxBatchBytes); a partial batch
+   * waits for the requests ahead of it, gathering more records meanwhile.
+   */
+  maxRequestsInFlight: number;
   /** Largest record the brokers take (their message.max.bytes, less a batch header). */
   maxRecordBytes: number;
   /** Where a record over maxRecordBytes goes, as a small stand-in; unset: the relay stops. */
@@ -42,6 +48,8 @@ export interface KafkaSinkOptions {
 
 export interface SinkObserver {
   onAcked(records: number, bytes: number, latencyMs: number): void;
+  /** A produce request of records went out; requestsInFlight counts it too. */
+  onSent?(requestsInFlight: number): void;
 }
 
 interface Pending {
@@ -49,9 +57,19 @@ interface Pending {
   token: TxToken;
 }
 
+/** A produce request sent and not yet settled, in send order. */
+interface Request {
+  batch: Pending[];
+  bytes: number;
+  /** What the request's checkpoint record named (null: it had none). */
+  checkpoint: RecordPosition | null;
+  started: number;
+  acked: boolean;
+}
+
 /**
- * Sends relayed records to Kafka, one produce request in flight at a time, and
- * acks them to the tracker when Kafka has acked them (acks=all).
+ * Sends relayed records to Kafka, up to maxRequestsInFlight produce requests at
+ * a time, and acks them to the tracker when Kafka has acked them (acks=all).
  *
  * Fencing: before any WAL is read, start() takes over the slot's transactional
  * id (InitProducerId), which bumps its epoch and aborts whatever an older
@@ -62,22 +80,31 @@ interface Pending {
  * transactions would give the same fencing at three round trips and a marker
  * wait per batch (measured: 20-30 ms per one-row batch against 4-5 ms).
  *
- * One request at a time keeps per-key order: the idempotent producer numbers a
- * partition's batches, and a second concurrent send would be numbered from the
- * same sequence. Throughput comes from batching instead: while a request is in
- * flight, records pile up and leave together in the next one.
+ * Order with several requests in flight: the producer numbers each partition's
+ * batches when a request is issued (a pnpm patch; upstream numbered them on the
+ * ack and allowed one request), and a partition leader appends a producer's
+ * batch only if it follows the last one it appended. A request that fails or is
+ * retried out of turn makes the leader refuse the ones after it, which fails
+ * the session: the new session's epoch fences the old sends, and it replays
+ * from the slot. Acks are applied in send order, so the tracker and the
+ * checkpoint only ever see a prefix of what was sent.
  *
  * push() resolves only when the window (records and bytes) has room, so a slow
  * or absent broker stops the WAL reader (backpressure) instead of growing memory.
  */
 export class KafkaSink {
   private buffer: Pending[] = [];
-  private sending = false;
+  /** Requests sent and not yet settled, oldest first. */
+  private requests: Request[] = [];
+  /** A lone checkpoint request is in flight (only ever when no other is). */
+  private checkpointing = false;
   private lingerTimer: NodeJS.Timeout | null = null;
   private failure: RelayError | null = null;
   private roomWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private inflightBytes = 0;
+  /** Encoded bytes of the buffered records (not yet in a request). */
+  private bufferBytes = 0;
   /** Where the last acked record sits: what the next request's checkpoint says. */
   private acked: RecordPosition | null = null;
   /** The position the last acked checkpoint named. */
@@ -121,7 +148,13 @@ export class KafkaSink {
     const sendable = this.fitOrDeadLetter(record);
     this.buffer.push({ record: sendable, token });
     this.inflightBytes += sendable.sizeBytes;
-    if (this.buffer.length >= this.options.maxBatchRecords) this.kick();
+    this.bufferBytes += sendable.sizeBytes;
+    if (
+      this.buffer.length >= this.options.maxBatchRecords ||
+      this.bufferBytes + RECORD_BATCH_OVERHEAD_BYTES > this.options.maxBatchBytes
+    ) {
+      this.kick();
+    }
     else this.scheduleLinger();
     return this.full() ? this.room() : undefined;
   }
@@ -136,7 +169,7 @@ export class KafkaSink {
   /** Resolves true once every pushed record is acked, false after timeoutMs. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.kick();
-    const idle = () => !this.sending && this.buffer.length === 0;
+    const idle = () => this.idle();
     if (idle() || this.failure) return idle();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => {
@@ -156,7 +189,12 @@ export class KafkaSink {
     this.lingerTimer = null;
     this.failure ??= new RelayError('KAFKA_SEND_FAILED', 'sink closed', { retryable: true });
     this.buffer = [];
+    this.bufferBytes = 0;
     this.wake();
+  }
+
+  private idle(): boolean {
+    return this.requests.length === 0 && !this.checkpointing && this.buffer.length === 0;
   }
 
   private full(): boolean {
@@ -185,7 +223,7 @@ export class KafkaSink {
   }
 
   private scheduleLinger(): void {
-    if (this.lingerTimer || this.sending) return;
+    if (this.lingerTimer || this.requests.length > 0 || this.checkpointing) return;
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = null;
       this.kick();
@@ -197,27 +235,17 @@ export class KafkaSink {
       clearTimeout(this.lingerTimer);
       this.lingerTimer = null;
     }
-    if (this.sending || this.failure || this.buffer.length === 0) return;
-    this.sending = true;
-    void this.sendLoop();
-  }
-
-  private async sendLoop(): Promise<void> {
-    try {
-      while (!this.failure) {
-        if (this.buffer.length > 0) await this.sendBatch();
-        // Idle after a burst: the checkpoint goes alone, so it does not wait for the next row.
-        else if (this.acked !== this.checkpointed) await this.sendCheckpoint();
-        else break;
-      }
-    } catch (cause) {
-      this.failure = toSendFailure(cause, this.options.maxRecordBytes);
-      this.buffer = [];
-      this.onFatal(this.failure);
-    } finally {
-      this.sending = false;
-      this.wake();
+    while (!this.failure && !this.checkpointing && this.buffer.length > 0) {
+      const inFlight = this.requests.length;
+      if (inFlight >= this.options.maxRequestsInFlight) return;
+      const length = this.batchLength();
+      // A partial batch waits while requests are in flight: more records join it meanwhile.
+      if (inFlight > 0 && !this.batchFull(length)) return;
+      this.sendBatch(length);
     }
+    // Idle after a burst: the checkpoint goes alone, so it does not wait for the next row.
+    if (this.idle() && !this.failure && this.acked !== this.checkpointed) this.sendCheckpoint();
+    else if (this.idle()) this.wake();
   }
 
   /**
@@ -225,38 +253,76 @@ export class KafkaSink {
    * acked before it: a request spanning partitions is not atomic, so a
    * checkpoint never names a record of its own request.
    */
-  private async sendBatch(): Promise<void> {
-    const started = performance.now();
-    const batch = this.buffer.splice(0, this.batchLength());
-    const messages = batch.map((p) => p.record);
-    const checkpoint = this.acked;
-    if (checkpoint) messages.push(checkpointRecord(this.options.checkpoint, checkpoint));
-    // The library takes a missing key or value as null, which is what undefined means here.
-    await this.beforeDeadline(
-      this.producer.send({ messages: messages as MessageToProduce[] }),
-      started + this.options.sendTimeoutMs,
-    );
-    if (this.failure) return;
+  private sendBatch(length: number): void {
+    const batch = this.buffer.splice(0, length);
     let bytes = 0;
-    for (const { record, token } of batch) {
-      this.tracker.ack(token);
+    const messages = new Array<KafkaRecord>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const { record } = batch[i] as Pending;
+      messages[i] = record;
       bytes += record.sizeBytes;
     }
-    this.inflightBytes -= bytes;
-    this.checkpointed = checkpoint;
-    this.acked = (batch[batch.length - 1] as Pending).record.position;
-    this.observer?.onAcked(batch.length, bytes, performance.now() - started);
-    this.wake();
+    this.bufferBytes -= bytes;
+    const checkpoint = this.acked;
+    if (checkpoint) messages.push(checkpointRecord(this.options.checkpoint, checkpoint));
+    const request: Request = { batch, bytes, checkpoint, started: performance.now(), acked: false };
+    this.requests.push(request);
+    this.observer?.onSent?.(this.requests.length);
+    // The library takes a missing key or value as null, which is what undefined means here.
+    this.beforeDeadline(
+      this.producer.send({ messages: messages as MessageToProduce[] }),
+      request.started + this.options.sendTimeoutMs,
+    ).then(
+      () => {
+        request.acked = true;
+        this.settle();
+      },
+      (cause) => this.failWith(cause),
+    );
   }
 
-  private async sendCheckpoint(): Promise<void> {
+  /** Applies acks in send order: a request acked before an earlier one waits for it. */
+  private settle(): void {
+    if (this.failure) return;
+    while (this.requests.length > 0 && (this.requests[0] as Request).acked) {
+      const { batch, bytes, checkpoint, started } = this.requests.shift() as Request;
+      for (const { token } of batch) this.tracker.ack(token);
+      this.inflightBytes -= bytes;
+      if (checkpoint) this.checkpointed = checkpoint;
+      this.acked = (batch[batch.length - 1] as Pending).record.position;
+      this.observer?.onAcked(batch.length, bytes, performance.now() - started);
+    }
+    this.wake();
+    this.kick();
+  }
+
+  private sendCheckpoint(): void {
     const checkpoint = this.acked as RecordPosition;
+    this.checkpointing = true;
     const messages = [checkpointRecord(this.options.checkpoint, checkpoint)];
-    await this.beforeDeadline(
+    this.beforeDeadline(
       this.producer.send({ messages: messages as MessageToProduce[] }),
       performance.now() + this.options.sendTimeoutMs,
+    ).then(
+      () => {
+        this.checkpointing = false;
+        if (this.failure) return;
+        this.checkpointed = checkpoint;
+        this.kick();
+      },
+      (cause) => this.failWith(cause),
     );
-    this.checkpointed = checkpoint;
+  }
+
+  private failWith(cause: unknown): void {
+    if (this.failure) return;
+    this.failure = toSendFailure(cause, this.options.maxRecordBytes);
+    this.buffer = [];
+    this.bufferBytes = 0;
+    this.requests = [];
+    this.checkpointing = false;
+    this.onFatal(this.failure);
+    this.wake();
   }
 
   private async beforeDeadline<T>(operation: Promise<T>, deadline: number): Promise<T> {
@@ -272,6 +338,13 @@ export class KafkaSink {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Whether a batch of the first `length` buffered records is as large as a request may be. */
+  private batchFull(length: number): boolean {
+    if (length >= this.options.maxBatchRecords) return true;
+    // batchLength stopped short of the whole buffer only because of the byte cap.
+    return length < this.buffer.length;
   }
 
   /** How many buffered records the next request takes: at least one, within both caps. */
@@ -291,7 +364,7 @@ export class KafkaSink {
     const room = this.roomWaiters;
     this.roomWaiters = [];
     for (const resolve of room) resolve();
-    if (!this.sending && this.buffer.length === 0) {
+    if (this.idle()) {
       const drained = this.drainWaiters;
       this.drainWaiters = [];
       for (const resolve of drained) resolve();

@@ -23,6 +23,13 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
+  readonly produceRequests = new Counter({
+    name: 'walnut_relay_produce_requests_total',
+    help: 'Produce requests sent, by how many were in flight once it was sent (itself included).',
+    labelNames: ['in_flight'],
+    registers: [this.registry],
+  });
+
   readonly inflightRecords = new Gauge({
     name: 'walnut_relay_inflight_records',
     help: 'Records buffered or sent and not yet acked.',

@@ -68,6 +68,9 @@ function sessionMetrics(metrics: RelayMetrics) {
       metrics.bytesRelayed.inc(bytes);
       metrics.ackLatency.observe(latencyMs / 1000);
     },
+    onSent(requestsInFlight: number) {
+      metrics.produceRequests.inc({ in_flight: String(requestsInFlight) });
+    },
     onConfirmed(lsn: bigint, inflight: number) {
       metrics.confirmedLsn.set(Number(lsn));
       metrics.inflightRecords.set(inflight);
@@ -100,6 +103,7 @@ export class Relay {
     return createProducer(this.config.kafka, {
       transactionalId,
       requestTimeoutMs: this.config.kafkaSendTimeoutMs,
+      maxRequestsInFlight: this.config.maxRequestsInFlight,
     });
   }
 

@@ -60,6 +60,7 @@ export class ReplicationSession {
       {
         maxBatchRecords: config.maxBatchRecords,
         maxBatchBytes: config.maxBatchBytes,
+        maxRequestsInFlight: config.maxRequestsInFlight,
         maxRecordBytes: config.maxRecordBytes,
         deadLetterTopic: config.deadLetterTopic,
         sendTimeoutMs: config.kafkaSendTimeoutMs,
@@ -75,6 +76,7 @@ export class ReplicationSession {
           this.reportSoon();
           observer?.onAcked(records, bytes, latencyMs);
         },
+        onSent: (requestsInFlight) => observer?.onSent?.(requestsInFlight),
       },
     );
     this.service = new LogicalReplicationService(
