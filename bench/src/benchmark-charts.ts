@@ -13,7 +13,7 @@ export function sizeLabel(bytes: number): string {
 export function drainBars(walnut: DrainResult[], polling: PollingDrainResult[], kafka: ProducerPerfResult): Bar[] {
   return [
     ...walnut.map((w) => ({
-      label: `Walnut relay, ${w.rowsPerTx}-row tx`,
+      label: `Walnut relay, ${w.rowsPerTx.toLocaleString('en-US')}-row tx`,
       value: w.rows / w.relaySeconds,
       group: 'walnut',
     })),
@@ -23,7 +23,7 @@ export function drainBars(walnut: DrainResult[], polling: PollingDrainResult[], 
       group: 'polling',
     })),
     ...walnut.map((w) => ({
-      label: `pg_recvlogical, ${w.rowsPerTx}-row tx`,
+      label: `pg_recvlogical, ${w.rowsPerTx.toLocaleString('en-US')}-row tx`,
       value: w.rows / w.recvlogicalSeconds,
       group: 'limit',
     })),

@@ -115,7 +115,9 @@ try {
   const footprint = values['skip-footprint'] ? undefined : await measureFootprint(walnut, values.full ? 60 : 30, log);
 
   const walnutResults: DrainResult[] = [];
-  for (const rowsPerTx of [1, 100]) {
+  // The last: every row in one transaction, which Postgres hands over only at its commit and
+  // the relay can confirm only when Kafka has acked all of it: its memory must stay bounded.
+  for (const rowsPerTx of [1, 100, rows]) {
     const profileDir = values.profile
       ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-tx${rowsPerTx}-`))
       : undefined;

@@ -21,7 +21,7 @@ export function drainSection(r: {
 }): string[] {
   const out: string[] = ['## Relay drain throughput', ''];
   out.push(
-    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out. Walnut's relay (its bundled build, as the image runs it) is timed from its "streaming" log line until its own count of records Kafka acked (\`walnut_relay_events_total\`) reaches ${fmt(r.rows)}; its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all: Kafka's produce limit on this machine.`,
+    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out: in 1-row transactions, in 100-row transactions, and all in one transaction (which Postgres decodes to disk and sends at its commit, and which the relay may confirm only once Kafka has acked every row: its peak RSS shows whether its window holds). Walnut's relay (its bundled build, as the image runs it) is timed from its "streaming" log line until its own count of records Kafka acked (\`walnut_relay_events_total\`) reaches ${fmt(r.rows)}; its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all: Kafka's produce limit on this machine.`,
     '',
     '| rows per transaction | Walnut relay (events/s) | relay start-up (s) | pg_recvlogical (events/s) | Kafka ProducerPerformance (records/s) | relay / min(limits) | relay peak RSS | relay CPU s per 100k events |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -30,7 +30,7 @@ export function drainSection(r: {
     const relay = rate(w.rows, w.relaySeconds);
     const decode = rate(w.rows, w.recvlogicalSeconds);
     out.push(
-      `| ${w.rowsPerTx} | ${fmt(relay)} (${w.relaySeconds.toFixed(2)} s) | ${w.relayStartSeconds.toFixed(1)} | ${fmt(decode)} (${w.recvlogicalSeconds.toFixed(2)} s) | ${fmt(r.kafka.recordsPerSecond)} | ${(relay / Math.min(decode, r.kafka.recordsPerSecond)).toFixed(2)} | ${rssMiB(w)} | ${cpuPer100k(w)} |`,
+      `| ${fmt(w.rowsPerTx)} | ${fmt(relay)} (${w.relaySeconds.toFixed(2)} s) | ${w.relayStartSeconds.toFixed(1)} | ${fmt(decode)} (${w.recvlogicalSeconds.toFixed(2)} s) | ${fmt(r.kafka.recordsPerSecond)} | ${(relay / Math.min(decode, r.kafka.recordsPerSecond)).toFixed(2)} | ${rssMiB(w)} | ${cpuPer100k(w)} |`,
     );
   }
   out.push(
@@ -45,7 +45,7 @@ export function drainSection(r: {
     '|---:|---:|---:|---:|',
   );
   for (const w of r.walnut)
-    out.push(`| ${w.rowsPerTx} | ${fmt(w.rows)} | ${w.fillSeconds.toFixed(1)} | ${fmt(rate(w.rows, w.fillSeconds))} |`);
+    out.push(`| ${fmt(w.rowsPerTx)} | ${fmt(w.rows)} | ${w.fillSeconds.toFixed(1)} | ${fmt(rate(w.rows, w.fillSeconds))} |`);
   out.push('');
   return out;
 }

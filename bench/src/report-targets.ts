@@ -17,7 +17,7 @@ export function targetsSection(r: Results & { footprint: Footprint | undefined }
     const relay = w.rows / w.relaySeconds;
     const limit = Math.min(w.rows / w.recvlogicalSeconds, r.kafka.recordsPerSecond);
     rows.push({
-      what: `drain, ${w.rowsPerTx}-row transactions: relay / min(pg_recvlogical, ProducerPerformance)`,
+      what: `drain, ${fmt(w.rowsPerTx)}-row transactions: relay / min(pg_recvlogical, ProducerPerformance)`,
       target: '≥ 0.70',
       measured: `${(relay / limit).toFixed(2)} (${fmt(relay)} / ${fmt(limit)} events/s)`,
       met: relay / limit >= 0.7,
@@ -25,7 +25,7 @@ export function targetsSection(r: Results & { footprint: Footprint | undefined }
     if (w.relayCpuSeconds !== null) {
       const micros = (w.relayCpuSeconds / w.rows) * 1e6;
       rows.push({
-        what: `relay CPU per event, ${w.rowsPerTx}-row transactions`,
+        what: `relay CPU per event, ${fmt(w.rowsPerTx)}-row transactions`,
         target: '≤ 15 µs',
         measured: `${micros.toFixed(1)} µs`,
         met: micros <= 15,
@@ -34,7 +34,7 @@ export function targetsSection(r: Results & { footprint: Footprint | undefined }
     if (w.relayPeakRssBytes !== null) {
       const mib = w.relayPeakRssBytes / 2 ** 20;
       rows.push({
-        what: `relay peak RSS, ${fmt(w.rows)}-row drain, ${w.rowsPerTx}-row transactions`,
+        what: `relay peak RSS, ${fmt(w.rows)}-row drain, ${fmt(w.rowsPerTx)}-row transactions`,
         target: '≤ 150 MB',
         measured: `${mib.toFixed(0)} MiB`,
         met: w.relayPeakRssBytes <= 150e6,

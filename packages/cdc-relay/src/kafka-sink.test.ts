@@ -1,0 +1,116 @@
+/**
+ * The sink's bookkeeping with several produce requests in flight, against a
+ * scripted producer whose sends settle when the test says (the Kafka side is
+ * proven by the cluster suite; this pins the order rules): acks reach the
+ * tracker in send order, a checkpoint names only a prefix Kafka acked, and a
+ * failed request ends the session even when later ones were acked.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AckTracker } from './ack-tracker.ts';
+import { RelayError } from './errors.ts';
+import type { RelayProducer } from './kafka-producer.ts';
+import { type KafkaRecord, kafkaRecord } from './kafka-record.ts';
+import { KafkaSink, type KafkaSinkOptions } from './kafka-sink.ts';
+
+interface Sent {
+  messages: KafkaRecord[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+function scriptedProducer() {
+  const sent: Sent[] = [];
+  const producer = {
+    send({ messages }: { messages: KafkaRecord[] }) {
+      return new Promise<void>((resolve, reject) => sent.push({ messages, resolve, reject }));
+    },
+  } as unknown as RelayProducer;
+  return { producer, sent };
+}
+
+const options: KafkaSinkOptions = {
+  maxBatchRecords: 2,
+  maxBatchBytes: 1024 * 1024,
+  maxRequestsInFlight: 3,
+  maxRecordBytes: 1024 * 1024,
+  deadLetterTopic: undefined,
+  sendTimeoutMs: 60_000,
+  lingerMs: 0,
+  maxInflightRecords: 1_000,
+  maxInflightBytes: 64 * 1024 * 1024,
+  checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd' },
+};
+
+const record = (commitLsn: string, seq: number) =>
+  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, { commitLsn, seq });
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const events = (s: Sent) => s.messages.filter((m) => m.topic === 'events').map((m) => m.position.seq);
+const checkpointOf = (s: Sent) => {
+  const found = s.messages.find((m) => m.topic === 'checkpoints');
+  return found ? (JSON.parse(String(found.value)) as { seq: number }).seq : null;
+};
+
+/** One transaction (commit 0/10) of n records pushed at once; the sink's requests so far. */
+async function pushTransaction(sink: KafkaSink, tracker: AckTracker, n: number) {
+  tracker.begin();
+  for (let i = 0; i < n; i++) sink.push(record('0/10', i), tracker.track());
+  tracker.commit(0x10n);
+  await tick();
+}
+
+const sink = suite('kafka sink, several requests in flight');
+
+sink('full requests go out side by side; a partial one waits for those ahead', async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const s = new KafkaSink(producer, tracker, options, () => {});
+  await pushTransaction(s, tracker, 7);
+  assert.equal(sent.map(events), [[0, 1], [2, 3], [4, 5]], 'three full requests, the cap');
+  sent[0]?.resolve();
+  await tick();
+  assert.is(sent.length, 3, 'room for one more, but it would be partial');
+  sent[1]?.resolve();
+  sent[2]?.resolve();
+  await tick();
+  assert.equal(sent.map(events).at(-1), [6], 'the partial one goes once nothing is in flight');
+  assert.is(checkpointOf(sent[3] as Sent), 5, 'with the checkpoint of what was acked before it');
+});
+
+sink('acks reach the tracker in send order, and checkpoints name only an acked prefix', async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const s = new KafkaSink(producer, tracker, options, () => {});
+  await pushTransaction(s, tracker, 6);
+  sent[2]?.resolve();
+  sent[1]?.resolve();
+  await tick();
+  assert.is(tracker.inflightRecords, 6, 'later requests acked first wait for the first');
+  assert.is(tracker.confirmedLsn, 0n);
+  sent[0]?.resolve();
+  await tick();
+  assert.is(tracker.inflightRecords, 0);
+  assert.is(tracker.confirmedLsn, 0x10n);
+  assert.equal(sent.map(checkpointOf), [null, null, null, 5], 'then the idle checkpoint names the last record');
+});
+
+sink('a failed request fails the session although a later one was acked', async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const failures: RelayError[] = [];
+  const s = new KafkaSink(producer, tracker, options, (error) => failures.push(error));
+  await pushTransaction(s, tracker, 4);
+  sent[1]?.resolve();
+  await tick();
+  sent[0]?.reject(new Error('NOT_ENOUGH_REPLICAS'));
+  await tick();
+  assert.is(failures.length, 1);
+  assert.is(failures[0]?.code, 'KAFKA_SEND_FAILED');
+  assert.is(tracker.confirmedLsn, 0n, 'nothing confirmed: the session replays all four');
+  assert.is(tracker.inflightRecords, 4);
+  tracker.begin();
+  assert.throws(() => s.push(record('0/20', 0), tracker.track()), (e: unknown) => e instanceof RelayError);
+});
+
+sink.run();
