@@ -45,7 +45,7 @@ export class PollingRelay {
    * resolves, as the Walnut relay's does at "streaming".
    */
   async start(): Promise<void> {
-    // Same delivery settings as Walnut's relay: idempotent, acks=all, one request in flight.
+    // Walnut's relay's delivery settings (idempotent, acks=all); one request in flight, as each poll waits for its ack.
     this.producer = this.opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
     this.client = await this.opts.pool.connect();
