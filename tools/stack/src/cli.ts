@@ -64,7 +64,14 @@ async function runWith(dir: string | undefined, kafkaNodes: KafkaNodes, argv: st
   let stack: Stack | undefined;
   try {
     stack = await startStack({ dir: workDir, kafkaNodes, log });
-    const env = { ...(await publish(stack, workDir)), WALNUT_STACK_DIR: workDir };
+    const published = await publish(stack, workDir);
+    const env = { ...published, WALNUT_STACK_DIR: workDir };
+    if (dir) {
+      // A kept directory is a dev stack (./walnut up): say how to reach it from another shell.
+      log(`from another shell (or: source ${path.join(workDir, 'stack.env')}):`);
+      for (const [k, v] of Object.entries(published)) log(`  export ${k}=${shellQuote(v)}`);
+      log(`  psql "$DATABASE_URL"    (or ./walnut psql)`);
+    }
     const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
     // The terminal already sends Ctrl-C to the whole process group; forwarding covers a
     // signal sent to this process alone (CI timeouts, `kill <pid>`).
