@@ -91,6 +91,9 @@ export const relayEnv = z.object({
     .min(1)
     .default('walnut.relay.checkpoints')
     .describe("compacted topic of the relay's checkpoints (created when missing)"),
+  RELAY_CHECKPOINT_INTERVAL_MS: int(0)
+    .default(1_000)
+    .describe('least time between two checkpoints (the last one goes at once on shutdown)'),
   RELAY_KAFKA_SEND_TIMEOUT_MS: int(1_000)
     .default(30_000)
     .describe('longest a Kafka transaction may take to commit before the session restarts with a new producer'),
@@ -142,6 +145,7 @@ export interface RelayConfig {
   maxBatchRecords: number;
   maxBatchBytes: number;
   maxRequestsInFlight: number;
+  checkpointIntervalMs: number;
   maxRecordBytes: number;
   deadLetterTopic: string | undefined;
   /** Unset: derived from the database and slot when the relay starts (see transactionalIdFor). */
@@ -177,6 +181,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     maxBatchRecords: env.RELAY_MAX_BATCH_RECORDS,
     maxBatchBytes: env.RELAY_MAX_BATCH_BYTES,
     maxRequestsInFlight: env.RELAY_MAX_REQUESTS_IN_FLIGHT,
+    checkpointIntervalMs: env.RELAY_CHECKPOINT_INTERVAL_MS,
     maxRecordBytes: env.RELAY_MAX_RECORD_BYTES,
     deadLetterTopic: env.RELAY_DEAD_LETTER_TOPIC,
     transactionalId: env.RELAY_TRANSACTIONAL_ID,

@@ -40,6 +40,7 @@ const options: KafkaSinkOptions = {
   maxInflightRecords: 1_000,
   maxInflightBytes: 64 * 1024 * 1024,
   checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd' },
+  checkpointIntervalMs: 0,
 };
 
 const record = (commitLsn: string, seq: number) =>
@@ -111,6 +112,32 @@ sink('a failed request fails the session although a later one was acked', async 
   assert.is(tracker.inflightRecords, 4);
   tracker.begin();
   assert.throws(() => s.push(record('0/20', 0), tracker.track()), (e: unknown) => e instanceof RelayError);
+});
+
+sink('checkpoints at most once per interval, and the last one at once on drain', async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const s = new KafkaSink(producer, tracker, { ...options, checkpointIntervalMs: 60_000 }, () => {});
+  await pushTransaction(s, tracker, 2);
+  sent[0]?.resolve();
+  await tick();
+  assert.is(sent.length, 2, 'the first checkpoint goes alone when idle');
+  assert.is(checkpointOf(sent[1] as Sent), 1);
+  sent[1]?.resolve();
+  await tick();
+  tracker.begin();
+  for (let i = 0; i < 2; i++) s.push(record('0/20', i), tracker.track());
+  tracker.commit(0x20n);
+  await tick();
+  assert.is(checkpointOf(sent[2] as Sent), null, 'within the interval a request carries none');
+  sent[2]?.resolve();
+  await tick();
+  assert.is(sent.length, 3, 'and no lone one follows it yet');
+  const drained = s.drain(1_000);
+  await tick();
+  assert.is(checkpointOf(sent[3] as Sent), 1, 'drain sends the last acked position at once');
+  sent[3]?.resolve();
+  assert.is(await drained, true);
 });
 
 sink.run();

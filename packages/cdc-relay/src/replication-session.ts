@@ -68,6 +68,7 @@ export class ReplicationSession {
         maxInflightRecords: config.maxInflightRecords,
         maxInflightBytes: config.maxInflightBytes,
         checkpoint,
+        checkpointIntervalMs: config.checkpointIntervalMs,
       },
       (error) => this.fail(error),
       {
