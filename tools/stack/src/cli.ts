@@ -4,18 +4,30 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { StackError } from './errors.ts';
 import { shellQuote } from './exec.ts';
 import { onHarnessExit } from './exit-hooks.ts';
 import { ensureKafkaJars } from './kafka-jars.ts';
 import { type KafkaNodes, type Stack, startStack } from './stack.ts';
+import { devStack, withDevEnv } from './dev.ts';
+
+/**
+ * The default of `dev` and `env`, which turbo runs from each package's directory: the repo's
+ * .walnut, or WALNUT_DEV_DIR (tests, which must not touch a developer's stack).
+ */
+const repoWalnutDir = process.env.WALNUT_DEV_DIR || fileURLToPath(new URL('../../../.walnut', import.meta.url));
 
 const usage = `usage:
   walnut-stack up   [--dir .walnut]             start Postgres + Kafka, print their env, run until Ctrl-C
   walnut-stack run  [--dir DIR] -- CMD [ARGS…]  start them, run CMD with DATABASE_URL, KAFKA_BROKERS and
                                                 WALNUT_STACK_DIR set, stop them, exit with CMD's status
                                                 (default DIR: a temporary directory, removed afterwards)
+  walnut-stack dev  [--dir REPO/.walnut]        the stack as a turbo dev task: start, migrate, write
+                                                DIR/dev.env, run until Ctrl-C
+  walnut-stack env  [--dir REPO/.walnut] -- CMD run CMD with the dev stack's settings (waits for dev.env;
+                                                at once when DATABASE_URL and KAFKA_BROKERS are set)
   walnut-stack jars                             fetch Kafka's jars from Maven Central (infra/kafka/pom.xml)
 Options of up and run:
   --kafka-nodes 1|3   one Kafka broker (default), or a 3-node KRaft cluster (replication factor 3,
@@ -123,6 +135,10 @@ async function main(): Promise<number> {
       return up(path.resolve(values.dir ?? '.walnut'), kafkaNodes);
     case 'run':
       return runWith(values.dir === undefined ? undefined : path.resolve(values.dir), kafkaNodes, rest);
+    case 'dev':
+      return devStack(values.dir ? path.resolve(values.dir) : repoWalnutDir, kafkaNodes, log, signalled());
+    case 'env':
+      return withDevEnv(values.dir ? path.resolve(values.dir) : repoWalnutDir, rest, log);
     case 'jars':
       log(`Kafka jars in ${await ensureKafkaJars({ log })}`);
       return 0;
