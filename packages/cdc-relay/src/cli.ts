@@ -7,6 +7,7 @@ import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 import { RelayError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
+import { RelayStatus, type SlotFigures } from './relay-status.ts';
 import { Relay } from './relay.ts';
 import { addSettingOptions, adminSettings, allSettings, rawSettings, settingErrors } from './settings.ts';
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
@@ -120,17 +121,22 @@ adminCommand(publication, 'sync', 'make the publication publish the outbox table
 async function run(config: RelayConfig, level: string): Promise<void> {
   const log = pino({ name: 'walnut-relay', level });
   const metrics = new RelayMetrics();
-  const relay = new Relay(config, log, metrics);
+  const status = new RelayStatus(config.slot);
+  const relay = new Relay(config, log, metrics, status);
   const lagClient = new LagProbe(config.databaseUrl, config.slot);
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {
     ready: () => relay.ready,
     beforeScrape: async () => {
-      const lag = await lagClient.lagBytes();
+      const lag = (await lagClient.figures())?.lagBytes ?? null;
       if (lag !== null) metrics.slotLagBytes.set(lag);
     },
+    status: async () => status.snapshot(relay.inflight, await lagClient.figures().catch(() => null)),
   });
   const address = server.address();
-  log.info({ port: typeof address === 'object' ? address?.port : address }, 'http listening (/health /ready /metrics)');
+  log.info(
+    { port: typeof address === 'object' ? address?.port : address },
+    'http listening (/ status page, /status.json, /health /ready /metrics)',
+  );
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -159,7 +165,8 @@ class LagProbe {
     private readonly slot: string,
   ) {}
 
-  async lagBytes(): Promise<number | null> {
+  /** The slot's figures from Postgres; null when the slot does not exist. */
+  async figures(): Promise<SlotFigures | null> {
     try {
       if (!this.client) {
         const client = new pg.Client({ connectionString: this.url });
@@ -170,11 +177,25 @@ class LagProbe {
         this.client = client;
       }
       const r = await this.client.query(
-        `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag
-           FROM pg_replication_slots WHERE slot_name = $1`,
+        `SELECT s.confirmed_flush_lsn::text AS confirmed,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained,
+                extract(epoch FROM r.flush_lag)::float8 AS lag_seconds,
+                current_setting('max_slot_wal_keep_size') AS keep
+           FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
+          WHERE s.slot_name = $1`,
         [this.slot],
       );
-      return r.rows[0] ? Number(r.rows[0].lag) : null;
+      const row = r.rows[0];
+      if (!row) return null;
+      const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+      return {
+        confirmedLsn: row.confirmed ?? null,
+        lagBytes: num(row.lag),
+        retainedWalBytes: num(row.retained),
+        lagSeconds: num(row.lag_seconds),
+        maxSlotWalKeepSize: row.keep ?? null,
+      };
     } catch (error) {
       await this.close();
       throw error;

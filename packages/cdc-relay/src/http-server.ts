@@ -1,49 +1,48 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import type { RelayMetrics } from './metrics.ts';
+import type { StatusSnapshot } from './relay-status.ts';
+import { STATUS_PAGE } from './status-page.ts';
 
 export interface Probes {
   /** Streaming from the slot with a Kafka producer connected. */
   ready(): boolean;
   /** Refreshes gauges that need a query (slot lag) before a scrape. */
   beforeScrape(): Promise<void>;
+  /** What the status page shows (queries Postgres for the slot's figures). */
+  status(): Promise<StatusSnapshot>;
 }
 
 /**
- * /health (the process answers), /ready (streaming, Kafka connected),
- * /metrics (Prometheus text format, rendered by prom-client).
+ * / (the status page), /status.json (what it polls), /health (the process
+ * answers), /ready (streaming, Kafka connected), /metrics (Prometheus text
+ * format, rendered by prom-client).
  */
-export function startHttpServer(port: number, host: string, metrics: RelayMetrics, probes: Probes): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://relay');
-    if (req.method !== 'GET') {
-      res.writeHead(405, { allow: 'GET' }).end();
-      return;
-    }
-    switch (url.pathname) {
-      case '/health':
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-        return;
-      case '/ready': {
-        const ready = probes.ready();
-        res
-          .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
-        return;
-      }
-      case '/metrics':
-        try {
-          await probes.beforeScrape();
-        } catch {
-          // A scrape during a Postgres outage still returns every other metric.
-        }
-        res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
-        return;
-      default:
-        res.writeHead(404).end();
-    }
+export function httpApp(metrics: RelayMetrics, probes: Probes): Hono {
+  const app = new Hono();
+  app.get('/', (c) => c.html(STATUS_PAGE));
+  app.get('/status.json', async (c) => c.json(await probes.status()));
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/ready', (c) => {
+    const ready = probes.ready();
+    return c.json({ status: ready ? 'ready' : 'not ready' }, ready ? 200 : 503);
   });
+  app.get('/metrics', async (c) => {
+    try {
+      await probes.beforeScrape();
+    } catch {
+      // A scrape during a Postgres outage still returns every other metric.
+    }
+    return c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
+  return app;
+}
+
+export function startHttpServer(port: number, host: string, metrics: RelayMetrics, probes: Probes): Promise<Server> {
+  const app = httpApp(metrics, probes);
   return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(server as Server));
     server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
   });
 }

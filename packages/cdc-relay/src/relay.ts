@@ -32,6 +32,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import type { RelayMetrics } from './metrics.ts';
+import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { createPgoutputSlot, inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 
@@ -61,9 +62,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function sessionMetrics(metrics: RelayMetrics) {
+function sessionMetrics(metrics: RelayMetrics, status: RelayStatus | undefined) {
   return {
     onAcked(records: number, bytes: number, latencyMs: number) {
+      status?.onAcked(records, latencyMs);
       metrics.eventsRelayed.inc(records);
       metrics.bytesRelayed.inc(bytes);
       metrics.ackLatency.observe(latencyMs / 1000);
@@ -90,6 +92,7 @@ export class Relay {
     private readonly config: RelayConfig,
     private readonly log: Logger,
     private readonly metrics?: RelayMetrics,
+    private readonly status?: RelayStatus,
   ) {
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
   }
@@ -111,6 +114,11 @@ export class Relay {
     return this.current;
   }
 
+  /** Records and encoded bytes buffered or sent and not yet acked, in the current session. */
+  get inflight(): { records: number; bytes: number } {
+    return { records: this.session?.inflightRecords ?? 0, bytes: this.session?.bufferedBytes ?? 0 };
+  }
+
   /** Resolves after a graceful stop(); rejects with a non-retryable RelayError. */
   async run(): Promise<void> {
     let attempt = 0;
@@ -129,7 +137,7 @@ export class Relay {
             producer,
             slot.checkpoint,
             this.log,
-            this.metrics && sessionMetrics(this.metrics),
+            this.metrics && sessionMetrics(this.metrics, this.status),
           );
           this.session = session;
           if (this.stopping) break;
@@ -256,6 +264,8 @@ export class Relay {
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {
     if (next === this.current && next !== 'backoff') return;
     this.current = next;
+    const code = typeof fields.code === 'string' ? fields.code : undefined;
+    this.status?.onState(next, code ? { code, message: String(fields.error ?? '') } : undefined);
     if (this.metrics) {
       for (const state of RELAY_STATES) this.metrics.state.set({ state }, state === next ? 1 : 0);
     }

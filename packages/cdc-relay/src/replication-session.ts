@@ -105,6 +105,11 @@ export class ReplicationSession {
     return this.tracker.inflightRecords;
   }
 
+  /** Encoded bytes buffered or sent and not yet acked. */
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes;
+  }
+
   /**
    * Resolves once Kafka has fenced any earlier producer of this slot and the
    * server has started streaming.
