@@ -194,7 +194,9 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
       return r.rows[0]?.lsn ? parseLsn(r.rows[0].lsn) >= endLsn : false;
     },
     { timeoutMs: 120_000, intervalMs: 500 },
-  ).catch((error: Error) => log(`${error.message}; checking what reached the topic anyway`));
+  ).catch((error: Error) =>
+    log(`${error.message}; checking what reached the topic anyway. The relay's last lines:\n${ctx.relay.tail(40)}`),
+  );
 
   for (const [inFlight, count] of await requestsByInFlight(ctx.relay)) {
     pipelined.set(inFlight, (pipelined.get(inFlight) ?? 0) + count);
