@@ -166,8 +166,9 @@ export class KafkaSink {
       this.bufferBytes + RECORD_BATCH_OVERHEAD_BYTES > this.options.maxBatchBytes
     ) {
       this.kick();
+    } else {
+      this.scheduleLinger();
     }
-    else this.scheduleLinger();
     return this.full() ? this.room() : undefined;
   }
 
@@ -182,8 +183,7 @@ export class KafkaSink {
   async drain(timeoutMs: number): Promise<boolean> {
     this.flushing = true;
     this.kick();
-    const idle = () => this.idle();
-    if (idle() || this.failure) return idle();
+    if (this.idle() || this.failure) return this.idle();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);

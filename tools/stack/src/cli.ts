@@ -1,16 +1,14 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { StackError } from './errors.ts';
-import { shellQuote } from './exec.ts';
+import { runForeground } from './exec.ts';
 import { onHarnessExit } from './exit-hooks.ts';
 import { ensureKafkaJars } from './kafka-jars.ts';
-import { type KafkaNodes, type Stack, startStack } from './stack.ts';
+import { type KafkaNodes, publishStackEnv, type Stack, startStack } from './stack.ts';
 import { devStack, withDevEnv } from './dev.ts';
 
 /**
@@ -36,14 +34,6 @@ With DATABASE_URL / KAFKA_BROKERS already set, that service is used and not star
 
 const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
-/** Writes the stack's coordinates to <dir>/stack.env (export lines, for `source`) and returns them. */
-async function publish(stack: Stack, dir: string): Promise<Record<string, string>> {
-  const env = { DATABASE_URL: stack.databaseUrl, KAFKA_BROKERS: stack.kafkaBrokers.join(',') };
-  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
-  await writeFile(path.join(dir, 'stack.env'), lines.join(''));
-  return env;
-}
-
 function signalled(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -55,7 +45,7 @@ async function up(dir: string, kafkaNodes: KafkaNodes): Promise<number> {
   await mkdir(dir, { recursive: true });
   const stack = await startStack({ dir, kafkaNodes, log });
   const stopRequested = signalled();
-  const env = await publish(stack, dir);
+  const env = await publishStackEnv(stack, dir);
   for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
   log(`ready (env in ${path.join(dir, 'stack.env')}); Ctrl-C stops it`);
   log(`got ${await stopRequested}, stopping`);
@@ -76,30 +66,8 @@ async function runWith(dir: string | undefined, kafkaNodes: KafkaNodes, argv: st
   let stack: Stack | undefined;
   try {
     stack = await startStack({ dir: workDir, kafkaNodes, log });
-    const published = await publish(stack, workDir);
-    const env = { ...published, WALNUT_STACK_DIR: workDir };
-    if (dir) {
-      // A kept directory is a dev stack (./walnut up): say how to reach it from another shell.
-      log(`from another shell (or: source ${path.join(workDir, 'stack.env')}):`);
-      for (const [k, v] of Object.entries(published)) log(`  export ${k}=${shellQuote(v)}`);
-      log(`  psql "$DATABASE_URL"    (or ./walnut psql)`);
-    }
-    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
-    // The terminal already sends Ctrl-C to the whole process group; forwarding covers a
-    // signal sent to this process alone (CI timeouts, `kill <pid>`).
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    try {
-      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-      return code ?? 128 + (signal ? constants.signals[signal] : 0);
-    } catch (error) {
-      log(`could not run ${command}: ${(error as Error).message}`);
-      return 127;
-    } finally {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-    }
+    const env = { ...(await publishStackEnv(stack, workDir)), WALNUT_STACK_DIR: workDir };
+    return await runForeground(command, args, { ...process.env, ...env }, log);
   } finally {
     await stack?.stop().catch((error: unknown) => log(`stop failed: ${(error as Error).message}`));
     if (!dir) {

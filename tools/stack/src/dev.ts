@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { constants } from 'node:os';
 import { runMigrations } from '@walnut/schema';
-import { shellQuote } from './exec.ts';
-import { type KafkaNodes, startStack } from './stack.ts';
+import { exportLines, run, runForeground } from './exec.ts';
+import { type KafkaNodes, publishStackEnv, startStack } from './stack.ts';
 
 /**
  * `turbo run dev` starts every package's dev task at once, so the stack is a
@@ -31,19 +28,22 @@ export async function devStack(
   const stack = await startStack({ dir, kafkaNodes, log });
   try {
     await runMigrations(stack.databaseUrl);
-    const env = { DATABASE_URL: stack.databaseUrl, KAFKA_BROKERS: stack.kafkaBrokers.join(',') };
+    // stack.env for shells (`source`); dev.env, written last, tells the dev tasks it is ready.
+    const env = await publishStackEnv(stack, dir);
     // On its own database the publication and the slot exist before the API takes its first
     // write: a row committed before the slot would never be relayed, and the runnables wait
     // for this task. With DATABASE_URL given they start at once, and the relay creates its
     // slot on its first start.
     if (stack.postgres.owned) {
       for (const args of [['publication', 'sync'], ['slot', 'create']]) {
-        log(`walnut-relay ${args.join(' ')}: ${await relayAdmin(args, env)}`);
+        const output = await run(process.execPath, [relayBin, ...args], {
+          code: 'POSTGRES_FAILED',
+          env: { ...process.env, ...env },
+        });
+        log(`walnut-relay ${args.join(' ')}: ${output.trim()}`);
       }
     }
-    const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
-    // stack.env for shells (`source`), dev.env for the dev tasks (with this process's pid).
-    await writeFile(path.join(dir, 'stack.env'), `${lines.join('\n')}\n`);
+    const lines = exportLines(env);
     await writeFile(path.join(dir, DEV_ENV), `${lines.join('\n')}\nexport WALNUT_DEV_PID=${process.pid}\n`);
     log('ready; from another shell:');
     for (const line of lines) log(`  ${line}`);
@@ -57,21 +57,6 @@ export async function devStack(
     await stack.stop();
   }
   return 0;
-}
-
-/** Runs a `walnut-relay` admin subcommand (its bin, as an operator would) and returns its output. */
-async function relayAdmin(args: string[], env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, [relayBin, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`walnut-relay ${args.join(' ')} exited ${code}`);
-  return output.trim();
 }
 
 /** The settings of a running dev stack, or undefined while there is none. */
@@ -125,15 +110,5 @@ export async function withDevEnv(
     }
   }
   // A variable set by the caller wins over the stack's (one of the two services may be given).
-  const child = spawn(command, args, { stdio: 'inherit', env: { ...env, ...process.env } });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  try {
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    return code ?? 128 + (signal ? constants.signals[signal] : 0);
-  } finally {
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-  }
+  return runForeground(command, args, { ...env, ...process.env }, log);
 }

@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { StackError, type StackErrorCode } from './errors.ts';
 
@@ -41,6 +43,39 @@ export function run(
         reject(new StackError(opts.code, `${command} ${args.join(' ')} exited ${code ?? signal}:\n${output.trim()}`));
     });
   });
+}
+
+/**
+ * Runs a command in the foreground (its stdio is ours) and returns its exit
+ * status, 128 + n for a signal, 127 when it cannot be run. The terminal already
+ * sends Ctrl-C to the whole process group; forwarding covers a signal sent to
+ * this process alone (CI timeouts, `kill <pid>`).
+ */
+export async function runForeground(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<number> {
+  const child = spawn(command, args, { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  try {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    return code ?? 128 + (signal ? osConstants.signals[signal] : 0);
+  } catch (error) {
+    log(`could not run ${command}: ${(error as Error).message}`);
+    return 127;
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  }
+}
+
+/** A shell's export lines for these variables (what stack.env holds). */
+export function exportLines(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
 }
 
 /** Exit status of a command run synchronously as the postgres user when root; for exit hooks and probes. */

@@ -1,5 +1,8 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { redact } from './database.ts';
 import { StackError } from './errors.ts';
+import { exportLines } from './exec.ts';
 import { type KafkaHandle, startKafka } from './kafka.ts';
 import { type KafkaCluster, startKafkaCluster } from './kafka-cluster.ts';
 import { type PostgresHandle, startPostgres } from './postgres.ts';
@@ -17,6 +20,13 @@ export interface Stack {
 
 /** How many Kafka nodes the harness runs: one broker (fast), or a 3-node cluster (replication, fault tests). */
 export type KafkaNodes = 1 | 3;
+
+/** Writes the stack's coordinates to <dir>/stack.env (export lines, for `source`) and returns them. */
+export async function publishStackEnv(stack: Stack, dir: string): Promise<Record<string, string>> {
+  const env = { DATABASE_URL: stack.databaseUrl, KAFKA_BROKERS: stack.kafkaBrokers.join(',') };
+  await writeFile(path.join(dir, 'stack.env'), `${exportLines(env).join('\n')}\n`);
+  return env;
+}
 
 /**
  * Postgres and Kafka for dev and tests, under `dir`. A service named in `env`
