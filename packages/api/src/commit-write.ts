@@ -32,6 +32,7 @@ export function fingerprint(method: string, path: string, body: unknown): string
 export async function commitWrite(
   db: NodePgDatabase,
   ops: readonly WriteOp[],
+  traceparent: string | undefined,
   idempotency?: Idempotency,
 ): Promise<{ requestId: string; replayed: boolean }> {
   const requestId = randomUUID();
@@ -56,7 +57,7 @@ export async function commitWrite(
         return { requestId: existing.requestId, replayed: true };
       }
     }
-    await insertWrites(tx, [{ requestId, ops }]);
+    await insertWrites(tx, [{ requestId, ops, traceparent }]);
     return { requestId, replayed: false };
   });
 }
@@ -65,6 +66,8 @@ export async function commitWrite(
 export interface PlainWrite {
   requestId: string;
   ops: readonly WriteOp[];
+  /** The writing request's span, stored with each outbox row for the relay to pass on. */
+  traceparent?: string | undefined;
 }
 
 /**
@@ -81,7 +84,7 @@ type Tx = Parameters<Parameters<NodePgDatabase['transaction']>[0]>[0];
 
 async function insertWrites(tx: Tx, writes: readonly PlainWrite[]): Promise<void> {
   await tx.insert(outbox).values(
-    writes.flatMap(({ requestId, ops }) =>
+    writes.flatMap(({ requestId, ops, traceparent }) =>
       ops.map((op) => {
         const payload: KvEvent =
           op.op === 'set'
@@ -94,6 +97,7 @@ async function insertWrites(tx: Tx, writes: readonly PlainWrite[]): Promise<void
           aggregateid: op.key,
           type: `kv.${op.op}`,
           payload,
+          traceparent: traceparent ?? null,
         };
       }),
     ),

@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { formatTraceparent } from '@walnut/schema';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Context } from 'hono';
 import type { AppEnv } from './app-env.ts';
@@ -26,13 +27,14 @@ export function registerKvWrites(
 
   async function write(c: Context<AppEnv>, ops: WriteOp[], body: unknown) {
     const idempotencyKey = c.req.header('idempotency-key');
+    const traceparent = formatTraceparent(c.get('trace'));
     // Idempotency-Key writes take their own transaction: a duplicate waits on
     // the key's row lock, and must not hold up the writes sharing a commit.
     if (idempotencyKey === undefined) {
-      const requestId = await batcher.submit(ops);
+      const requestId = await batcher.submit(ops, traceparent);
       return c.json({ status: 'accepted' as const, request_id: requestId }, 202);
     }
-    const { requestId, replayed } = await commitWrite(db, ops, {
+    const { requestId, replayed } = await commitWrite(db, ops, traceparent, {
       principal: c.get('principal'),
       key: idempotencyKey,
       fingerprint: fingerprint(c.req.method, c.req.path, body),

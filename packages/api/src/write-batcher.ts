@@ -40,10 +40,10 @@ export class WriteBatcher {
   }
 
   /** Resolves with the write's request id once its transaction has committed. */
-  submit(ops: readonly WriteOp[]): Promise<string> {
+  submit(ops: readonly WriteOp[], traceparent?: string): Promise<string> {
     const requestId = randomUUID();
     return new Promise<string>((resolve, reject) => {
-      this.queue.push({ requestId, ops, resolve: () => resolve(requestId), reject });
+      this.queue.push({ requestId, ops, traceparent, resolve: () => resolve(requestId), reject });
       this.scheduleFlush();
     });
   }

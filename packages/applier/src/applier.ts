@@ -1,3 +1,4 @@
+import { childSpan } from '@walnut/schema';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import {
   type Admin,
@@ -162,8 +163,32 @@ export class Applier {
     this.offsets.applied({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
     await heartbeat();
     for (const { event } of events) this.metrics?.eventsApplied.inc({ op: event.op });
+    if (this.log.isLevelEnabled('debug')) this.logSpans(events, batch.partition);
     this.metrics?.requestsApplied.inc(result.marked);
     stopTimer?.();
+  }
+
+  /**
+   * One line per applied event, as a span of the writer's trace (W3C ids, so a
+   * log search for the trace id an HTTP caller got back finds it). Debug level:
+   * at thousands of events a second it is a firehose.
+   */
+  private logSpans(events: readonly DecodedKvEvent[], partition: number): void {
+    for (const { event, trace } of events) {
+      const span = childSpan(trace);
+      this.log.debug(
+        {
+          trace_id: span.traceId,
+          span_id: span.spanId,
+          parent_span_id: span.parentSpanId,
+          key: event.key,
+          op: event.op,
+          request_id: event.request_id,
+          partition,
+        },
+        'event applied',
+      );
+    }
   }
 
   private async ensureTopics(): Promise<void> {

@@ -1,4 +1,12 @@
-import { eventVersion, type KvEvent, kvEvent, relayHeaders } from '@walnut/schema';
+import {
+  eventVersion,
+  type KvEvent,
+  kvEvent,
+  parseTraceparent,
+  relayHeaders,
+  TRACEPARENT,
+  type TraceContext,
+} from '@walnut/schema';
 import type { KafkaMessage } from 'kafkajs';
 
 export interface DecodedKvEvent {
@@ -6,6 +14,8 @@ export interface DecodedKvEvent {
   version: bigint;
   /** The writing transaction's id, when the relay sent it (see applyBatch). */
   xid?: number;
+  /** The writer's span, from the record's traceparent header; applying it is a child span. */
+  trace?: TraceContext;
 }
 
 export type Decoded = { ok: true; value: DecodedKvEvent } | { ok: false; error: string };
@@ -36,6 +46,9 @@ export function decodeKvMessage(message: Pick<KafkaMessage, 'value' | 'headers'>
   const xid = position.data['walnut-xid'];
   const value: DecodedKvEvent = { event: event.data, version: eventVersion(lsn, seq) };
   if (xid !== undefined) value.xid = xid;
+  // A malformed traceparent only loses the trace link, not the event.
+  const trace = parseTraceparent(headers[TRACEPARENT]);
+  if (trace) value.trace = trace;
   return { ok: true, value };
 }
 

@@ -11,6 +11,15 @@ const csv = z.string().transform((s) =>
 const int = (min: number) => z.coerce.number().int().min(min);
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL identifier');
+// Debezium's outbox router renames with table.fields.additional.placement=column:header:alias;
+// here the header is the alias, e.g. tracingspancontext:traceparent.
+const headerColumn = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_$]*(:[!#$%&'*+.^_`|~0-9A-Za-z-]+)?$/, 'must be column or column:header-name')
+  .transform((entry) => {
+    const [column, header] = entry.split(':') as [string, string?];
+    return { column, header: header ?? column };
+  });
 
 /**
  * Every setting of the relay, keyed by its environment variable. The CLI
@@ -49,7 +58,13 @@ export const relayEnv = z.object({
     .min(1)
     .default('outbox.event.{aggregatetype}')
     .describe('topic, with {column} placeholders'),
-  RELAY_HEADER_COLUMNS: csv.pipe(z.array(identifier)).default(['type']).describe('columns copied into headers'),
+  RELAY_HEADER_COLUMNS: csv
+    .pipe(z.array(headerColumn))
+    .default([
+      { column: 'type', header: 'type' },
+      { column: 'traceparent', header: 'traceparent' },
+    ])
+    .describe('columns copied into headers, as column or column:header (a missing column is skipped)'),
   RELAY_MESSAGE_PREFIXES: csv
     .pipe(z.array(z.string().min(1)))
     .default([])

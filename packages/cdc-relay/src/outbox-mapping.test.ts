@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { relayEnv } from './config.ts';
 import { headersAsText } from './kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type RowValues, topicRenderer } from './outbox-mapping.ts';
 import type { Relation } from './pgoutput.ts';
@@ -9,7 +10,7 @@ const mapping: OutboxMapping = {
   table: 'outbox',
   columns: { id: 'id', key: 'aggregateid', payload: 'payload' },
   topicTemplate: 'outbox.event.{aggregatetype}',
-  headerColumns: ['type'],
+  headerColumns: [{ column: 'type', header: 'type' }],
 };
 const tx = { commitLsn: '0/16B3748', xid: 42, commitTimeMicros: 1_700_000_000_123_456n, seq: 3 };
 
@@ -50,6 +51,27 @@ test('null columns: no key, no value, no header', () => {
   assert.is(rec.value, undefined);
   assert.not.ok('id' in headersAsText(rec));
   assert.match(rec.source, '0/16B3748');
+});
+
+test('header columns are renamed with column:header, and a column the table lacks is skipped', () => {
+  const renamed: OutboxMapping = {
+    ...mapping,
+    headerColumns: relayEnv.parse({
+      DATABASE_URL: 'postgres://x',
+      KAFKA_BROKERS: 'k:9092',
+      RELAY_HEADER_COLUMNS: 'type:event-type,aggregatetype:traceparent,tracingspancontext',
+    }).RELAY_HEADER_COLUMNS,
+  };
+  const rec = outboxRowMapper(renamed, relation())(row(['e1', 'order', 'o-7', 'created', '{}']), tx);
+  const headers = headersAsText(rec);
+  assert.is(headers['event-type'], 'created');
+  assert.is(headers.traceparent, 'order');
+  assert.not.ok('type' in headers);
+  assert.not.ok('tracingspancontext' in headers);
+  assert.is(
+    relayEnv.safeParse({ DATABASE_URL: 'x', KAFKA_BROKERS: 'k', RELAY_HEADER_COLUMNS: 'a:b:c' }).success,
+    false,
+  );
 });
 
 test('size counts headers and framing, not only key and value', () => {

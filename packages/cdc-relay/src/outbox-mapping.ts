@@ -11,8 +11,8 @@ export interface OutboxMapping {
   columns: { id: string; key: string; payload: string };
   /** Topic name with `{column}` placeholders, e.g. `outbox.event.{aggregatetype}`. */
   topicTemplate: string;
-  /** Columns copied verbatim into Kafka headers of the same name. */
-  headerColumns: readonly string[];
+  /** Columns copied verbatim into Kafka headers; a column the table lacks is skipped. */
+  headerColumns: ReadonlyArray<{ column: string; header: string }>;
 }
 
 /** Where an outbox row sits in the WAL: the transaction it committed with. */
@@ -74,7 +74,9 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
   const key = position(mapping.columns.key);
   const payload = position(mapping.columns.payload);
   const payloadIsBytea = relation.columns[payload]?.typeOid === BYTEA_OID;
-  const headerColumns = mapping.headerColumns.map((column) => [headerName(column), position(column)] as const);
+  const headerColumns = mapping.headerColumns.map(
+    ({ column, header }) => [headerName(header), position(column)] as const,
+  );
   const topic = topicRenderer(mapping.topicTemplate, position);
   const idHeader = headerName(RELAY_HEADERS.eventId);
 

@@ -4,3 +4,4 @@ export * from './lsn.ts';
 export * from './migrate.ts';
 export * from './pg-pool.ts';
 export * from './tables.ts';
+export * from './trace-context.ts';

@@ -14,6 +14,8 @@ export const outbox = pgTable(
     aggregateid: text('aggregateid').notNull(),
     type: text('type').notNull(),
     payload: jsonb('payload').notNull(),
+    /** W3C traceparent of the span that wrote the row; the relay sends it as a Kafka header. */
+    traceparent: text('traceparent'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   // The retention sweep walks the oldest rows first.
