@@ -17,7 +17,8 @@ export const STATUS_PAGE = `<!doctype html>
   .label { color: #666; font-size: .8rem; }
   .value { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
   .state-streaming { color: #1a7f37; } .state-backoff, .state-stopped { color: #b42318; }
-  #last-error { white-space: pre-wrap; color: #b42318; }
+  #last-error { white-space: pre-wrap; }
+  #last-error.error { color: #b42318; }
   svg { width: 100%; height: 140px; border: 1px solid #ddd; border-radius: 6px; margin-top: 1rem; }
   .stale { opacity: .5; }
 </style>
@@ -63,6 +64,7 @@ async function refresh() {
     $('inflight').textContent = s.inflight.records + ' records, ' + bytes(s.inflight.bytes);
     $('ack-latency').textContent = ms(s.ackLatencyMs.p50) + ' / ' + ms(s.ackLatencyMs.p99);
     $('last-error').textContent = s.lastError ? s.lastError.at + ' ' + s.lastError.code + ': ' + s.lastError.message : 'none';
+    $('last-error').className = s.lastError ? 'error' : '';
     const series = s.eventsPerSecond;
     const peak = Math.max(1, ...series);
     $('chart-peak').textContent = String(peak);

@@ -60,6 +60,21 @@ page('shows the slot streaming, and its figures move as rows arrive', async ({ w
   assert.match(await text('ack-latency'), /ms \/ .* ms/);
   assert.match(await text('retained-wal'), /B/);
   assert.equal(outside, [], 'the page loads nothing from elsewhere');
+  // STATUS_PAGE_SCREENSHOT=docs/status-page.png refreshes the README's picture of the page.
+  const screenshot = process.env.STATUS_PAGE_SCREENSHOT;
+  if (screenshot) {
+    // A minute of steady writes, so the chart shows a rate rather than one spike.
+    for (let second = 0; second < 60; second++) {
+      await walnut.pool.query(
+        `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
+         SELECT gen_random_uuid(), 'kv', 'k' || g, 'kv.set', '{}' FROM generate_series(1, $1::int) g`,
+        [200 + 100 * Math.round(Math.sin(second / 8) + 1)],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    await tab.setViewportSize({ width: 1100, height: 640 });
+    await tab.screenshot({ path: screenshot, fullPage: true });
+  }
   await relay.stop('SIGTERM');
 });
 
