@@ -101,4 +101,36 @@ test('rejects protocol misuse loudly', () => {
   assert.throws(() => t.ack(tok));
 });
 
+test('a keepalive that overtook queued messages waits until they are handled', () => {
+  const t = new AckTracker(0n);
+  t.messageReceived(); // begin
+  t.messageReceived(); // insert
+  t.messageReceived(); // commit
+  t.keepalive(500n); // arrives while the three wait behind flow control
+  assert.is(t.confirmedLsn, 0n, 'the three messages before it are not handled yet');
+  t.begin();
+  t.messageHandled();
+  const r = t.track();
+  t.messageHandled();
+  t.commit(100n);
+  t.messageHandled();
+  assert.is(t.confirmedLsn, 0n, 'handled, but the record is not acked: the keepalive cannot vouch for it');
+  t.ack(r);
+  assert.is(t.confirmedLsn, 100n);
+  t.messageReceived();
+  t.messageHandled();
+  t.keepalive(600n);
+  assert.is(t.confirmedLsn, 600n, 'nothing pending: a later keepalive advances it');
+});
+
+test('the LSN given to the client library is one less than the confirmed one, which it reports +1', () => {
+  const t = new AckTracker(0n);
+  assert.is(t.flushLsnToReport, null, 'nothing to confirm yet');
+  t.begin();
+  const r = t.track();
+  t.commit(0x16b3748n);
+  t.ack(r);
+  assert.is(t.flushLsnToReport, 0x16b3747n);
+});
+
 test.run();

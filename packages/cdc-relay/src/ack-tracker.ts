@@ -1,14 +1,30 @@
 import type { Lsn } from '@walnut/schema';
 
 /**
- * Decides which LSN is safe to confirm to Postgres. Pure: no I/O, no timers.
+ * The LSN-confirm rule, whole: which LSN the relay may report to Postgres as
+ * flushed. Pure: no I/O, no timers. The replication session and the Kafka sink
+ * only report facts to it (a transaction began or committed, a record was sent
+ * or acked, a WAL message arrived or was handled, a keepalive came); the
+ * session sends what `flushLsnToReport` returns.
  *
- * pgoutput delivers whole transactions in commit order. A transaction is done
- * once it has committed (its end LSN is known) and Kafka has acked every record
- * it produced. The confirmable LSN is the end LSN of the newest transaction for
- * which it and every earlier transaction are done: acks that complete out of
- * order never move it past an unacked record, so a crash loses nothing (the slot
- * replays from the confirmed LSN and Kafka sees duplicates, never gaps).
+ * 1. pgoutput delivers whole transactions in commit order. A transaction is done
+ *    once it has committed (its end LSN is known) and Kafka has acked every
+ *    record it produced. The confirmable LSN is the end LSN of the newest
+ *    transaction for which it and every earlier transaction are done: acks that
+ *    complete out of order never move it past an unacked record, so a crash
+ *    loses nothing (the slot replays from the confirmed LSN and Kafka sees
+ *    duplicates, never gaps).
+ * 2. A server keepalive carries the WAL position the walsender has sent up to.
+ *    With nothing open or unacked, every commit before it has reached us and
+ *    been acked, so confirming it is safe; it is what lets an idle outbox stop
+ *    pinning WAL while other tables are busy. The replication library emits
+ *    keepalives as they arrive, ahead of data messages still queued behind its
+ *    flow-control gate, so a keepalive counts only once every message received
+ *    before it has been handled.
+ * 3. The wire format: the client library reports `lsn + 1` as flushed. One past
+ *    a commit's end could skip a transaction whose commit record starts exactly
+ *    there, so the LSN handed to it is one less, and the server sees exactly
+ *    the confirmed LSN.
  */
 export class AckTracker {
   /** Committed-or-open transactions not yet confirmed, oldest first. */
@@ -17,6 +33,9 @@ export class AckTracker {
   private open: TxSlot | null = null;
   private confirmed: Lsn;
   private inflight = 0;
+  private received = 0;
+  private handled = 0;
+  private deferredKeepalive: { walEnd: Lsn; afterMessage: number } | null = null;
 
   constructor(startLsn: Lsn) {
     this.confirmed = startLsn;
@@ -38,8 +57,13 @@ export class AckTracker {
     return this.queue.length - this.head;
   }
 
-  get inTransaction(): boolean {
-    return this.open !== null;
+  /**
+   * What to pass the replication library as flushed (rule 3), or null while
+   * nothing can be confirmed yet.
+   */
+  get flushLsnToReport(): Lsn | null {
+    const lsn = this.confirmedLsn;
+    return lsn > 0n ? lsn - 1n : null;
   }
 
   begin(): TxToken {
@@ -71,13 +95,28 @@ export class AckTracker {
     this.open = null;
   }
 
-  /**
-   * A server keepalive carries the WAL position the walsender has sent up to.
-   * With nothing open or unacked, every commit before it has reached us and been
-   * acked, so confirming it is safe; it is what lets an idle outbox stop pinning
-   * WAL while other tables are busy.
-   */
+  /** A WAL data message arrived from the server (it may wait behind flow control before it is handled). */
+  messageReceived(): void {
+    this.received++;
+  }
+
+  /** A data message was handled: its records, if any, were handed to the sink. */
+  messageHandled(): void {
+    this.handled++;
+    const deferred = this.deferredKeepalive;
+    if (deferred && this.handled >= deferred.afterMessage) {
+      this.deferredKeepalive = null;
+      this.keepaliveCaughtUp(deferred.walEnd);
+    }
+  }
+
+  /** A server keepalive (rule 2): applied now if every message before it was handled, else once they are. */
   keepalive(walEnd: Lsn): void {
+    if (this.handled >= this.received) this.keepaliveCaughtUp(walEnd);
+    else this.deferredKeepalive = { walEnd, afterMessage: this.received };
+  }
+
+  private keepaliveCaughtUp(walEnd: Lsn): void {
     this.collect();
     if (this.open || this.pendingTransactions > 0) return;
     if (walEnd > this.confirmed) this.confirmed = walEnd;

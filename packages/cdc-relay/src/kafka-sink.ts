@@ -11,6 +11,9 @@ import {
   type RecordPosition,
 } from './kafka-record.ts';
 
+/** What the sink tells the LSN rule (acks) and asks it (records in flight, for the window). */
+export type RecordAcks = Pick<AckTracker, 'ack' | 'inflightRecords'>;
+
 export interface KafkaSinkOptions {
   /** Most records in one produce request. */
   maxBatchRecords: number;
@@ -124,7 +127,7 @@ export class KafkaSink {
 
   constructor(
     private readonly producer: RelayProducer,
-    private readonly tracker: AckTracker,
+    private readonly tracker: RecordAcks,
     private readonly options: KafkaSinkOptions,
     private readonly onFatal: (error: RelayError) => void,
     private readonly observer?: SinkObserver,

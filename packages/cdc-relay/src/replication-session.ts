@@ -1,5 +1,5 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
-import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
 import type { CheckpointIdentity } from './checkpoint.ts';
@@ -9,31 +9,39 @@ import type { RelayProducer } from './kafka-producer.ts';
 import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
 import { messageRecord } from './message-mapping.ts';
 import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
-import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts';
+import type { PgoutputMessage } from './pgoutput.ts';
+import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
+import { StatusReports } from './status-reports.ts';
 
 /**
  * One replication connection's lifetime: stream pgoutput from the slot, hand
  * outbox inserts to the Kafka sink, and report the LSN the ack tracker allows.
  * When it ends, for any reason, its in-memory state is thrown away: the next
  * session resumes from the slot's confirmed LSN, so nothing unacked is lost.
+ *
+ *   ┌──────────┐ fenced, server streaming ┌───────────┐  stop()  ┌──────────┐
+ *   │ starting │ ───────────────────────▶ │ streaming │ ───────▶ │ draining │
+ *   └──────────┘                          └───────────┘          └──────────┘
+ *        │ failure                              │ failure             │ acked, or timeout
+ *        ▼                                      ▼                     ▼
+ *   ┌───────────────────────────────────────────────────────────────────────┐
+ *   │ ended: `done` resolves after stop(), rejects with the failure's error │
+ *   └───────────────────────────────────────────────────────────────────────┘
+ *
+ * While draining, the message handler holds the next WAL message, which keeps
+ * the library's flow control paused: nothing more is read.
  */
 export class ReplicationSession {
   private readonly tracker: AckTracker;
   private readonly sink: KafkaSink;
   private readonly service: LogicalReplicationService;
   private readonly plugin: DecodingPgoutputPlugin;
+  private readonly reports: StatusReports;
+  private state: SessionState = 'starting';
   private tx: TxPosition | null = null;
-  private statusTimer: NodeJS.Timeout | null = null;
-  private trailingReport: NodeJS.Timeout | null = null;
-  private ended = false;
-  private draining: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
   private releaseHandler: (() => void) | null = null;
-  /** Keepalives overtake queued data messages; see onKeepalive(). */
-  private received = 0;
-  private processed = 0;
   private acked = 0;
-  private lastReportAt = 0;
-  private deferredKeepalive: { walEnd: Lsn; afterMessage: number } | null = null;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
   /** Settles when the session ends: resolves after stop(), rejects on failure. */
@@ -74,7 +82,7 @@ export class ReplicationSession {
       {
         onAcked: (records, bytes, latencyMs) => {
           this.acked += records;
-          this.reportSoon();
+          this.reports.soon();
           observer?.onAcked(records, bytes, latencyMs);
         },
         onSent: (requestsInFlight) => observer?.onSent?.(requestsInFlight),
@@ -88,8 +96,9 @@ export class ReplicationSession {
     );
     this.plugin = new DecodingPgoutputPlugin(
       { protoVersion: 1, publicationNames: [config.publication], messages: config.messages.prefixes.length > 0 },
-      () => this.received++,
+      () => this.tracker.messageReceived(),
     );
+    this.reports = new StatusReports(() => this.reportStatus(), config.statusIntervalMs);
   }
 
   get confirmedLsn(): Lsn {
@@ -126,8 +135,9 @@ export class ReplicationSession {
       () => this.fail(new RelayError('REPLICATION_STREAM_FAILED', 'the server ended replication', { retryable: true })),
       (error: unknown) => this.fail(toRelayError(error)),
     );
-    this.statusTimer = setInterval(() => this.reportStatus(), this.config.statusIntervalMs);
+    this.reports.start();
     await Promise.race([started, this.done]);
+    if (this.state === 'starting') this.state = 'streaming';
   }
 
   /**
@@ -135,15 +145,17 @@ export class ReplicationSession {
    * flight, confirm what was acked, close. Unacked records replay next time.
    */
   stop(timeoutMs: number): Promise<void> {
-    this.draining ??= (async () => {
+    if (this.state === 'ended') return this.done.catch(() => {});
+    this.state = 'draining';
+    this.stopping ??= (async () => {
       const drained = await this.sink.drain(timeoutMs);
       if (!drained)
         this.log.warn({ inflight: this.tracker.inflightRecords }, 'shutdown timeout: unacked records will replay');
-      this.reportStatus();
+      this.reports.now();
       await this.end();
       this.resolveDone();
     })();
-    return this.draining;
+    return this.stopping;
   }
 
   /**
@@ -152,9 +164,8 @@ export class ReplicationSession {
    * is full or the session drains, so most messages cost none.
    */
   private onMessage(message: PgoutputMessage): Promise<void> | undefined {
-    if (this.ended) return undefined;
-    if (this.draining) {
-      // Holding the handler keeps the library's flow control paused: no more WAL is read.
+    if (this.state === 'ended') return undefined;
+    if (this.state === 'draining') {
       return new Promise<void>((resolve) => {
         this.releaseHandler = resolve;
       });
@@ -167,24 +178,15 @@ export class ReplicationSession {
       return undefined;
     }
     if (!pending) {
-      this.afterMessage();
+      this.tracker.messageHandled();
       return undefined;
     }
     return pending.then(
-      () => this.afterMessage(),
+      () => this.tracker.messageHandled(),
       // The library would log a handler error and move on to the next message;
       // skipping a row is never acceptable, so the session ends instead.
       (error: unknown) => this.fail(toRelayError(error)),
     );
-  }
-
-  private afterMessage(): void {
-    this.processed++;
-    const deferred = this.deferredKeepalive;
-    if (deferred && this.processed >= deferred.afterMessage) {
-      this.deferredKeepalive = null;
-      this.tracker.keepalive(deferred.walEnd);
-    }
   }
 
   private apply(message: PgoutputMessage): Promise<void> | undefined {
@@ -251,90 +253,37 @@ export class ReplicationSession {
     return this.sink.push(record, token);
   }
 
-  /**
-   * The library emits keepalives as they arrive, ahead of data messages still
-   * queued behind the flow-control gate. A keepalive only vouches for messages
-   * sent before it, so it is applied once those have been processed.
-   */
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
-    if (this.processed >= this.received) this.tracker.keepalive(walEnd);
-    else this.deferredKeepalive = { walEnd, afterMessage: this.received };
-    if (shouldRespond) this.reportStatus();
+    this.tracker.keepalive(walEnd);
+    if (shouldRespond) this.reports.now();
   }
 
-  /**
-   * Reports right after acks (at most every REPORT_GAP_MS) rather than only on
-   * the timer: what is acked but unreported is what a crash replays as duplicates.
-   */
-  private reportSoon(): void {
-    const sinceMs = performance.now() - this.lastReportAt;
-    if (sinceMs >= REPORT_GAP_MS) {
-      this.reportStatus();
-      return;
-    }
-    // Trailing report: the last acks of a burst must not wait for the status timer.
-    this.trailingReport ??= setTimeout(() => {
-      this.trailingReport = null;
-      this.reportStatus();
-    }, REPORT_GAP_MS - sinceMs);
-  }
-
-  /**
-   * Sent on a timer as well as on request, so wal_sender_timeout never fires
-   * while Kafka is down and the WAL reader is paused.
-   */
   private reportStatus(): void {
-    if (this.ended) return;
-    const lsn = this.tracker.confirmedLsn;
-    // acknowledge() reports lsn + 1 as flushed. One past a commit's end could
-    // skip a transaction whose commit record starts exactly there, so the relay
-    // passes lsn - 1 and the server sees exactly the confirmed LSN.
-    if (lsn > 0n) void this.service.acknowledge(formatLsn(lsn - 1n));
-    this.lastReportAt = performance.now();
-    this.observer?.onConfirmed?.(lsn, this.tracker.inflightRecords);
+    if (this.state === 'ended') return;
+    const flushLsn = this.tracker.flushLsnToReport;
+    if (flushLsn !== null) void this.service.acknowledge(formatLsn(flushLsn));
+    this.observer?.onConfirmed?.(this.tracker.confirmedLsn, this.tracker.inflightRecords);
   }
 
   private fail(error: RelayError): void {
-    if (this.ended) return;
+    if (this.state === 'ended') return;
     // What Kafka committed before the failure is confirmed now, not replayed by the next session.
-    this.reportStatus();
+    this.reports.now();
     void this.end().then(() => this.rejectDone(error));
   }
 
   private async end(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    if (this.trailingReport) clearTimeout(this.trailingReport);
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.reports.stop();
     this.sink.close();
     this.releaseHandler?.();
     await this.service.destroy().catch(() => {});
   }
 }
 
+type SessionState = 'starting' | 'streaming' | 'draining' | 'ended';
+
 export interface SessionObserver extends SinkObserver {
   onConfirmed?(lsn: Lsn, inflightRecords: number): void;
-}
-
-const REPORT_GAP_MS = 50;
-
-/**
- * pg-logical-replication drives the slot (START_REPLICATION, flow control,
- * keepalives); the messages themselves are decoded by pgoutput.ts.
- */
-class DecodingPgoutputPlugin extends PgoutputPlugin {
-  private readonly decoder = new PgoutputDecoder();
-
-  constructor(
-    options: ConstructorParameters<typeof PgoutputPlugin>[0],
-    private readonly onDataMessage: () => void,
-  ) {
-    super(options);
-  }
-
-  // The library's types say its own message union; the relay's handler takes this one.
-  override parse(buffer: Buffer): never {
-    this.onDataMessage();
-    return this.decoder.decode(buffer) as never;
-  }
 }
