@@ -1,12 +1,6 @@
+import { csv, int, logLevel } from '@walnut/runtime';
+import { DEFAULT_SLOT } from '@walnut/schema';
 import { z } from 'zod';
-
-const csv = z.string().transform((s) =>
-  s
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean),
-);
-const int = (min: number) => z.coerce.number().int().min(min);
 
 /** The API's environment, parsed once at start. Defaults in JSDoc. */
 export const apiEnv = z
@@ -24,7 +18,7 @@ export const apiEnv = z
     /** Listen address. Default 127.0.0.1; compose sets 0.0.0.0. */
     API_HOST: z.string().default('127.0.0.1'),
     /** Slot whose confirmed LSN tells that Kafka acked a request. Default `walnut`. */
-    RELAY_SLOT: z.string().default('walnut'),
+    RELAY_SLOT: z.string().default(DEFAULT_SLOT),
     /** Comma-separated API keys; empty turns auth off. Default empty. */
     API_KEYS: csv.default([]),
     /** Most connections in the pool. Default 10. */
@@ -51,7 +45,7 @@ export const apiEnv = z
     API_READ_AFTER_TIMEOUT_MS: int(0).default(5_000),
     /** SIGTERM: longest wait for in-flight requests before exiting. Default 10000 ms. */
     API_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    LOG_LEVEL: logLevel,
   })
   .transform((env) => ({
     ...env,

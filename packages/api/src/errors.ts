@@ -1,8 +1,28 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
+/** Every code a response may carry; clients switch on these, so they only ever grow. */
+export const API_ERROR_CODES = [
+  'INVALID_REQUEST',
+  'MALFORMED_REQUEST',
+  'VALIDATION_FAILED',
+  'VALUE_TOO_LARGE',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'UNAUTHENTICATED',
+  'NOT_FOUND',
+  'REQUEST_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'IDEMPOTENCY_KEY_REUSED',
+  'NOT_APPLIED_YET',
+  'DATABASE_UNREACHABLE',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+] as const;
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
 /** Every error response has this one shape: `{"error":{"code","message","details"}}`. */
 export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
+  error: { code: ApiErrorCode; message: string; details?: unknown };
 }
 
 export class ApiError extends Error {
@@ -10,7 +30,7 @@ export class ApiError extends Error {
 
   constructor(
     readonly status: ContentfulStatusCode,
-    readonly code: string,
+    readonly code: ApiErrorCode,
     message: string,
     readonly details?: unknown,
   ) {

@@ -1,19 +1,19 @@
 import { serve } from '@hono/node-server';
+import { createLogger, parseEnv } from '@walnut/runtime';
 import { createPgPool } from '@walnut/schema';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pino from 'pino';
 import { createApp } from './app.ts';
 import { AppliedWaiters } from './applied-waiters.ts';
 import { apiEnv } from './config.ts';
 import { ApiMetrics } from './metrics.ts';
 
-const parsed = apiEnv.safeParse(process.env);
-if (!parsed.success) {
-  for (const issue of parsed.error.issues) console.error(`walnut-api: ${issue.path.join('.')}: ${issue.message}`);
+const parsed = parseEnv('walnut-api', apiEnv, process.env);
+if (!parsed.ok) {
+  for (const line of parsed.errors) console.error(line);
   process.exit(2);
 }
-const env = parsed.data;
-const log = pino({ name: 'walnut-api', level: env.LOG_LEVEL });
+const env = parsed.env;
+const log = createLogger('walnut-api', env.LOG_LEVEL);
 // node-postgres sends parameterized queries as unnamed statements, which PgBouncer
 // in transaction mode supports; nothing here needs session state (no named
 // prepared statements, no SET, no advisory locks; LISTEN has its own connection).

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { KvSetEvent } from '@walnut/schema';
+import { API_ERROR_CODES, type ApiErrorCode } from './errors.ts';
 
 /** Limits the request schemas enforce; from the API's config. */
 export interface Limits {
@@ -23,7 +24,7 @@ export const key = z
   .openapi({ example: 'greeting', description: `1–${KEY_MAX_LENGTH} of ${KEY_CHARS_TEXT}` });
 
 /** Marks the issue a too-large value raises, so the validation hook answers 413. */
-export const VALUE_TOO_LARGE = 'VALUE_TOO_LARGE';
+export const VALUE_TOO_LARGE = 'VALUE_TOO_LARGE' satisfies ApiErrorCode;
 
 /**
  * Any JSON value: the body came through JSON.parse, so "present" is the only
@@ -162,7 +163,7 @@ export const status = z
 export const errorBody = z
   .object({
     error: z.object({
-      code: z.string().openapi({ example: 'VALIDATION_FAILED' }),
+      code: z.enum(API_ERROR_CODES).openapi({ example: 'VALIDATION_FAILED' }),
       message: z.string(),
       details: z.unknown().optional(),
     }),

@@ -1,3 +1,4 @@
+import { kafkajsLogCreator } from '@walnut/runtime';
 import { childSpan } from '@walnut/schema';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import {
@@ -12,6 +13,7 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyBatch, VISIBILITY_WAIT_MAX_MS } from './apply-batch.ts';
+import { ApplierError } from './errors.ts';
 import { type DecodedKvEvent, decodeKvMessage } from './kv-message.ts';
 import type { ApplierMetrics } from './metrics.ts';
 import { OffsetCommitter } from './offset-committer.ts';
@@ -42,16 +44,15 @@ export class Applier {
     private readonly db: NodePgDatabase,
     private readonly options: ApplierOptions,
     private readonly log: Logger,
+    /** A failure the applier cannot recover from; main.ts logs it and exits. */
+    private readonly onFatal: (error: ApplierError) => void,
     private readonly metrics?: ApplierMetrics,
   ) {
     this.kafka = new Kafka({
       clientId: 'walnut-applier',
       brokers: options.brokers,
       logLevel: logLevel.WARN,
-      logCreator: () => (entry) => {
-        const { message, ...rest } = entry.log;
-        this.log.warn({ kafka: rest, namespace: entry.namespace }, message);
-      },
+      logCreator: kafkajsLogCreator(log),
     });
     // read_committed (kafkajs's default, spelled out): records of aborted Kafka transactions
     // (from any producer of the topic) are never applied.
@@ -95,8 +96,13 @@ export class Applier {
       // kafkajs restarts the consumer after a retriable crash; anything else
       // leaves it stopped, and a stopped applier must not look alive.
       if (!payload.restart) {
-        this.log.fatal({ err: payload.error }, 'consumer crashed and will not restart');
-        process.exit(1);
+        this.consuming = false;
+        this.onFatal(
+          new ApplierError('CONSUMER_CRASHED', 'the Kafka consumer crashed and will not restart', {
+            retryable: false,
+            cause: payload.error,
+          }),
+        );
       }
     });
     await this.consumer.connect();

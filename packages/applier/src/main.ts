@@ -1,19 +1,19 @@
+import type { Server } from 'node:http';
+import { createLogger, listeningPort, opsApp, parseEnv, serveHttp } from '@walnut/runtime';
 import { createPgPool } from '@walnut/schema';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pino from 'pino';
 import { Applier } from './applier.ts';
 import { applierEnv } from './config.ts';
-import { startHttpServer } from './http-server.ts';
 import { ApplierMetrics } from './metrics.ts';
 import { RetentionSweeper } from './retention.ts';
 
-const parsed = applierEnv.safeParse(process.env);
-if (!parsed.success) {
-  for (const issue of parsed.error.issues) console.error(`walnut-applier: ${issue.path.join('.')}: ${issue.message}`);
+const parsed = parseEnv('walnut-applier', applierEnv, process.env);
+if (!parsed.ok) {
+  for (const line of parsed.errors) console.error(line);
   process.exit(2);
 }
-const env = parsed.data;
-const log = pino({ name: 'walnut-applier', level: env.LOG_LEVEL });
+const env = parsed.env;
+const log = createLogger('walnut-applier', env.LOG_LEVEL);
 const pool = createPgPool({
   connectionString: env.DATABASE_URL,
   max: env.APPLIER_PG_POOL_MAX,
@@ -35,6 +35,11 @@ const applier: Applier = new Applier(
     topicPartitions: env.APPLIER_TOPIC_PARTITIONS,
   },
   log,
+  (error) => {
+    // A stopped applier must not look alive: exit, and let the supervisor restart it.
+    log.fatal({ err: error, code: error.code }, error.message);
+    process.exit(1);
+  },
   metrics,
 );
 const retention = new RetentionSweeper(
@@ -50,14 +55,13 @@ const retention = new RetentionSweeper(
   (rows) => metrics.outboxDeleted.inc(rows),
 );
 
-let server: Awaited<ReturnType<typeof startHttpServer>>;
+let server: Server;
 try {
-  server = await startHttpServer({
-    port: env.APPLIER_HTTP_PORT,
-    host: env.APPLIER_HTTP_HOST,
-    registry: metrics.registry,
-    healthy: () => applier.healthy,
-  });
+  server = await serveHttp(
+    opsApp({ registry: metrics.registry, healthy: () => applier.healthy }),
+    env.APPLIER_HTTP_PORT,
+    env.APPLIER_HTTP_HOST,
+  );
 } catch (error) {
   log.fatal(
     { err: error },
@@ -65,8 +69,7 @@ try {
   );
   process.exit(1);
 }
-const address = server.address();
-log.info({ port: typeof address === 'object' ? address?.port : address }, 'applier http listening');
+log.info({ port: listeningPort(server) }, 'applier http listening');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {

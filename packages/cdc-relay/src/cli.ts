@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createLogger, listeningPort, parseEnv } from '@walnut/runtime';
 import { Command } from 'commander';
 import pg from 'pg';
-import pino from 'pino';
 import type { z } from 'zod';
 import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 import { RelayError } from './errors.ts';
@@ -9,7 +9,7 @@ import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RelayStatus, type SlotFigures } from './relay-status.ts';
 import { Relay } from './relay.ts';
-import { addSettingOptions, adminSettings, allSettings, rawSettings, settingErrors } from './settings.ts';
+import { addSettingOptions, adminSettings, allSettings, rawSettings, settingLabel } from './settings.ts';
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
 
 const program = new Command('walnut-relay')
@@ -21,12 +21,12 @@ const program = new Command('walnut-relay')
   );
 
 function parseOrExit<T extends z.ZodType>(schema: T, raw: Record<string, string | undefined>): z.infer<T> {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    for (const line of settingErrors(parsed.error)) console.error(`walnut-relay: ${line}`);
+  const parsed = parseEnv('walnut-relay', schema, raw, settingLabel);
+  if (!parsed.ok) {
+    for (const line of parsed.errors) console.error(line);
     process.exit(2);
   }
-  return parsed.data;
+  return parsed.env;
 }
 
 addSettingOptions(program.command('run', { isDefault: true }), allSettings)
@@ -119,7 +119,7 @@ adminCommand(publication, 'sync', 'make the publication publish the outbox table
 });
 
 async function run(config: RelayConfig, level: string): Promise<void> {
-  const log = pino({ name: 'walnut-relay', level });
+  const log = createLogger('walnut-relay', level);
   const metrics = new RelayMetrics();
   const status = new RelayStatus(config.slot);
   const relay = new Relay(config, log, metrics, status);
@@ -132,11 +132,7 @@ async function run(config: RelayConfig, level: string): Promise<void> {
     },
     status: async () => status.snapshot(relay.inflight, await lagClient.figures().catch(() => null)),
   });
-  const address = server.address();
-  log.info(
-    { port: typeof address === 'object' ? address?.port : address },
-    'http listening (/ status page, /status.json, /health /ready /metrics)',
-  );
+  log.info({ port: listeningPort(server) }, 'http listening (/ status page, /status.json, /health /ready /metrics)');
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -1,15 +1,9 @@
+import { csv, flag, int, logLevel } from '@walnut/runtime';
+import { DEFAULT_SLOT } from '@walnut/schema';
 import { z } from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 
-const csv = z.string().transform((s) =>
-  s
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean),
-);
-const int = (min: number) => z.coerce.number().int().min(min);
-const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL identifier');
 // Debezium's outbox router renames with table.fields.additional.placement=column:header:alias;
 // here the header is the alias, e.g. tracingspancontext:traceparent.
@@ -41,7 +35,7 @@ export const relayEnv = z.object({
     .describe('SASL mechanism; needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'),
   KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user'),
   KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (secret: env or KAFKA_SASL_PASSWORD_FILE only)'),
-  RELAY_SLOT: identifier.default('walnut').describe('replication slot, created when missing'),
+  RELAY_SLOT: identifier.default(DEFAULT_SLOT).describe('replication slot, created when missing'),
   RELAY_PUBLICATION: identifier
     .default('walnut_outbox')
     .describe('publication, created for outbox inserts when missing'),
@@ -133,7 +127,7 @@ export const relayEnv = z.object({
     ),
   RELAY_HTTP_PORT: int(0).default(9400).describe('port of /health, /ready and /metrics; 0 picks a free one'),
   RELAY_HTTP_HOST: z.string().default('127.0.0.1').describe('address of the HTTP server'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('pino log level'),
+  LOG_LEVEL: logLevel.describe('pino log level'),
 });
 
 export type RelayEnv = z.infer<typeof relayEnv>;

@@ -51,12 +51,9 @@ function camel(flag: string): string {
 }
 
 /** One line per bad value, naming both spellings of the setting, never its value. */
-export function settingErrors(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const name = String(issue.path[0] ?? '');
-    const where = isSecret(name) ? `${name} (or ${name}_FILE)` : `--${flagOf(name)} / ${name}`;
-    return `${where}: ${issue.message}`;
-  });
+/** A setting as the relay's users meet it: its flag and variable, or a secret's variable and _FILE. */
+export function settingLabel(name: string): string {
+  return isSecret(name) ? `${name} (or ${name}_FILE)` : `--${flagOf(name)} / ${name}`;
 }
 
 export const allSettings = Object.keys(relayEnv.shape) as SettingName[];

@@ -9,6 +9,9 @@ export const RELAY_HEADERS = {
   commitTime: 'walnut-commit-time',
 } as const;
 
+/** The replication slot the relay streams from and the API reads "published" from, unless configured. */
+export const DEFAULT_SLOT = 'walnut';
+
 /** The outbox `aggregatetype` and Kafka topic of Walnut's KV events. */
 export const KV_AGGREGATE_TYPE = 'kv';
 export const KV_TOPIC = `outbox.event.${KV_AGGREGATE_TYPE}`;
