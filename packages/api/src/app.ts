@@ -1,5 +1,5 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { childSpan, formatTraceparent, parseTraceparent, TRACEPARENT } from '@walnut/schema';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AppEnv } from './app-env.ts';
 import type { AppliedWaiters } from './applied-waiters.ts';
 import { apiKeyAuth, registerSecuritySchemes } from './auth.ts';
+import { DOCS_ASSETS_PATH, registerDocs } from './docs-routes.ts';
 import { ApiError } from './errors.ts';
 import { registerKvReads } from './kv-read-routes.ts';
 import { registerKvWrites } from './kv-write-routes.ts';
@@ -43,7 +44,19 @@ export function createApp(opts: AppOptions) {
 
   app.use(requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
   app.use(async (c, next) => {
-    c.set('log', opts.log.child({ request_id: c.get('requestId') }));
+    const span = childSpan(parseTraceparent(c.req.header(TRACEPARENT)));
+    c.set('trace', span);
+    c.set(
+      'log',
+      opts.log.child({
+        request_id: c.get('requestId'),
+        trace_id: span.traceId,
+        span_id: span.spanId,
+        parent_span_id: span.parentSpanId,
+      }),
+    );
+    // Trace Context Level 2: tells a caller that sent no traceparent which trace its write joined.
+    c.header('traceresponse', formatTraceparent(span));
     // While draining, a kept-alive connection is closed after its response, so
     // the server's close() does not wait for idle keep-alive timeouts.
     if (opts.draining()) c.header('Connection', 'close');
@@ -91,7 +104,7 @@ export function createApp(opts: AppOptions) {
         'Every error is `{"error":{"code","message","details"}}`.',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  registerDocs(app, '/openapi.json');
 
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
@@ -122,6 +135,6 @@ function allowedMethods(app: OpenAPIHono<AppEnv>, path: string): string[] {
     const pattern = new RegExp(`^${def.route.path.replace(/\{[^}]+\}/g, '[^/]+')}$`);
     if (pattern.test(path)) methods.add(def.route.method.toUpperCase());
   }
-  if (path === '/openapi.json' || path === '/docs') methods.add('GET');
+  if (path === '/openapi.json' || path === '/docs' || path.startsWith(`${DOCS_ASSETS_PATH}/`)) methods.add('GET');
   return [...methods].sort();
 }

@@ -2,10 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
+import { DOCS_ASSETS_PATH } from './docs-routes.ts';
 import { ApiError } from './errors.ts';
 
 /** Paths that stay open with auth on: probes, metrics and the docs. */
 export const OPEN_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
+/** Swagger UI's script and stylesheet, which /docs loads from the API itself. */
+const OPEN_PREFIX = `${DOCS_ASSETS_PATH}/`;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
@@ -19,7 +22,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
 export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler<AppEnv> {
   const digests = keys.map(sha256);
   return async (c, next) => {
-    if (digests.length === 0 || OPEN_PATHS.has(c.req.path)) {
+    if (digests.length === 0 || OPEN_PATHS.has(c.req.path) || c.req.path.startsWith(OPEN_PREFIX)) {
       c.set('principal', '');
       return next();
     }

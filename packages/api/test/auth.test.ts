@@ -61,6 +61,11 @@ auth('probes, metrics and docs stay open', async ({ api }) => {
   for (const path of ['/health', '/ready', '/metrics', '/openapi.json', '/docs']) {
     assert.is((await call(api, 'GET', path)).status, 200, path);
   }
+  // The script and stylesheet that /docs loads from the API.
+  const page = (await call(api, 'GET', '/docs')).body as string;
+  const assets = [...page.matchAll(/\b(?:src|href)="(\/[^"]*)"/g)].map((m) => m[1] as string);
+  assert.ok(assets.length >= 2, `docs assets: ${assets.join(' ')}`);
+  for (const path of assets) assert.is((await call(api, 'GET', path)).status, 200, path);
 });
 
 auth('Idempotency-Key records are per API key', async ({ api }) => {

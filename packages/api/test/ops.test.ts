@@ -7,7 +7,7 @@
 import { type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call } from './helpers.ts';
+import { assertError, call } from './helpers.ts';
 
 const ops = suite<{ walnut: WalnutFixture; api: string; process: WalnutProcess }>('ops');
 
@@ -70,6 +70,30 @@ ops('/docs serves Swagger UI for the document', async ({ api }) => {
   assert.match(headers.get('content-type') ?? '', /text\/html/);
   assert.match(body, /swagger-ui/i);
   assert.match(body, /\/openapi\.json/);
+});
+
+ops('/docs loads its script and stylesheet from the API itself, not a CDN', async ({ api }) => {
+  const { body: page } = await call(api, 'GET', '/docs');
+  // Offline, any absolute URL in the page is one that does not load.
+  assert.not.match(page, /https?:\/\//i, 'no absolute http(s) URL in /docs');
+  const urls = [...(page as string).matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1] as string);
+  for (const url of urls) assert.ok(url.startsWith('/') && !url.startsWith('//'), `same-origin path: ${url}`);
+  const scripts = urls.filter((u) => u.endsWith('.js'));
+  const styles = urls.filter((u) => u.endsWith('.css'));
+  assert.ok(scripts.length > 0 && styles.length > 0, `a script and a stylesheet: ${urls.join(' ')}`);
+  const expected: Array<[string, RegExp]> = [
+    ...scripts.map((url): [string, RegExp] => [url, /javascript/]),
+    ...styles.map((url): [string, RegExp] => [url, /text\/css/]),
+  ];
+  for (const [url, type] of expected) {
+    const asset = await call(api, 'GET', url);
+    assert.is(asset.status, 200, url);
+    assert.match(asset.headers.get('content-type') ?? '', type, url);
+    // Swagger UI's bundle is ~1.7 MB and its stylesheet ~180 kB: anything small is an error page.
+    assert.ok(String(asset.body).length > 100_000, `${url}: ${String(asset.body).length} characters`);
+  }
+  // Only those files, not the rest of swagger-ui-dist.
+  assertError(await call(api, 'GET', `${scripts[0]?.replace(/[^/]+$/, '')}index.html`), 404, 'NOT_FOUND');
 });
 
 ops('X-Request-Id is echoed, generated when absent or unsafe, and logged', async ({ api, process }) => {

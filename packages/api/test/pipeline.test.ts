@@ -1,10 +1,43 @@
 /**
  * The whole pipeline on the real stack: HTTP → outbox → WAL → relay → Kafka →
- * applier → kvs → HTTP. Nothing is mocked.
+ * applier → kvs → HTTP. Nothing is mocked. Every record read from Kafka is
+ * checked against the published event schema (docs/events).
  */
-import { readTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import { readFileSync } from 'node:fs';
+import { KV_EVENT_SCHEMA_PATH, type KvEvent } from '@walnut/schema';
+import {
+  readTopic,
+  readWholeTopic,
+  type TopicRecord,
+  type WalnutFixture,
+  type WalnutProcess,
+  waitFor,
+  walnutFixture,
+} from '@walnut/stack';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+
+// The committed file, not the zod schema: this is what consumers validate with.
+// format "uuid" needs no checker: the schema carries zod's uuid pattern too.
+const ajv = new Ajv2020({ allErrors: true, formats: { uuid: true } });
+const validEvent = ajv.compile(
+  JSON.parse(readFileSync(new URL(`../../../${KV_EVENT_SCHEMA_PATH}`, import.meta.url), 'utf8')),
+);
+
+/** Fails on the first record whose value is not a valid event, or whose key or type header disagrees with it. */
+function assertPublishedEvents(records: readonly TopicRecord[]): void {
+  for (const record of records) {
+    const where = `record ${record.partition}/${record.offset} ${record.value?.slice(0, 200)}`;
+    assert.ok(record.value !== null, `${where}: no value`);
+    // A cast, checked on the next line.
+    const event = JSON.parse(record.value ?? 'null') as KvEvent;
+    assert.ok(validEvent(event), `${where} violates ${KV_EVENT_SCHEMA_PATH}: ${ajv.errorsText(validEvent.errors)}`);
+    assert.is(record.key, event.key, `${where}: the record key is the event's key`);
+    assert.is(record.headers.type, `kv.${event.op}`, `${where}: type header`);
+    assert.match(record.headers.id ?? '', /^[0-9a-f-]{36}$/, `${where}: id header`);
+  }
+}
 
 const pipeline = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess | null }>('pipeline');
 
@@ -58,10 +91,12 @@ pipeline('status goes pending/published before the applier runs, then applied', 
   await waitFor('request published', async () => (await status(ctx.api, requestId)) === 'published', {
     timeoutMs: 30_000,
   });
-  const [record] = await readTopic(ctx.walnut.kafka, ctx.walnut.topic, (r) =>
-    r.some((x) => x.headers.id === requestId),
+  const records = await readTopic(ctx.walnut.kafka, ctx.walnut.topic, (r) => r.some((x) => x.headers.id === requestId));
+  assert.ok(
+    records.some((x) => x.headers.id === requestId),
+    'the published event is on the topic',
   );
-  assert.ok(record, 'the published event is on the topic');
+  assertPublishedEvents(records);
   ctx.applier = await ctx.walnut.startApplier();
   await waitFor('request applied', async () => (await status(ctx.api, requestId)) === 'applied', {
     timeoutMs: 60_000,
@@ -133,6 +168,22 @@ pipeline('one key written 200 times concurrently ends with the last committed va
   } finally {
     await walnut.pool.query('SELECT pg_drop_replication_slot($1)', [oracle]);
   }
+});
+
+pipeline('every record the relay produced is a valid published KV event', async ({ api, walnut }) => {
+  // A delete too, so both kinds of event are on the topic.
+  const res = await fetch(`${api}/kv/hot-key`, { method: 'DELETE' });
+  assert.is(res.status, 202);
+  const { request_id: deleteId } = (await res.json()) as { request_id: string };
+  await waitFor('delete published', async () => (await status(api, deleteId)) !== 'pending', { timeoutMs: 30_000 });
+  const records = await readWholeTopic(walnut.kafka, walnut.topic);
+  // 1 + 1,000 + 200 sets and the delete, each written once (no retries here to duplicate one).
+  assert.ok(records.length >= 1_202, `${records.length} records`);
+  assert.ok(
+    records.some((r) => r.headers.type === 'kv.delete'),
+    'a delete event',
+  );
+  assertPublishedEvents(records);
 });
 
 pipeline.run();

@@ -127,8 +127,8 @@ async function run(config: RelayConfig, level: string): Promise<void> {
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {
     ready: () => relay.ready,
     beforeScrape: async () => {
-      const lag = (await lagClient.figures())?.lagBytes ?? null;
-      if (lag !== null) metrics.slotLagBytes.set(lag);
+      const slot = await lagClient.figures();
+      if (slot) metrics.observeSlot(slot);
     },
     status: async () => status.snapshot(relay.inflight, await lagClient.figures().catch(() => null)),
   });
@@ -177,7 +177,8 @@ class LagProbe {
                 pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
                 pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained,
                 extract(epoch FROM r.flush_lag)::float8 AS lag_seconds,
-                current_setting('max_slot_wal_keep_size') AS keep
+                current_setting('max_slot_wal_keep_size') AS keep,
+                pg_size_bytes(current_setting('max_slot_wal_keep_size'))::bigint AS keep_bytes
            FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
           WHERE s.slot_name = $1`,
         [this.slot],
@@ -191,6 +192,8 @@ class LagProbe {
         retainedWalBytes: num(row.retained),
         lagSeconds: num(row.lag_seconds),
         maxSlotWalKeepSize: row.keep ?? null,
+        // pg_size_bytes('-1') is -1: unlimited.
+        maxSlotWalKeepBytes: row.keep_bytes === null || Number(row.keep_bytes) < 0 ? null : Number(row.keep_bytes),
       };
     } catch (error) {
       await this.close();

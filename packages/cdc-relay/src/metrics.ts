@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { SlotFigures } from './relay-status.ts';
 
 /** What the relay exposes on /metrics. Names follow Prometheus conventions (unit suffixes). */
 export class RelayMetrics {
@@ -55,6 +56,20 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
+  readonly slotRetainedWalBytes = new Gauge({
+    name: 'walnut_relay_slot_retained_wal_bytes',
+    help: 'WAL Postgres keeps for the slot (current LSN minus restart_lsn), read at scrape time.',
+    registers: [this.registry],
+  });
+
+  // Always present, so a rule dividing by it returns a series either way: with no limit the
+  // ratio is 0 (a slot is never invalidated, the disk fills instead; slot lag covers that).
+  readonly maxSlotWalKeepSizeBytes = new Gauge({
+    name: 'walnut_relay_max_slot_wal_keep_size_bytes',
+    help: "The server's max_slot_wal_keep_size, past which Postgres invalidates the slot; +Inf when unlimited (-1).",
+    registers: [this.registry],
+  });
+
   readonly state = new Gauge({
     name: 'walnut_relay_state',
     help: 'Lifecycle state: 1 for the current one.',
@@ -66,5 +81,12 @@ export class RelayMetrics {
     // The event-loop-lag histogram samples on a timer; at prom-client's default 10 ms it was
     // most of an idle relay's CPU. 100 ms still shows a stalled loop.
     collectDefaultMetrics({ register: this.registry, prefix: 'walnut_relay_', eventLoopMonitoringPrecision: 100 });
+  }
+
+  /** The slot's gauges from figures read at scrape time; a figure Postgres left null keeps its last value. */
+  observeSlot(slot: SlotFigures): void {
+    if (slot.lagBytes !== null) this.slotLagBytes.set(slot.lagBytes);
+    if (slot.retainedWalBytes !== null) this.slotRetainedWalBytes.set(slot.retainedWalBytes);
+    this.maxSlotWalKeepSizeBytes.set(slot.maxSlotWalKeepBytes ?? Number.POSITIVE_INFINITY);
   }
 }

@@ -24,6 +24,8 @@ export interface SlotFigures {
   /** pg_stat_replication's flush_lag of the relay's walsender: how late its confirmations are. */
   lagSeconds: number | null;
   maxSlotWalKeepSize: string | null;
+  /** max_slot_wal_keep_size in bytes; null when it is -1 (the slot may hold WAL without limit). */
+  maxSlotWalKeepBytes: number | null;
 }
 
 const HISTORY_SECONDS = 300;

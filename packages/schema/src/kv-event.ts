@@ -16,26 +16,49 @@ export const DEFAULT_SLOT = 'walnut';
 export const KV_AGGREGATE_TYPE = 'kv';
 export const KV_TOPIC = `outbox.event.${KV_AGGREGATE_TYPE}`;
 
+/**
+ * Version of the KV event's published JSON Schema, generated from `kvEvent` by
+ * `pnpm gen:events`. An additive change (a new optional field) keeps it: the schema
+ * allows unknown fields, as `kvEvent` does. A change that a consumer of this version
+ * would reject or misread (a field removed, renamed, retyped or made required, a
+ * new `op`) bumps it, and the new file goes beside the old one.
+ */
+export const KV_EVENT_SCHEMA_VERSION = 1;
+/** Where that JSON Schema is committed, relative to the repository root. */
+export const KV_EVENT_SCHEMA_PATH = `docs/events/kv-event.v${KV_EVENT_SCHEMA_VERSION}.schema.json`;
+
 export const kvKey = z.string().min(1).max(512);
 
+const requestId = z
+  .uuid()
+  .describe('The API request that wrote the event (GET /status/{request_id}); shared by a batch');
+
+// Registered under an id so the JSON Schema names its recursive definition JsonValue, not __schema0.
+// It has to be z.json() itself: the recursion refers to it, not to a copy that .meta() would make.
+const jsonValue = z.json().register(z.globalRegistry, { id: 'JsonValue', description: 'Any JSON value' });
+
 /** Outbox payload of a KV write; the relay forwards it to Kafka byte for byte. */
-export const kvSetEvent = z.object({
-  op: z.literal('set'),
-  key: kvKey,
-  value: z.json(),
-  request_id: z.uuid(),
-});
+export const kvSetEvent = z
+  .object({
+    op: z.literal('set'),
+    key: kvKey.describe('The key written'),
+    value: jsonValue,
+    request_id: requestId,
+  })
+  .describe('The key now holds `value`');
 export type KvSetEvent = z.infer<typeof kvSetEvent>;
 
 /**
  * Outbox payload of a KV delete. The applier keeps the key's row as a tombstone
  * carrying this event's version, so an older set arriving later cannot resurrect it.
  */
-export const kvDeleteEvent = z.object({
-  op: z.literal('delete'),
-  key: kvKey,
-  request_id: z.uuid(),
-});
+export const kvDeleteEvent = z
+  .object({
+    op: z.literal('delete'),
+    key: kvKey.describe('The key deleted'),
+    request_id: requestId,
+  })
+  .describe('The key no longer holds a value');
 export type KvDeleteEvent = z.infer<typeof kvDeleteEvent>;
 
 export const kvEvent = z.discriminatedUnion('op', [kvSetEvent, kvDeleteEvent]);

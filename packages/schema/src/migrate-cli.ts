@@ -1,9 +1,9 @@
-import { runMigrations } from './migrate.ts';
+import { migrateEnv, runMigrations } from './migrate.ts';
 
-const url = process.env.DATABASE_URL;
-if (!url) {
+const env = migrateEnv.safeParse(process.env);
+if (!env.success) {
   console.error('migrate: DATABASE_URL is not set');
   process.exit(2);
 }
-await runMigrations(url);
+await runMigrations(env.data.DATABASE_URL);
 console.error('migrate: database is up to date');

@@ -2,9 +2,16 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { z } from 'zod';
 
 /** The repo's drizzle-kit output, shared by every runnable. */
 export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+
+/** The migrate runnable's environment (`pnpm run migrate`), parsed once at start. */
+export const migrateEnv = z.object({
+  /** Postgres to migrate. */
+  DATABASE_URL: z.string().min(1),
+});
 
 export async function runMigrations(databaseUrl: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
