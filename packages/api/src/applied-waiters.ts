@@ -38,10 +38,6 @@ export class AppliedWaiters {
     return n;
   }
 
-  get listening(): boolean {
-    return this.client !== undefined;
-  }
-
   /** Connects; a failure is logged and retried in the background, like a lost session. */
   async start(): Promise<void> {
     await this.connect().catch((error) => {

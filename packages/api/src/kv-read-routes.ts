@@ -1,12 +1,12 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { kvs } from '@walnut/schema';
+import { KEY_CHARS, KEY_MAX_LENGTH, kvs } from '@walnut/schema';
 import { and, asc, eq, gt, isNull, like } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { AppEnv } from './app-env.ts';
 import type { AppliedWaiters } from './applied-waiters.ts';
 import { SECURED } from './auth.ts';
 import { ApiError } from './errors.ts';
-import { errors, KEY_MAX_LENGTH, key, keyParam, kvItem, kvList, requestId } from './schemas.ts';
+import { errors, key, keyParam, kvItem, kvList, requestId } from './schemas.ts';
 
 const LIST_MAX_LIMIT = 1_000;
 
@@ -89,7 +89,7 @@ export function registerKvReads(
           prefix: z
             .string()
             .max(KEY_MAX_LENGTH)
-            .regex(/^[A-Za-z0-9._:~-]*$/, 'may only contain characters a key may contain')
+            .regex(KEY_CHARS, 'may only contain characters a key may contain')
             .optional(),
           limit: z.coerce.number().int().min(1).max(LIST_MAX_LIMIT).default(100),
           cursor: cursor.optional(),

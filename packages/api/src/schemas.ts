@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import type { KvSetEvent } from '@walnut/schema';
+import { KEY_CHARS, KEY_CHARS_TEXT, KEY_MAX_LENGTH, type KvSetEvent } from '@walnut/schema';
 import { API_ERROR_CODES, type ApiErrorCode } from './errors.ts';
 
 /** Limits the request schemas enforce; from the API's config. */
@@ -7,10 +7,6 @@ export interface Limits {
   maxValueBytes: number;
   maxBatchOps: number;
 }
-
-export const KEY_MAX_LENGTH = 512;
-const KEY_CHARS = /^[A-Za-z0-9._:~-]*$/;
-const KEY_CHARS_TEXT = 'letters, digits and . _ : ~ -';
 
 /**
  * A key is ASCII from a small set, so it is one URL path segment as-is and its

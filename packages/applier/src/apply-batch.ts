@@ -7,8 +7,6 @@ import { type DecodedKvEvent, newestPerKey } from './kv-message.ts';
 export const VISIBILITY_WAIT_MAX_MS = 1_000;
 
 export interface BatchResult {
-  /** Rows written to kvs (events that beat the stored version). */
-  upserted: number;
   /** Requests marked applied by this batch. */
   marked: number;
   /** Time spent waiting for the writing transactions to become visible to new snapshots. */
@@ -36,7 +34,7 @@ export interface BatchResult {
  * is the bar each of its keys must reach.
  */
 export async function applyBatch(db: NodePgDatabase, events: readonly DecodedKvEvent[]): Promise<BatchResult> {
-  if (events.length === 0) return { upserted: 0, marked: 0, visibilityWaitMs: 0 };
+  if (events.length === 0) return { marked: 0, visibilityWaitMs: 0 };
   const rows = newestPerKey(events).map(({ event, version }) =>
     event.op === 'set'
       ? { key: event.key, value: event.value, version: version.toString(), deleted: false }
@@ -46,14 +44,13 @@ export async function applyBatch(db: NodePgDatabase, events: readonly DecodedKvE
   for (const { event, version } of events) commitVersions.set(event.request_id, ((version >> 32n) << 32n).toString());
   const requestRows = [...commitVersions].map(([request_id, commit_version]) => ({ request_id, commit_version }));
   const xids = `{${[...new Set(events.flatMap((e) => (e.xid === undefined ? [] : [e.xid])))].join(',')}}`;
-  const result = await db.execute<{ upserted_rows: number; marked_requests: number; visibility_wait_ms: number }>(sql`
-    SELECT upserted_rows, marked_requests, visibility_wait_ms
+  const result = await db.execute<{ marked_requests: number; visibility_wait_ms: number }>(sql`
+    SELECT marked_requests, visibility_wait_ms
       FROM walnut.apply_kv_batch(${JSON.stringify(rows)}::jsonb, ${JSON.stringify(requestRows)}::jsonb,
                                  ${xids}::bigint[], ${VISIBILITY_WAIT_MAX_MS},
                                  ${APPLIED_CHANNEL}, ${APPLIED_NOTIFY_CHUNK})`);
   const row = result.rows[0];
   return {
-    upserted: row?.upserted_rows ?? 0,
     marked: row?.marked_requests ?? 0,
     visibilityWaitMs: row?.visibility_wait_ms ?? 0,
   };

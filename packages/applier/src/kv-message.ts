@@ -3,6 +3,7 @@ import {
   type KvEvent,
   kvEvent,
   parseTraceparent,
+  RELAY_HEADERS,
   relayHeaders,
   TRACEPARENT,
   type TraceContext,
@@ -41,9 +42,9 @@ export function decodeKvMessage(message: Pick<KafkaMessage, 'value' | 'headers'>
   }
   const event = kvEvent.safeParse(json);
   if (!event.success) return { ok: false, error: `not a KV event: ${event.error.message}` };
-  const lsn = position.data['walnut-commit-lsn'];
-  const seq = position.data['walnut-seq'];
-  const xid = position.data['walnut-xid'];
+  const lsn = position.data[RELAY_HEADERS.commitLsn];
+  const seq = position.data[RELAY_HEADERS.seq];
+  const xid = position.data[RELAY_HEADERS.xid];
   const value: DecodedKvEvent = { event: event.data, version: eventVersion(lsn, seq) };
   if (xid !== undefined) value.xid = xid;
   // A malformed traceparent only loses the trace link, not the event.

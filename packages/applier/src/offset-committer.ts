@@ -7,9 +7,9 @@ export interface PartitionOffset {
 
 /**
  * Commits consumer offsets to Kafka beside the apply loop instead of in it.
- * An offset commit is a round trip to the group coordinator (18 ms at the
- * median here, where applying a batch took 9); awaited after every batch, it
- * was most of the applier's share of end-to-end latency.
+ * An offset commit is a round trip to the group coordinator, often longer than
+ * applying the batch; awaited after every batch, it was most of the applier's
+ * share of end-to-end latency.
  *
  * Offsets are only handed over after their batch's transaction committed, so
  * a committed offset never runs ahead of `kvs`. One commit is in flight at a

@@ -1,3 +1,4 @@
+import { LSN_TEXT } from '@walnut/schema';
 import { z } from 'zod';
 import { type KafkaRecord, kafkaRecord, type RecordPosition } from './kafka-record.ts';
 
@@ -21,7 +22,7 @@ export interface Checkpoint {
 const checkpointJson = z.object({
   slot: z.string(),
   database: z.string(),
-  commit_lsn: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i),
+  commit_lsn: z.string().regex(LSN_TEXT),
   seq: z.number().int().min(0),
   relayed_at: z.string(),
 });

@@ -7,10 +7,11 @@ import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 import { RelayError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
-import { RelayStatus, type SlotFigures } from './relay-status.ts';
+import { RelayStatus } from './relay-status.ts';
 import { Relay } from './relay.ts';
 import { addSettingOptions, adminSettings, allSettings, rawSettings, settingLabel } from './settings.ts';
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
+import { SlotFiguresProbe } from './slot-figures.ts';
 
 const program = new Command('walnut-relay')
   .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')
@@ -123,7 +124,7 @@ async function run(config: RelayConfig, level: string): Promise<void> {
   const metrics = new RelayMetrics();
   const status = new RelayStatus(config.slot);
   const relay = new Relay(config, log, metrics, status);
-  const lagClient = new LagProbe(config.databaseUrl, config.slot);
+  const lagClient = new SlotFiguresProbe(config.databaseUrl, config.slot);
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {
     ready: () => relay.ready,
     beforeScrape: async () => {
@@ -149,62 +150,6 @@ async function run(config: RelayConfig, level: string): Promise<void> {
     const failure = error instanceof RelayError ? error : undefined;
     log.fatal({ code: failure?.code ?? 'UNEXPECTED', err: error }, failure?.message ?? String(error));
     process.exit(1);
-  }
-}
-
-/** One lazily opened connection for the slot-lag gauge, reopened after a failure. */
-class LagProbe {
-  private client: pg.Client | null = null;
-
-  constructor(
-    private readonly url: string,
-    private readonly slot: string,
-  ) {}
-
-  /** The slot's figures from Postgres; null when the slot does not exist. */
-  async figures(): Promise<SlotFigures | null> {
-    try {
-      if (!this.client) {
-        const client = new pg.Client({ connectionString: this.url });
-        client.on('error', () => {
-          if (this.client === client) this.client = null;
-        });
-        await client.connect();
-        this.client = client;
-      }
-      const r = await this.client.query(
-        `SELECT s.confirmed_flush_lsn::text AS confirmed,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained,
-                extract(epoch FROM r.flush_lag)::float8 AS lag_seconds,
-                current_setting('max_slot_wal_keep_size') AS keep,
-                pg_size_bytes(current_setting('max_slot_wal_keep_size'))::bigint AS keep_bytes
-           FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
-          WHERE s.slot_name = $1`,
-        [this.slot],
-      );
-      const row = r.rows[0];
-      if (!row) return null;
-      const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-      return {
-        confirmedLsn: row.confirmed ?? null,
-        lagBytes: num(row.lag),
-        retainedWalBytes: num(row.retained),
-        lagSeconds: num(row.lag_seconds),
-        maxSlotWalKeepSize: row.keep ?? null,
-        // pg_size_bytes('-1') is -1: unlimited.
-        maxSlotWalKeepBytes: row.keep_bytes === null || Number(row.keep_bytes) < 0 ? null : Number(row.keep_bytes),
-      };
-    } catch (error) {
-      await this.close();
-      throw error;
-    }
-  }
-
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = null;
-    await client?.end().catch(() => {});
   }
 }
 

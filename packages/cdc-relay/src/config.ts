@@ -107,9 +107,8 @@ export const relayEnv = z.object({
     .default(30_000)
     .describe('longest a Kafka transaction may take to commit before the session restarts with a new producer'),
   // 0 still batches: records decoded in one read of the WAL stream go together,
-  // and records arriving while a request is in flight wait for it anyway.
-  // bench/ measured 2 ms -> 0 ms as p50 7.3 -> 6.0 ms end to end at 200 writes/s,
-  // and drains 3-5% slower (bigger batches cost less CPU per record).
+  // and records arriving while a request is in flight wait for it anyway. A
+  // linger trades end-to-end latency for less CPU per record on drains (bench/).
   RELAY_LINGER_MS: int(0).default(0).describe('wait for more records before sending a small batch'),
   // Postgres's own wal_receiver_status_interval default: acks are reported as they come
   // anyway, and the server asks for a reply before wal_sender_timeout when it needs one.

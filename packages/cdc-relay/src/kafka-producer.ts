@@ -64,9 +64,8 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
 /**
  * A transaction's first request waits while the coordinator is still writing
  * the previous one's commit markers (CONCURRENT_TRANSACTIONS, usually a few ms).
- * The library's flat delay made every transaction after a commit wait 250 ms
- * (measured: 265 ms per one-record transaction); this retries it the way the
- * Java client does, within milliseconds. Everything else backs off 250 ms.
+ * The library's flat 250 ms delay made every transaction after a commit wait
+ * that long; this retries it the way the Java client does, within milliseconds. Everything else backs off 250 ms.
  */
 function retryDelayMs(_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number {
   const concurrent = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.(

@@ -87,7 +87,7 @@ interface Request {
  * seen the new epoch refuses the old one, so a send an earlier session gave up
  * on can land before this session's records, never after them. Per-batch
  * transactions would give the same fencing at three round trips and a marker
- * wait per batch (measured: 20-30 ms per one-row batch against 4-5 ms).
+ * wait per batch (docs/decisions/kafka-producer.md).
  *
  * Order with several requests in flight: the producer numbers each partition's
  * batches when a request is issued (a pnpm patch; upstream numbered them on the

@@ -4,6 +4,8 @@
  * latencies. Fed by the relay's own callbacks; the slot's figures come from
  * Postgres when the page asks (see cli.ts).
  */
+import type { SlotFigures } from './slot-figures.ts';
+
 export interface StatusSnapshot {
   slot: string;
   state: string;
@@ -15,17 +17,6 @@ export interface StatusSnapshot {
   ackLatencyMs: { p50: number | null; p99: number | null };
   inflight: { records: number; bytes: number };
   postgres: SlotFigures | null;
-}
-
-export interface SlotFigures {
-  confirmedLsn: string | null;
-  lagBytes: number | null;
-  retainedWalBytes: number | null;
-  /** pg_stat_replication's flush_lag of the relay's walsender: how late its confirmations are. */
-  lagSeconds: number | null;
-  maxSlotWalKeepSize: string | null;
-  /** max_slot_wal_keep_size in bytes; null when it is -1 (the slot may hold WAL without limit). */
-  maxSlotWalKeepBytes: number | null;
 }
 
 const HISTORY_SECONDS = 300;

@@ -34,7 +34,8 @@ import { closeForcibly, createProducer, type RelayProducer } from './kafka-produ
 import type { RelayMetrics } from './metrics.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
-import { createPgoutputSlot, inspectSlot, slotBusyTimeoutMs } from './slot.ts';
+import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
+import { createPgoutputSlot } from './slot-admin.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;
@@ -294,5 +295,3 @@ export class Relay {
     });
   }
 }
-
-export { RelayError };

@@ -50,7 +50,6 @@ function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** One line per bad value, naming both spellings of the setting, never its value. */
 /** A setting as the relay's users meet it: its flag and variable, or a secret's variable and _FILE. */
 export function settingLabel(name: string): string {
   return isSecret(name) ? `${name} (or ${name}_FILE)` : `--${flagOf(name)} / ${name}`;

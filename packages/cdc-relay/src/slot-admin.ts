@@ -1,5 +1,7 @@
+import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
 import type { OutboxMapping } from './outbox-mapping.ts';
+import { querySlotFigures } from './slot-figures.ts';
 
 export interface SlotStatus {
   slot: string;
@@ -16,42 +18,18 @@ export interface SlotStatus {
 
 /** What `walnut-relay slot status` prints: the same figures as walnut.replication_status. */
 export async function slotStatus(client: pg.Client, slot: string): Promise<SlotStatus> {
-  const result = await client.query(
-    `SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed_flush_lsn,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes,
-            pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)) AS lag_pretty,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_wal_bytes,
-            pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained_wal_pretty,
-            wal_status
-       FROM pg_replication_slots WHERE slot_name = $1`,
-    [slot],
-  );
-  const row = result.rows[0];
-  if (!row) {
-    return {
-      slot,
-      exists: false,
-      active: false,
-      activePid: null,
-      confirmedFlushLsn: null,
-      lagBytes: null,
-      lagPretty: null,
-      retainedWalBytes: null,
-      retainedWalPretty: null,
-      walStatus: null,
-    };
-  }
+  const figures = await querySlotFigures(client, slot);
   return {
     slot,
-    exists: true,
-    active: row.active,
-    activePid: row.active_pid,
-    confirmedFlushLsn: row.confirmed_flush_lsn,
-    lagBytes: row.lag_bytes === null ? null : Number(row.lag_bytes),
-    lagPretty: row.lag_pretty,
-    retainedWalBytes: row.retained_wal_bytes === null ? null : Number(row.retained_wal_bytes),
-    retainedWalPretty: row.retained_wal_pretty,
-    walStatus: row.wal_status,
+    exists: figures !== undefined,
+    active: figures?.active ?? false,
+    activePid: figures?.activePid ?? null,
+    confirmedFlushLsn: figures?.confirmedLsn ?? null,
+    lagBytes: figures?.lagBytes ?? null,
+    lagPretty: figures?.lagPretty ?? null,
+    retainedWalBytes: figures?.retainedWalBytes ?? null,
+    retainedWalPretty: figures?.retainedWalPretty ?? null,
+    walStatus: figures?.walStatus ?? null,
   };
 }
 
@@ -59,7 +37,7 @@ export async function slotStatus(client: pg.Client, slot: string): Promise<SlotS
 export async function createSlot(client: pg.Client, slot: string): Promise<boolean> {
   const exists = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
   if (exists.rowCount) return false;
-  await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+  await createPgoutputSlot(client, slot);
   return true;
 }
 
@@ -89,6 +67,27 @@ export async function syncPublication(
     await client.query(`ALTER PUBLICATION ${name} SET (publish = 'insert')`);
     return 'updated';
   }
-  await client.query(`CREATE PUBLICATION ${name} FOR TABLE ${table} WITH (publish = 'insert')`);
+  await createPublication(client, publication, outbox);
   return 'created';
+}
+
+/** A publication of the outbox table, inserts only: updates and deletes (retention) are not events. */
+export async function createPublication(
+  client: pg.Client,
+  publication: string,
+  outbox: Pick<OutboxMapping, 'schema' | 'table'>,
+): Promise<void> {
+  const table = `${pg.escapeIdentifier(outbox.schema)}.${pg.escapeIdentifier(outbox.table)}`;
+  await client.query(
+    `CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE ${table} WITH (publish = 'insert')`,
+  );
+}
+
+/** Creates the pgoutput slot; returns where it starts (its consistent point). */
+export async function createPgoutputSlot(client: pg.Client, slot: string): Promise<Lsn> {
+  const created = await client.query<{ lsn: string }>(
+    `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
+    [slot],
+  );
+  return parseLsn(created.rows[0]?.lsn ?? '0/0');
 }

@@ -2,6 +2,7 @@ import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
 import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
+import { createPublication } from './slot-admin.ts';
 
 /** Facts about the server the relay needs before it streams. */
 export interface ServerFacts {
@@ -65,9 +66,7 @@ export async function inspectSlot(
 
   const publication = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [opts.publication]);
   if (publication.rowCount === 0) {
-    await client.query(
-      `CREATE PUBLICATION ${pg.escapeIdentifier(opts.publication)} FOR TABLE ${table} WITH (publish = 'insert')`,
-    );
+    await createPublication(client, opts.publication, opts.outbox);
   }
 
   const slot = await readSlot(client, opts.slot);
@@ -88,15 +87,6 @@ export async function inspectSlot(
   }
   if (slot.active_pid !== null) return { ...facts, status: 'busy', activePid: slot.active_pid, client: slot.client };
   return { ...facts, status: 'ready', confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0') };
-}
-
-/** Creates the pgoutput slot; returns where it starts (its consistent point). */
-export async function createPgoutputSlot(client: pg.Client, slot: string): Promise<Lsn> {
-  const created = await client.query<{ lsn: string }>(
-    `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
-    [slot],
-  );
-  return parseLsn(created.rows[0]?.lsn ?? '0/0');
 }
 
 interface SlotRow {

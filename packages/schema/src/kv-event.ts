@@ -1,3 +1,4 @@
+import { LSN_TEXT } from './lsn.ts';
 import { z } from 'zod';
 
 /** Kafka header names the relay sets on every record; the applier reads them back. */
@@ -27,7 +28,13 @@ export const KV_EVENT_SCHEMA_VERSION = 1;
 /** Where that JSON Schema is committed, relative to the repository root. */
 export const KV_EVENT_SCHEMA_PATH = `docs/events/kv-event.v${KV_EVENT_SCHEMA_VERSION}.schema.json`;
 
-export const kvKey = z.string().min(1).max(512);
+/** Keys are 1–512 characters of this set: one URL path segment as-is, and characters are bytes. */
+export const KEY_MAX_LENGTH = 512;
+export const KEY_CHARS = /^[A-Za-z0-9._:~-]*$/;
+export const KEY_CHARS_TEXT = 'letters, digits and . _ : ~ -';
+
+// Events carry what the API accepted; the character rule is the API's to enforce on input.
+export const kvKey = z.string().min(1).max(KEY_MAX_LENGTH);
 
 const requestId = z
   .uuid()
@@ -66,7 +73,7 @@ export type KvEvent = z.infer<typeof kvEvent>;
 
 /** The headers of a relayed record that the applier needs to order and apply it. */
 export const relayHeaders = z.object({
-  [RELAY_HEADERS.commitLsn]: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i),
+  [RELAY_HEADERS.commitLsn]: z.string().regex(LSN_TEXT),
   [RELAY_HEADERS.seq]: z.string().regex(/^\d+$/).transform(Number),
   // Optional, and ignored when malformed: without it the applier only skips
   // its wait for the writing transaction to become visible.

@@ -4,7 +4,8 @@
  */
 export type Lsn = bigint;
 
-const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+/** An LSN as Postgres prints it; the one definition of the format (headers, checkpoints, parseLsn). */
+export const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 
 export function parseLsn(text: string): Lsn {
   const match = LSN_TEXT.exec(text);

@@ -1,0 +1,95 @@
+import pg from 'pg';
+
+/**
+ * A slot's figures as Postgres has them, from one query: what `walnut-relay slot
+ * status` prints, what the status page shows and what the slot gauges export.
+ * (walnut.replication_status, drizzle/0001, is the same for psql users.)
+ */
+export interface SlotFigures {
+  active: boolean;
+  activePid: number | null;
+  confirmedLsn: string | null;
+  /** WAL written since the slot's confirmed LSN. */
+  lagBytes: number | null;
+  lagPretty: string | null;
+  /** WAL the slot keeps from being removed (since its restart LSN). */
+  retainedWalBytes: number | null;
+  retainedWalPretty: string | null;
+  walStatus: string | null;
+  /** pg_stat_replication's flush_lag of the relay's walsender: how late its confirmations are. */
+  lagSeconds: number | null;
+  maxSlotWalKeepSize: string | null;
+  /** max_slot_wal_keep_size in bytes; null when it is -1 (the slot may hold WAL without limit). */
+  maxSlotWalKeepBytes: number | null;
+}
+
+const SLOT_FIGURES_SQL = `
+  SELECT s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed, s.wal_status,
+         lag, pg_size_pretty(lag) AS lag_pretty,
+         retained, pg_size_pretty(retained) AS retained_pretty,
+         extract(epoch FROM r.flush_lag)::float8 AS lag_seconds,
+         current_setting('max_slot_wal_keep_size') AS keep,
+         pg_size_bytes(current_setting('max_slot_wal_keep_size'))::bigint AS keep_bytes
+    FROM pg_replication_slots s
+    LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid,
+    LATERAL (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained) AS d
+   WHERE s.slot_name = $1`;
+
+/** The slot's figures; undefined when the slot does not exist. */
+export async function querySlotFigures(client: pg.ClientBase, slot: string): Promise<SlotFigures | undefined> {
+  const row = (await client.query(SLOT_FIGURES_SQL, [slot])).rows[0];
+  if (!row) return undefined;
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    active: row.active,
+    activePid: row.active_pid,
+    confirmedLsn: row.confirmed ?? null,
+    lagBytes: num(row.lag),
+    lagPretty: row.lag_pretty,
+    retainedWalBytes: num(row.retained),
+    retainedWalPretty: row.retained_pretty,
+    walStatus: row.wal_status,
+    lagSeconds: num(row.lag_seconds),
+    maxSlotWalKeepSize: row.keep ?? null,
+    // pg_size_bytes('-1') is -1: unlimited.
+    maxSlotWalKeepBytes: row.keep_bytes === null || Number(row.keep_bytes) < 0 ? null : Number(row.keep_bytes),
+  };
+}
+
+/**
+ * One lazily opened connection for the status page and the slot gauges,
+ * reopened after a failure.
+ */
+export class SlotFiguresProbe {
+  private client: pg.Client | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly slot: string,
+  ) {}
+
+  /** The slot's figures; null when the slot does not exist. */
+  async figures(): Promise<SlotFigures | null> {
+    try {
+      if (!this.client) {
+        const client = new pg.Client({ connectionString: this.url });
+        client.on('error', () => {
+          if (this.client === client) this.client = null;
+        });
+        await client.connect();
+        this.client = client;
+      }
+      return (await querySlotFigures(this.client, this.slot)) ?? null;
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+}
