@@ -95,6 +95,12 @@ export const relayEnv = z.object({
     .min(1)
     .optional()
     .describe('Kafka transactional id; default walnut-relay.<database system id>.<database>.<slot>: one per slot'),
+  RELAY_DELIVERY: z
+    .enum(['at-least-once', 'exactly-once'])
+    .default('at-least-once')
+    .describe(
+      'at-least-once (pipelined sends; a crash may duplicate) or exactly-once (each batch one Kafka transaction with its checkpoint; consumers must read_committed)',
+    ),
   RELAY_CHECKPOINT_TOPIC: z
     .string()
     .min(1)
@@ -162,6 +168,8 @@ export interface RelayConfig {
   kafkaSendTimeoutMs: number;
   lingerMs: number;
   statusIntervalMs: number;
+  /** exactly-once: each batch is a Kafka transaction with its checkpoint, and a restart skips what Kafka holds. */
+  delivery: 'at-least-once' | 'exactly-once';
   shutdownTimeoutMs: number;
   backoffMaxMs: number;
   /** Unset: the server's wal_sender_timeout + 10 s. */
@@ -197,6 +205,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     kafkaSendTimeoutMs: env.RELAY_KAFKA_SEND_TIMEOUT_MS,
     lingerMs: env.RELAY_LINGER_MS,
     statusIntervalMs: env.RELAY_STATUS_INTERVAL_MS,
+    delivery: env.RELAY_DELIVERY,
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,
     backoffMaxMs: env.RELAY_BACKOFF_MAX_MS,
     slotBusyTimeoutMs: env.RELAY_SLOT_BUSY_TIMEOUT_MS,

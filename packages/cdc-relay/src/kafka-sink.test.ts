@@ -41,6 +41,7 @@ const options: KafkaSinkOptions = {
   maxInflightBytes: 64 * 1024 * 1024,
   checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd' },
   checkpointIntervalMs: 0,
+  transactional: false,
 };
 
 const record = (commitLsn: string, seq: number) =>
@@ -68,7 +69,15 @@ sink('full requests go out side by side; a partial one waits for those ahead', a
   const tracker = new AckTracker(0n);
   const s = new KafkaSink(producer, tracker, options, () => {});
   await pushTransaction(s, tracker, 7);
-  assert.equal(sent.map(events), [[0, 1], [2, 3], [4, 5]], 'three full requests, the cap');
+  assert.equal(
+    sent.map(events),
+    [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ],
+    'three full requests, the cap',
+  );
   sent[0]?.resolve();
   await tick();
   assert.is(sent.length, 3, 'room for one more, but it would be partial');
@@ -111,7 +120,10 @@ sink('a failed request fails the session although a later one was acked', async 
   assert.is(tracker.confirmedLsn, 0n, 'nothing confirmed: the session replays all four');
   assert.is(tracker.inflightRecords, 4);
   tracker.begin();
-  assert.throws(() => s.push(record('0/20', 0), tracker.track()), (e: unknown) => e instanceof RelayError);
+  assert.throws(
+    () => s.push(record('0/20', 0), tracker.track()),
+    (e: unknown) => e instanceof RelayError,
+  );
 });
 
 sink('checkpoints at most once per interval, and the last one at once on drain', async () => {
@@ -141,3 +153,70 @@ sink('checkpoints at most once per interval, and the last one at once on drain',
 });
 
 sink.run();
+
+const transactional = suite('kafka sink, exactly-once (one transaction at a time)');
+
+/** A producer whose transactions commit when the test says; what each committed or was sent. */
+function scriptedTransactions() {
+  const sent: Sent[] = [];
+  const producer = {
+    async beginTransaction() {
+      let messages: KafkaRecord[] = [];
+      return {
+        async send(request: { messages: KafkaRecord[] }) {
+          messages = request.messages;
+        },
+        commit: () => new Promise<void>((resolve, reject) => sent.push({ messages, resolve, reject })),
+      };
+    },
+  } as unknown as RelayProducer;
+  return { producer, sent };
+}
+
+transactional('each transaction carries a checkpoint of its own last record; acks wait for the commit', async () => {
+  const { producer, sent } = scriptedTransactions();
+  const tracker = new AckTracker(0n);
+  const s = new KafkaSink(
+    producer,
+    tracker,
+    { ...options, transactional: true, checkpointIntervalMs: 60_000 },
+    () => {},
+  );
+  await pushTransaction(s, tracker, 5);
+  await tick();
+  assert.is(sent.length, 1, 'one transaction at a time, whatever maxRequestsInFlight says');
+  assert.equal(events(sent[0] as Sent), [0, 1]);
+  assert.is(checkpointOf(sent[0] as Sent), 1, 'the checkpoint names the last record of its own transaction');
+  assert.is(tracker.inflightRecords, 5, 'nothing acked before the commit');
+  sent[0]?.resolve();
+  await tick();
+  await tick();
+  assert.is(tracker.inflightRecords, 3);
+  assert.is(sent.length, 2);
+  assert.equal(events(sent[1] as Sent), [2, 3]);
+  assert.is(checkpointOf(sent[1] as Sent), 3);
+  sent[1]?.resolve();
+  await tick();
+  await tick();
+  assert.equal(events(sent[2] as Sent), [4]);
+  sent[2]?.resolve();
+  assert.is(await s.drain(1_000), true);
+  assert.is(sent.length, 3, 'no lone checkpoint after the last commit: it already says where the relay is');
+  assert.is(tracker.confirmedLsn, 0x10n);
+});
+
+transactional('a transaction that does not commit ends the session with nothing acked', async () => {
+  const { producer, sent } = scriptedTransactions();
+  const tracker = new AckTracker(0n);
+  const failures: RelayError[] = [];
+  const s = new KafkaSink(producer, tracker, { ...options, transactional: true }, (error) => failures.push(error));
+  await pushTransaction(s, tracker, 2);
+  await tick();
+  sent[0]?.reject(new Error('coordinator gone'));
+  await tick();
+  await tick();
+  assert.is(failures[0]?.code, 'KAFKA_SEND_FAILED');
+  assert.is(tracker.confirmedLsn, 0n);
+});
+
+transactional.run();

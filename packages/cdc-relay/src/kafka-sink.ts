@@ -53,6 +53,12 @@ export interface KafkaSinkOptions {
    * hundred rows/s; a checkpoint a second old still says where the relay was.
    */
   checkpointIntervalMs: number;
+  /**
+   * Exactly-once: each request is one Kafka transaction holding its records and
+   * a checkpoint naming the last of them, acked once the transaction commits;
+   * one at a time (a producer has one open transaction).
+   */
+  transactional: boolean;
 }
 
 export interface SinkObserver {
@@ -252,9 +258,10 @@ export class KafkaSink {
       clearTimeout(this.lingerTimer);
       this.lingerTimer = null;
     }
+    const maxInFlight = this.options.transactional ? 1 : this.options.maxRequestsInFlight;
     while (!this.failure && !this.checkpointing && this.buffer.length > 0) {
       const inFlight = this.requests.length;
-      if (inFlight >= this.options.maxRequestsInFlight) return;
+      if (inFlight >= maxInFlight) return;
       const length = this.batchLength();
       // A partial batch waits while requests are in flight: more records join it meanwhile.
       if (inFlight > 0 && !this.batchFull(length)) return;
@@ -269,7 +276,8 @@ export class KafkaSink {
   /**
    * One produce request. It also carries the checkpoint of what Kafka had
    * acked before it: a request spanning partitions is not atomic, so a
-   * checkpoint never names a record of its own request.
+   * checkpoint never names a record of its own request. A transaction is
+   * atomic: there the checkpoint names the request's own last record.
    */
   private sendBatch(length: number): void {
     const batch = this.buffer.splice(0, length);
@@ -282,7 +290,11 @@ export class KafkaSink {
     }
     this.bufferBytes -= bytes;
     const started = performance.now();
-    const checkpoint = this.acked !== this.checkpointSent && this.checkpointDue(started) ? this.acked : null;
+    const checkpoint = this.options.transactional
+      ? (batch[batch.length - 1] as Pending).record.position
+      : this.acked !== this.checkpointSent && this.checkpointDue(started)
+        ? this.acked
+        : null;
     if (checkpoint) {
       messages.push(checkpointRecord(this.options.checkpoint, checkpoint));
       this.checkpointSent = checkpoint;
@@ -293,7 +305,9 @@ export class KafkaSink {
     this.observer?.onSent?.(this.requests.length);
     // The library takes a missing key or value as null, which is what undefined means here.
     this.beforeDeadline(
-      this.producer.send({ messages: messages as MessageToProduce[] }),
+      this.options.transactional
+        ? this.sendTransaction(messages as MessageToProduce[])
+        : this.producer.send({ messages: messages as MessageToProduce[] }).then(() => {}),
       request.started + this.options.sendTimeoutMs,
     ).then(
       () => {
@@ -302,6 +316,16 @@ export class KafkaSink {
       },
       (cause) => this.failWith(cause),
     );
+  }
+
+  /**
+   * A transaction that fails or times out is left open: the next session's
+   * fence (InitProducerId) aborts it, so none of it is ever read_committed.
+   */
+  private async sendTransaction(messages: MessageToProduce[]): Promise<void> {
+    const transaction = await this.producer.beginTransaction();
+    await transaction.send({ messages });
+    await transaction.commit();
   }
 
   /** Applies acks in send order: a request acked before an earlier one waits for it. */

@@ -31,6 +31,7 @@ import { ensureCheckpointTopic, readCheckpoint } from './checkpoint-topic.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
+import type { RecordPosition } from './kafka-record.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
@@ -139,6 +140,7 @@ export class Relay {
             slot.checkpoint,
             this.log,
             this.metrics && sessionMetrics(this.metrics, this.status),
+            this.config.delivery === 'exactly-once' ? () => this.readDelivered(slot.checkpoint) : undefined,
           );
           this.session = session;
           if (this.stopping) break;
@@ -255,6 +257,12 @@ export class Relay {
         throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
       }
     }
+  }
+
+  /** Where the last committed checkpoint of this relay says Kafka is (exactly-once). */
+  private async readDelivered(checkpoint: CheckpointIdentity): Promise<RecordPosition | null> {
+    const last = await readCheckpoint(this.config.kafka, checkpoint.topic, checkpoint.key);
+    return last && { commitLsn: last.commitLsn, seq: last.seq };
   }
 
   /** Streaming with a live session: what /ready reports. */

@@ -2,10 +2,12 @@ import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
+import { alreadyDelivered } from './checkpoint-skip.ts';
 import type { CheckpointIdentity } from './checkpoint.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
+import type { RecordPosition } from './kafka-record.ts';
 import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
 import { messageRecord } from './message-mapping.ts';
 import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
@@ -42,6 +44,9 @@ export class ReplicationSession {
   private stopping: Promise<void> | null = null;
   private releaseHandler: (() => void) | null = null;
   private acked = 0;
+  /** Exactly-once: records at or before this are in Kafka already and are skipped (checkpoint-skip.ts). */
+  private delivered: RecordPosition | null = null;
+  private skipped = 0;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
   /** Settles when the session ends: resolves after stop(), rejects on failure. */
@@ -54,6 +59,8 @@ export class ReplicationSession {
     checkpoint: CheckpointIdentity,
     private readonly log: Logger,
     private readonly observer?: SessionObserver,
+    /** Exactly-once: the last record Kafka holds, read (read_committed) once this session has fenced the last. */
+    private readonly readDelivered?: () => Promise<RecordPosition | null>,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
@@ -77,6 +84,7 @@ export class ReplicationSession {
         maxInflightBytes: config.maxInflightBytes,
         checkpoint,
         checkpointIntervalMs: config.checkpointIntervalMs,
+        transactional: config.delivery === 'exactly-once',
       },
       (error) => this.fail(error),
       {
@@ -125,6 +133,12 @@ export class ReplicationSession {
    */
   async start(): Promise<void> {
     await Promise.race([this.sink.start(), this.done]);
+    // Only after the fence: a transaction the last session left open is aborted now, so
+    // the checkpoint read cannot be overtaken by one of its commits.
+    if (this.readDelivered) {
+      this.delivered = await this.readDelivered();
+      if (this.delivered) this.log.info({ through: this.delivered }, 'exactly-once: skipping what Kafka already holds');
+    }
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
     this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
@@ -206,6 +220,7 @@ export class ReplicationSession {
         if (relation.schema !== outbox.schema || relation.name !== outbox.table) return;
         if (!this.tx)
           throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
+        if (this.skip(this.tx)) return;
         const record = outboxRowMapper(outbox, relation)(message.values, this.tx);
         this.tx.seq++;
         return this.sink.push(record, this.tracker.track());
@@ -240,17 +255,32 @@ export class ReplicationSession {
         throw new RelayError('REPLICATION_STREAM_FAILED', 'message outside a transaction', { retryable: true });
       const record = messageRecord(this.config.messages, message.prefix, message.content, this.tx);
       if (!record) return undefined;
+      if (this.skip(this.tx)) return undefined;
       this.tx.seq++;
       return this.sink.push(record, this.tracker.track());
     }
     const lsn = message.messageLsn;
     const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
     const record = messageRecord(this.config.messages, message.prefix, message.content, at);
-    if (!record) return undefined;
+    if (!record || alreadyDelivered(at, this.delivered)) return undefined;
     this.tracker.begin();
     const token = this.tracker.track();
     this.tracker.commit(parseLsn(lsn));
     return this.sink.push(record, token);
+  }
+
+  /** Whether the event at the transaction's next index is in Kafka already; if so it is counted as passed. */
+  private skip(tx: TxPosition): boolean {
+    if (!this.delivered) return false;
+    if (!alreadyDelivered(tx, this.delivered)) {
+      // The stream is past the checkpoint for good: stop comparing.
+      this.delivered = null;
+      if (this.skipped > 0) this.log.info({ skipped: this.skipped }, 'exactly-once: caught up with Kafka');
+      return false;
+    }
+    tx.seq++;
+    this.skipped++;
+    return true;
   }
 
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
