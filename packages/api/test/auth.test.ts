@@ -3,10 +3,9 @@
  * Bearer token or an X-API-Key header; probes, metrics and the docs stay open.
  * Idempotency-Key records are scoped per API key.
  */
-import { type WalnutFixture, walnutFixture } from '@walnut/stack';
+import { assertError, call, rowCounts, type WalnutFixture, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertError, call, rowCounts } from './helpers.ts';
 
 const KEYS = ['first-test-key', 'second-test-key'];
 const auth = suite<{ walnut: WalnutFixture; api: string }>('auth');

@@ -4,10 +4,19 @@
  * listing with a stable cursor, Idempotency-Key, and read-your-writes with
  * `?after=` woken by the applier's NOTIFY rather than by polling.
  */
-import { readTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import {
+  assertError,
+  call,
+  readTopic,
+  type WalnutFixture,
+  type WalnutProcess,
+  waitApplied,
+  waitFor,
+  walnutFixture,
+  write,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertError, call, waitApplied, write } from './helpers.ts';
 
 const kv = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess }>('kv api');
 

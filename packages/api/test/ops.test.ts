@@ -4,10 +4,9 @@
  * counts by route and status, latency and pool gauges, and X-Request-Id goes in,
  * out and into the log line.
  */
-import { type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
+import { assertError, call, type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertError, call } from './helpers.ts';
 
 const ops = suite<{ walnut: WalnutFixture; api: string; process: WalnutProcess }>('ops');
 

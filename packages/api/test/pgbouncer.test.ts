@@ -13,17 +13,19 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  call,
   freePort,
   startWalnutProcess,
   type WalnutFixture,
   type WalnutProcess,
+  waitApplied,
   waitFor,
   walnutFixture,
+  write,
 } from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, waitApplied, write } from './helpers.ts';
 
 const SERVER_POOL_SIZE = 2;
 

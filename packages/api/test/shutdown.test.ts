@@ -4,19 +4,10 @@
  * asked, and the process exits 0 once drained.
  */
 import { request } from 'node:http';
-import { type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const shutdown = suite<{ walnut: WalnutFixture }>('graceful shutdown');
-
-shutdown.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('shutdown');
-});
-
-shutdown.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const shutdown = walnutSuite('graceful shutdown', 'shutdown');
 
 shutdown('a write in flight during SIGTERM completes and commits; then the API exits 0', async ({ walnut }) => {
   const { url, process: api } = await walnut.startApi();

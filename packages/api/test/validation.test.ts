@@ -3,10 +3,9 @@
  * status, before anything is written: the outbox, requests and idempotency
  * tables hold exactly as many rows after the table of bad requests as before.
  */
-import { type WalnutFixture, walnutFixture } from '@walnut/stack';
+import { assertError, type Body, call, rowCounts, type WalnutFixture, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertError, type Body, call, rowCounts } from './helpers.ts';
 
 const MAX_VALUE = 4096;
 const MAX_BODY = 16384;

@@ -4,10 +4,18 @@
  * counts them on /metrics, and reports lag per partition and batch latency.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import {
+  call,
+  readTopic,
+  type WalnutFixture,
+  type WalnutProcess,
+  waitApplied,
+  waitFor,
+  walnutFixture,
+  write,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, waitApplied, write } from '../../api/test/helpers.ts';
 
 const dlq = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess; metricsUrl: string }>('dead letters');
 

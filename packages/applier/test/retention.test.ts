@@ -6,10 +6,18 @@
  * inserts-only, and the topic's end offsets count exactly the inserts.
  */
 import { randomUUID } from 'node:crypto';
-import { readWholeTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
+import {
+  call,
+  readWholeTopic,
+  type WalnutFixture,
+  type WalnutProcess,
+  waitApplied,
+  waitFor,
+  walnutFixture,
+  write,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, waitApplied, write } from '../../api/test/helpers.ts';
 
 const BATCH_ROWS = 7;
 const retention = suite<{ walnut: WalnutFixture; api: string; applier: WalnutProcess }>('outbox retention');

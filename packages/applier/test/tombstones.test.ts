@@ -6,10 +6,19 @@
  * raw kafkajs producer, on the partition of the key's real events.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type TopicRecord, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import {
+  assertError,
+  call,
+  readTopic,
+  type TopicRecord,
+  type WalnutFixture,
+  waitApplied,
+  waitFor,
+  walnutFixture,
+  write,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertError, call, waitApplied, write } from '../../api/test/helpers.ts';
 
 const tombstones = suite<{ walnut: WalnutFixture; api: string }>('tombstones');
 

@@ -4,19 +4,10 @@
  * runs as a least-privilege role (REPLICATION + SELECT on the outbox); the app
  * owner creates the publication, as the README documents.
  */
-import { readTopic, type WalnutFixture, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const foreign = suite<{ walnut: WalnutFixture }>('foreign app');
-
-foreign.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('foreign');
-});
-
-foreign.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const foreign = walnutSuite('foreign app', 'foreign');
 
 foreign('relays a differently shaped outbox by configuration alone, as a least-privilege role', async ({ walnut }) => {
   const role = `relay_${walnut.slot}`.slice(0, 60);

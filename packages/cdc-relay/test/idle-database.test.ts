@@ -13,9 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseLsn } from '@walnut/schema';
-import { readTopic, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import pg from 'pg';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 const WRITE_MS = 60_000;
@@ -24,15 +23,7 @@ const SAMPLE_MS = 2_000;
 /** How far behind the WAL insert position the slot may end: well under one segment. */
 const MAX_FINAL_LAG_BYTES = 1024 * 1024;
 
-const idle = suite<{ walnut: WalnutFixture }>('idle database');
-
-idle.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('idle', { env: { RELAY_STATUS_INTERVAL_MS: String(STATUS_INTERVAL_MS) } });
-});
-
-idle.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const idle = walnutSuite('idle database', 'idle', { env: { RELAY_STATUS_INTERVAL_MS: String(STATUS_INTERVAL_MS) } });
 
 interface Sample {
   atMs: number;

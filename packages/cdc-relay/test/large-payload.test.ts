@@ -12,20 +12,11 @@ import {
   type WalnutFixture,
   type WalnutProcess,
   waitFor,
-  walnutFixture,
+  walnutSuite,
 } from '@walnut/stack';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-const large = suite<{ walnut: WalnutFixture }>('large payloads');
-
-large.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('large_payload');
-});
-
-large.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const large = walnutSuite('large payloads', 'large_payload');
 
 large('8 KB and 512 KB payloads all reach Kafka', async ({ walnut }) => {
   const relay = await walnut.startRelay();

@@ -7,23 +7,14 @@
  * the server's socket buffer and the walsender, not in the relay.
  */
 import { parseLsn } from '@walnut/schema';
-import { readTopic, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const ROWS = 200_000;
 const MAX_RSS_BYTES = 400 * 1024 * 1024;
 const RSS_SAMPLE_MS = 200;
 
-const large = suite<{ walnut: WalnutFixture }>('large transaction');
-
-large.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('large_tx');
-});
-
-large.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const large = walnutSuite('large transaction', 'large_tx');
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 

@@ -3,19 +3,10 @@
  * confirmed LSN: every committed outbox row reaches Kafka, none is lost.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const restart = suite<{ walnut: WalnutFixture }>('relay restart');
-
-restart.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('restart');
-});
-
-restart.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const restart = walnutSuite('relay restart', 'restart');
 
 async function confirmedLsn(walnut: WalnutFixture): Promise<string> {
   const r = await walnut.pool.query(

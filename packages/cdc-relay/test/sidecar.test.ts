@@ -6,21 +6,12 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { readTopic, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const exec = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
-const sidecar = suite<{ walnut: WalnutFixture }>('sidecar');
-
-sidecar.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('sidecar');
-});
-
-sidecar.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const sidecar = walnutSuite('sidecar', 'sidecar');
 
 async function cli(walnut: WalnutFixture, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

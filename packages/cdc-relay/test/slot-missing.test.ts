@@ -7,21 +7,12 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { readTopic, startWalnutProcess, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, startWalnutProcess, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const exec = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
-const missing = suite<{ walnut: WalnutFixture }>('missing slot');
-
-missing.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('slot_missing');
-});
-
-missing.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const missing = walnutSuite('missing slot', 'slot_missing');
 
 async function insert(walnut: WalnutFixture, n: number): Promise<void> {
   await walnut.pool.query(

@@ -2,19 +2,10 @@
  * What the relay tells Postgres: the confirmed LSN right after the last acks
  * (not on the next status tick), and a reply_time Postgres reads as "now".
  */
-import { type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const status = suite<{ walnut: WalnutFixture }>('status reports');
-
-status.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('status_report');
-});
-
-status.after(async ({ walnut }) => {
-  await walnut.close();
-});
+const status = walnutSuite('status reports', 'status_report');
 
 // Regression: pg-logical-replication 2.5.0 counted from 946080000000 ms instead
 // of 2000-01-01 (946684800000) and wrote the low word in ms, so reply_time in

@@ -1,3 +1,4 @@
+export { assertError, type Body, call, type Reply, rowCounts, waitApplied, write } from './api-client.ts';
 export { createDatabase } from './database.ts';
 export { StackError, type StackErrorCode } from './errors.ts';
 export { type KafkaHandle, startKafka } from './kafka.ts';
@@ -15,3 +16,4 @@ export {
   type WalnutProcess,
   type WalnutRunnable,
 } from './walnut-processes.ts';
+export { walnutSuite } from './walnut-suite.ts';

@@ -215,5 +215,3 @@ function requireEnv(name: string): string {
   if (!value) throw new Error(`${name} is not set: run tests through \`walnut-stack run\` (pnpm test)`);
   return value;
 }
-
-export { waitFor };

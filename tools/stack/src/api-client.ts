@@ -1,7 +1,11 @@
-/** Small HTTP and database helpers shared by the API's integration tests. */
-import { waitFor } from '@walnut/stack';
+/**
+ * The integration tests' client of the Walnut API: one HTTP call, a write
+ * that must be accepted, waiting until a request is applied, the API's error
+ * shape, and the row counts of the tables a write touches.
+ */
 import type pg from 'pg';
 import * as assert from 'uvu/assert';
+import { waitFor } from './wait-for.ts';
 
 /** What fetch accepts as a body. */
 export type Body = NonNullable<RequestInit['body']>;
@@ -38,7 +42,7 @@ export async function call(
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
-/** Asserts the API's one error shape and returns its code. */
+/** Asserts the API's one error shape, its status and, when given, its code. */
 export function assertError(reply: Reply, status: number, code?: string): void {
   const where = JSON.stringify(reply.body);
   assert.is(reply.status, status, where);
@@ -48,6 +52,7 @@ export function assertError(reply: Reply, status: number, code?: string): void {
   if (code) assert.is(reply.body.error.code, code, where);
 }
 
+/** Rows in the tables an accepted write adds to, to show that a refused one added none. */
 export async function rowCounts(pool: pg.Pool): Promise<{ outbox: number; requests: number; idempotency: number }> {
   const { rows } = await pool.query(`
     SELECT (SELECT count(*) FROM outbox)::int AS outbox, (SELECT count(*) FROM requests)::int AS requests,
@@ -55,12 +60,14 @@ export async function rowCounts(pool: pg.Pool): Promise<{ outbox: number; reques
   return rows[0];
 }
 
+/** A write the API must accept (202); its request id. */
 export async function write(base: string, method: string, path: string, json?: unknown, headers = {}) {
   const reply = await call(base, method, path, json === undefined ? { headers } : { json, headers });
   assert.is(reply.status, 202, JSON.stringify(reply.body));
   return reply.body.request_id as string;
 }
 
+/** Waits until the applier has applied the request, as GET /status says. */
 export async function waitApplied(base: string, requestId: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(
     `request ${requestId} applied`,
