@@ -19,11 +19,20 @@ interface Sent {
   reject: (error: Error) => void;
 }
 
+/**
+ * Every send of the scripted producers. A send a test leaves pending is failed
+ * after it: the sink's send timeout (a minute) would otherwise hold the process.
+ */
+const everySent: Sent[] = [];
+
 function scriptedProducer() {
   const sent: Sent[] = [];
   const producer = {
     send({ messages }: { messages: KafkaRecord[] }) {
-      return new Promise<void>((resolve, reject) => sent.push({ messages, resolve, reject }));
+      return new Promise<void>((resolve, reject) => {
+        sent.push({ messages, resolve, reject });
+        everySent.push({ messages, resolve, reject });
+      });
     },
   } as unknown as RelayProducer;
   return { producer, sent };
@@ -63,6 +72,10 @@ async function pushTransaction(sink: KafkaSink, tracker: AckTracker, n: number) 
 }
 
 const sink = suite('kafka sink, several requests in flight');
+
+sink.after.each(() => {
+  for (const pending of everySent.splice(0)) pending.reject(new Error('test over'));
+});
 
 sink('full requests go out side by side; a partial one waits for those ahead', async () => {
   const { producer, sent } = scriptedProducer();
