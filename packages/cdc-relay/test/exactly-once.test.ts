@@ -5,22 +5,13 @@
  * key's rows in commit order.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type WalnutFixture, type WalnutProcess, waitFor, walnutFixture } from '@walnut/stack';
-import { suite } from 'uvu';
+import { readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const exactlyOnce = suite<{ walnut: WalnutFixture }>('exactly-once');
+const exactlyOnce = walnutSuite('exactly-once', 'exactly_once');
 
 // Small Kafka transactions, so a 2,000-row Postgres transaction spans forty of them.
 const RELAY_ENV = { RELAY_DELIVERY: 'exactly-once', RELAY_MAX_BATCH_RECORDS: '50' };
-
-exactlyOnce.before(async (ctx) => {
-  ctx.walnut = await walnutFixture('exactly_once');
-});
-
-exactlyOnce.after(async ({ walnut }) => {
-  await walnut.close();
-});
 
 exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no gap', async ({ walnut }) => {
   const ids: string[] = [];
