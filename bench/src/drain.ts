@@ -29,17 +29,27 @@ export const PUBLICATION = 'bench_outbox';
 let drains = 0;
 const log = (line: string) => console.log(`bench: ${line}`);
 
+export interface DrainOptions {
+  /** When set, the relay runs with `node --cpu-prof` and writes its profile here at exit. */
+  profileDir?: string | undefined;
+  /** Relay settings over the fixture's (e.g. RELAY_DELIVERY); the drain's own slot, topic and port still apply. */
+  relayEnv?: Record<string, string>;
+  /** Names the drain in its slots, topic and log lines, e.g. its delivery mode. */
+  label?: string;
+}
+
 export async function drainWalnut(
   walnut: WalnutFixture,
   rows: number,
   rowsPerTx: number,
   payloadBytes = PAYLOAD_BYTES,
   deadlineMs = 600_000,
-  /** When set, the relay runs with `node --cpu-prof` and writes its profile here at exit. */
-  profileDir?: string,
+  opts: DrainOptions = {},
 ): Promise<DrainResult> {
   const { pool } = walnut;
-  const name = `d${++drains}_tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
+  const { profileDir, label } = opts;
+  const tag = label ? `_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}` : '';
+  const name = `d${++drains}${tag}_tx${rowsPerTx}_p${payloadBytes}_n${rows}`;
   const slot = `bench_relay_${name}`;
   const recvSlot = `bench_recv_${name}`;
   const topic = `bench.walnut-${name}.kv`;
@@ -47,7 +57,7 @@ export async function drainWalnut(
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
 
-  log(`writing ${rows} rows of ${payloadBytes} B in ${rowsPerTx}-row transactions`);
+  log(`writing ${rows} rows of ${payloadBytes} B in ${rowsPerTx}-row transactions${label ? ` (relay ${label})` : ''}`);
   const { seconds: fillSeconds, endLsn } = await fill(pool, 'outbox', rows, rowsPerTx, payloadBytes);
   log(`  written in ${fillSeconds.toFixed(1)} s, WAL end ${endLsn}`);
 
@@ -67,6 +77,7 @@ export async function drainWalnut(
     'relay',
     {
       ...walnut.env,
+      ...opts.relayEnv,
       RELAY_SLOT: slot,
       RELAY_PUBLICATION: PUBLICATION,
       RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,

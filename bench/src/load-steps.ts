@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { type LatencyResult, measureLatency } from './latency.ts';
 
-export type SystemName = 'Walnut' | 'polling';
+export type SystemName = 'Walnut' | 'Walnut exactly-once' | 'polling';
 
 /** An API, relay and applier running together, and the database the watcher reads `kvs` from. */
 export interface SystemUnderLoad {

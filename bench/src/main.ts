@@ -22,6 +22,7 @@ import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.
 import { startPollingDeployment } from './polling-deployment.ts';
 import { renderMarkdown } from './report.ts';
 import { runSweep, type SweepPoint } from './scaling-sweep.ts';
+import { startWalnutDeployment, walnutSystem } from './walnut-deployment.ts';
 import { fill, installWorkload, PAYLOAD_BYTES } from './workload.ts';
 import { measureWrites, type WriteThroughput } from './write-throughput.ts';
 
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     'skip-writes': { type: 'boolean', default: false },
     'skip-sweep': { type: 'boolean', default: false },
     'skip-footprint': { type: 'boolean', default: false },
+    'skip-exactly-once': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -115,14 +117,20 @@ try {
   const footprint = values['skip-footprint'] ? undefined : await measureFootprint(walnut, values.full ? 60 : 30, log);
 
   const walnutResults: DrainResult[] = [];
-  // The last: every row in one transaction, which Postgres hands over only at its commit and
-  // the relay can confirm only when Kafka has acked all of it: its memory must stay bounded.
-  for (const rowsPerTx of [1, 100, rows]) {
-    const profileDir = values.profile
-      ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-tx${rowsPerTx}-`))
-      : undefined;
-    walnutResults.push(await drainWalnut(walnut, rows, rowsPerTx, PAYLOAD_BYTES, 600_000, profileDir));
-    if (profileDir) printProfile(profileDir, `relay CPU by function, ${rowsPerTx}-row transactions`);
+  /** The same drains, after them, with each produce request one Kafka transaction at a time: what exactly-once costs. */
+  const exactlyOnceResults: DrainResult[] = [];
+  for (const delivery of values['skip-exactly-once'] ? ['at-least-once'] : ['at-least-once', 'exactly-once']) {
+    // The last: every row in one transaction, which Postgres hands over only at its commit and
+    // the relay can confirm only when Kafka has acked all of it: its memory must stay bounded.
+    for (const rowsPerTx of [1, 100, rows]) {
+      const profileDir = values.profile
+        ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-${delivery}-tx${rowsPerTx}-`))
+        : undefined;
+      const opts = { profileDir, relayEnv: { RELAY_DELIVERY: delivery }, label: delivery };
+      const result = await drainWalnut(walnut, rows, rowsPerTx, PAYLOAD_BYTES, 600_000, opts);
+      (delivery === 'exactly-once' ? exactlyOnceResults : walnutResults).push(result);
+      if (profileDir) printProfile(profileDir, `relay CPU by function, ${delivery}, ${rowsPerTx}-row transactions`);
+    }
   }
 
   const jarDir = await ensureKafkaJars();
@@ -162,25 +170,24 @@ try {
     const applier = await walnut.startApplier();
     if (!values['skip-latency']) {
       const api = await walnut.startApi();
-      const systems: SystemUnderLoad[] = [
-        {
-          name: 'Walnut',
-          apiUrl: api.url,
-          pool: walnut.pool,
-          assertRunning() {
-            for (const p of [relay, applier, api.process])
-              if (!p.running) throw new Error(`${p.name} exited:\n${p.tail()}`);
-          },
-        },
-      ];
+      const systems: SystemUnderLoad[] = [walnutSystem('Walnut', walnut, api.url, [relay, applier, api.process])];
       // Its own database: the same schema, API and applier, with the polling relay in place of Walnut's.
       const pollingFixture = values['skip-polling']
         ? undefined
         : await walnutFixture('bench_polling', { databaseUrl: stack.databaseUrl, brokers: stack.kafkaBrokers });
+      // And Walnut again on a database of its own, its relay in exactly-once mode.
+      const exactlyOnceFixture = values['skip-exactly-once']
+        ? undefined
+        : await walnutFixture('bench_eo', {
+            databaseUrl: stack.databaseUrl,
+            brokers: stack.kafkaBrokers,
+            env: { RELAY_DELIVERY: 'exactly-once' },
+          });
       try {
         const deployment = pollingFixture && (await startPollingDeployment(pollingFixture));
         try {
           if (deployment) systems.push(deployment);
+          if (exactlyOnceFixture) systems.push(await startWalnutDeployment('Walnut exactly-once', exactlyOnceFixture));
           latency = await runLoadSteps(systems, {
             fixedSeconds: latencySeconds,
             searchSeconds,
@@ -191,7 +198,12 @@ try {
           await deployment?.stop();
         }
       } finally {
-        await pollingFixture?.close();
+        // close() also stops the processes each fixture started.
+        try {
+          await pollingFixture?.close();
+        } finally {
+          await exactlyOnceFixture?.close();
+        }
       }
       // Its idle event loop and pool would only add noise to the write run.
       await api.process.stop('SIGTERM');
@@ -224,7 +236,8 @@ try {
       barChartSvg(
         `202 → readable in kvs: fixed loads and highest sustained (${mode} mode)`,
         'milliseconds',
-        latencyBars(latency),
+        // Walnut against polling, as before; the exactly-once deployment has its own section's tables.
+        latencyBars(latency.filter((s) => s.system !== 'Walnut exactly-once')),
         'shorter is better',
       ),
     );
@@ -248,6 +261,7 @@ try {
     },
     rows,
     walnut: walnutResults,
+    exactlyOnce: exactlyOnceResults,
     polling,
     kafka,
     chart,

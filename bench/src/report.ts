@@ -3,6 +3,7 @@ import type { DrainResult, PollingDrainResult } from './drain.ts';
 import type { Footprint } from './footprint.ts';
 import type { ProducerPerfResult } from './limits.ts';
 import type { LoadStep } from './load-steps.ts';
+import { deliverySection } from './report-delivery.ts';
 import { drainSection, pollingDrainSection, sweepSection } from './report-drain.ts';
 import { latencySection, writesSection } from './report-load.ts';
 import { targetsSection } from './report-targets.ts';
@@ -29,6 +30,8 @@ export interface Results {
   env: Environment;
   rows: number;
   walnut: DrainResult[];
+  /** The same drains with RELAY_DELIVERY=exactly-once; empty when left out. */
+  exactlyOnce: DrainResult[];
   polling: PollingDrainResult[];
   kafka: ProducerPerfResult;
   chart: string;
@@ -37,6 +40,7 @@ export interface Results {
   sweepChart: string | undefined;
   /** pg_recvlogical's whole run for a single row: the fixed part of each of its times. */
   recvlogicalOneRowSeconds: number;
+  /** Every system's steps: Walnut, polling and, unless left out, Walnut exactly-once. */
   latency: LoadStep[];
   latencySeconds: number;
   searchSeconds: number;
@@ -72,7 +76,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres and Kafka the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
     '',
-    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes` leave sections out. The code is in `bench/src`.',
+    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once` leave sections out. The code is in `bench/src`.',
     '',
     '| | |',
     '|---|---|',
@@ -93,7 +97,15 @@ export function renderMarkdown(r: Results): string {
   out.push(...sweepSection(r));
   out.push(...pollingDrainSection(r));
   out.push(`![Drain throughput, events/s](${r.chart})`, '');
-  out.push(...latencySection(r));
+  // Walnut against polling, as before the exactly-once deployment joined the steps; it has its own section.
+  out.push(
+    ...latencySection({
+      ...r,
+      latency: r.latency.filter((l) => l.system !== 'Walnut exactly-once'),
+      alongside: r.latency.some((l) => l.system === 'Walnut exactly-once'),
+    }),
+  );
+  out.push(...deliverySection(r));
   out.push(...writesSection(r.writes));
   out.push('## Not measured', '');
   for (const n of NOT_MEASURED) out.push(`- ${n}`);

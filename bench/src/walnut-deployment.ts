@@ -1,0 +1,32 @@
+/**
+ * Walnut deployed for the load steps: a fixture's api, relay and applier, one
+ * process each, the relay configured by the fixture's env (so a fixture made
+ * with RELAY_DELIVERY=exactly-once is the exactly-once deployment).
+ */
+import type { WalnutFixture, WalnutProcess } from '@walnut/stack';
+import type { SystemName, SystemUnderLoad } from './load-steps.ts';
+
+/** A running deployment as a system under load: it fails its step when any of its processes has exited. */
+export function walnutSystem(
+  name: SystemName,
+  fixture: WalnutFixture,
+  apiUrl: string,
+  processes: readonly WalnutProcess[],
+): SystemUnderLoad {
+  return {
+    name,
+    apiUrl,
+    pool: fixture.pool,
+    assertRunning() {
+      for (const p of processes) if (!p.running) throw new Error(`${name}: ${p.name} exited:\n${p.tail()}`);
+    },
+  };
+}
+
+/** Starts the three processes; the fixture's close() stops them. */
+export async function startWalnutDeployment(name: SystemName, fixture: WalnutFixture): Promise<SystemUnderLoad> {
+  const relay = await fixture.startRelay();
+  const applier = await fixture.startApplier();
+  const api = await fixture.startApi();
+  return walnutSystem(name, fixture, api.url, [relay, applier, api.process]);
+}
