@@ -2,10 +2,10 @@ import { suite, type Test } from 'uvu';
 import { type WalnutFixture, walnutFixture } from './walnut-fixture.ts';
 
 /**
- * A uvu suite whose tests share one walnutFixture: created before the first
- * test, closed after the last (also when its creation failed half-way, there
- * is then nothing to close). For files that need nothing else set up; a file
- * with more in its context writes its own before/after around walnutFixture.
+ * A uvu suite whose tests share one walnutFixture, created before the first
+ * test and closed after the last (if it was created). For files that need
+ * nothing else set up; a file with more in its context writes its own
+ * before/after around walnutFixture.
  */
 export function walnutSuite(
   title: string,
