@@ -6,27 +6,13 @@
  * consumer reads the topic from the beginning and the tables are checked:
  * nothing committed is missing, per-key order is commit order, kvs is right.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import {
-  readTopic,
-  type Stack,
-  startStack,
-  type WalnutFixture,
-  type WalnutProcess,
-  waitFor,
-  walnutFixture,
-} from '@walnut/stack';
+import { readTopic, type WalnutFixture, type WalnutProcess, waitFor } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ApiLoad } from './load.ts';
+import { type PrivateWalnut, startPrivateWalnut, stopPrivateWalnut } from './private-walnut.ts';
 
-interface Ctx {
-  dir: string;
-  stack: Stack;
-  walnut: WalnutFixture;
-  oracle: string;
+interface Ctx extends PrivateWalnut {
   relay: WalnutProcess;
   applier: WalnutProcess;
   api: string;
@@ -39,21 +25,13 @@ const log = (line: string) => console.log(`  chaos: ${line}`);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 chaos.before(async (ctx) => {
-  ctx.dir = await mkdtemp(path.join(tmpdir(), 'walnut-chaos-'));
-  // Its own services, whatever the environment says: the suite must own them to stop them.
-  ctx.stack = await startStack({ dir: ctx.dir, env: {} });
-  ctx.walnut = await walnutFixture('chaos', {
-    databaseUrl: ctx.stack.databaseUrl,
-    brokers: ctx.stack.kafkaBrokers,
+  await startPrivateWalnut(ctx, 'chaos', {
     env: {
       RELAY_MAX_INFLIGHT_RECORDS: String(MAX_INFLIGHT),
       RELAY_MAX_BATCH_RECORDS: '200',
       RELAY_BACKOFF_MAX_MS: '2000',
     },
   });
-  // An independent witness of commit order, created before any write.
-  ctx.oracle = `${ctx.walnut.slot}_oracle`;
-  await ctx.walnut.pool.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [ctx.oracle]);
   ctx.relay = await ctx.walnut.startRelay();
   ctx.applier = await ctx.walnut.startApplier();
   const api = await ctx.walnut.startApi();
@@ -62,10 +40,7 @@ chaos.before(async (ctx) => {
 });
 
 chaos.after(async (ctx) => {
-  await ctx.walnut?.pool.query('SELECT pg_drop_replication_slot($1)', [ctx.oracle]).catch(() => {});
-  await ctx.walnut?.close().catch((error) => log(`close: ${error}`));
-  await ctx.stack?.stop();
-  await rm(ctx.dir, { recursive: true, force: true });
+  await stopPrivateWalnut(ctx, log);
 });
 
 chaos('nothing committed is lost or reordered through kills and outages', async (ctx) => {

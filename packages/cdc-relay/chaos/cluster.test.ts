@@ -24,34 +24,19 @@
  * `pnpm run test:chaos` runs it with the single-broker suite; alone:
  *   node --import tsx node_modules/uvu/bin.js packages/cdc-relay/chaos 'cluster\.test\.ts$'
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { parseLsn } from '@walnut/schema';
-import {
-  type KafkaCluster,
-  readWholeTopic,
-  type Stack,
-  startStack,
-  type WalnutFixture,
-  type WalnutProcess,
-  waitFor,
-  walnutFixture,
-} from '@walnut/stack';
+import { type KafkaCluster, readWholeTopic, type WalnutProcess, waitFor } from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LeaderFaults } from './cluster-faults.ts';
 import { checkDelivery, formatReport, type Phase, type WitnessRow } from './delivery-check.ts';
 import { OutboxLoad } from './outbox-load.ts';
+import { type PrivateWalnut, startPrivateWalnut, stopPrivateWalnut } from './private-walnut.ts';
 import { RelayWatch } from './relay-watch.ts';
 
-interface Ctx {
-  dir: string;
-  stack: Stack;
+interface Ctx extends PrivateWalnut {
   cluster: KafkaCluster;
-  walnut: WalnutFixture;
-  oracle: string;
   relay: WalnutProcess;
   applier: WalnutProcess;
   loadPool: pg.Pool;
@@ -82,21 +67,18 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 clusterFaults.before(async (ctx) => {
   started = Date.now();
-  ctx.dir = await mkdtemp(path.join(tmpdir(), 'walnut-cluster-'));
-  // Its own services, whatever the environment says: the suite stops and freezes brokers.
-  ctx.stack = await startStack({ dir: ctx.dir, env: {}, kafkaNodes: 3, log: (line) => log(`stack: ${line}`) });
-  if (!ctx.stack.kafkaCluster) throw new Error('startStack({ kafkaNodes: 3 }) gave no cluster');
-  ctx.cluster = ctx.stack.kafkaCluster;
-  log(`3-node cluster up on ${ctx.stack.kafkaBrokers.join(', ')}`);
-  ctx.walnut = await walnutFixture('cluster', {
-    databaseUrl: ctx.stack.databaseUrl,
-    brokers: ctx.stack.kafkaBrokers,
+  await startPrivateWalnut(ctx, 'cluster', {
+    kafkaNodes: 3,
+    log: (line) => log(`stack: ${line}`),
     env: {
       RELAY_KAFKA_SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS),
       RELAY_BACKOFF_MAX_MS: '2000',
       RELAY_MAX_BATCH_RECORDS: String(MAX_BATCH_RECORDS),
     },
   });
+  if (!ctx.stack.kafkaCluster) throw new Error('startStack({ kafkaNodes: 3 }) gave no cluster');
+  ctx.cluster = ctx.stack.kafkaCluster;
+  log(`3-node cluster up on ${ctx.stack.kafkaBrokers.join(', ')}`);
   const admin = ctx.walnut.kafka.admin();
   await admin.connect();
   try {
@@ -115,9 +97,6 @@ clusterFaults.before(async (ctx) => {
     await admin.disconnect();
   }
   await ctx.cluster.waitInSync(ctx.walnut.topic);
-  // An independent witness of commit order, created before any write.
-  ctx.oracle = `${ctx.walnut.slot}_oracle`;
-  await ctx.walnut.pool.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [ctx.oracle]);
   ctx.loadPool = new pg.Pool({ connectionString: ctx.walnut.databaseUrl, max: 8 });
   ctx.loadPool.on('error', () => {});
   ctx.relay = await ctx.walnut.startRelay();
@@ -126,10 +105,7 @@ clusterFaults.before(async (ctx) => {
 
 clusterFaults.after(async (ctx) => {
   await ctx.loadPool?.end().catch(() => {});
-  await ctx.walnut?.pool.query('SELECT pg_drop_replication_slot($1)', [ctx.oracle]).catch(() => {});
-  await ctx.walnut?.close().catch((error) => log(`close: ${error}`));
-  await ctx.stack?.stop();
-  await rm(ctx.dir, { recursive: true, force: true });
+  await stopPrivateWalnut(ctx, log);
 });
 
 clusterFaults('nothing committed is lost or reordered while partition leaders move', async (ctx) => {
@@ -256,7 +232,9 @@ async function requestsByInFlight(relay: WalnutProcess): Promise<Map<number, num
   const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const counts = new Map<number, number>();
-  for (const [, inFlight, count] of metrics.matchAll(/^walnut_relay_produce_requests_total\{in_flight="(\d+)"\} (\d+)/gm)) {
+  for (const [, inFlight, count] of metrics.matchAll(
+    /^walnut_relay_produce_requests_total\{in_flight="(\d+)"\} (\d+)/gm,
+  )) {
     counts.set(Number(inFlight), Number(count));
   }
   return counts;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { KV_AGGREGATE_TYPE } from '@walnut/schema';
 import type pg from 'pg';
+import { SteadyLoad } from './steady-load.ts';
 
 /**
  * A steady write load straight into the outbox table, without the API: the
@@ -9,41 +10,20 @@ import type pg from 'pg';
  * transaction is counted, not retried: the outbox (and the test_decoding
  * witness) is the truth of what committed.
  */
-export class OutboxLoad {
+export class OutboxLoad extends SteadyLoad {
   committedTx = 0;
   committedRows = 0;
   failed = 0;
   private seq = 0;
-  private inFlight = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private pending = new Set<Promise<void>>();
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly opts: { ratePerSecond: number; keys: number; maxInFlight: number },
-  ) {}
-
-  start(): void {
-    const tickMs = 10;
-    const perTick = this.opts.ratePerSecond / (1000 / tickMs);
-    let budget = 0;
-    this.timer = setInterval(() => {
-      budget += perTick;
-      while (budget >= 1 && this.inFlight < this.opts.maxInFlight) {
-        budget -= 1;
-        this.fire();
-      }
-      budget = Math.min(budget, this.opts.maxInFlight);
-    }, tickMs);
+  ) {
+    super(opts);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await Promise.all(this.pending);
-  }
-
-  private fire(): void {
+  protected send(): Promise<void> {
     const rows = 1 + Math.floor(Math.random() * 5);
     const values: string[] = [];
     const params: unknown[] = [];
@@ -54,9 +34,8 @@ export class OutboxLoad {
       params.push(key, JSON.stringify({ op: 'set', key, value: { n }, request_id: randomUUID() }));
       values.push(`(gen_random_uuid(), '${KV_AGGREGATE_TYPE}', $${2 * i + 1}, 'chaos.put', $${2 * i + 2}::jsonb)`);
     }
-    this.inFlight++;
     // One statement outside a transaction block: one transaction of `rows` rows.
-    const insert = this.pool
+    return this.pool
       .query(`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ${values.join(', ')}`, params)
       .then(() => {
         this.committedTx++;
@@ -64,11 +43,6 @@ export class OutboxLoad {
       })
       .catch(() => {
         this.failed++;
-      })
-      .finally(() => {
-        this.inFlight--;
-        this.pending.delete(insert);
       });
-    this.pending.add(insert);
   }
 }
