@@ -1,3 +1,5 @@
+import { CodedError } from '@walnut/runtime';
+
 /**
  * Errors are values with a stable code; `retryable` says whether running again
  * can help. What is fatal reaches main.ts, the only place that exits.
@@ -6,14 +8,6 @@ export type ApplierErrorCode =
   /** kafkajs stopped the consumer and will not restart it. */
   'CONSUMER_CRASHED';
 
-export class ApplierError extends Error {
+export class ApplierError extends CodedError<ApplierErrorCode> {
   override readonly name = 'ApplierError';
-  readonly code: ApplierErrorCode;
-  readonly retryable: boolean;
-
-  constructor(code: ApplierErrorCode, message: string, opts: { retryable: boolean; cause?: unknown }) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.code = code;
-    this.retryable = opts.retryable;
-  }
 }

@@ -3,6 +3,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type KafkaNodes, type Stack, startStack, type WalnutFixture, walnutFixture } from '@walnut/stack';
 
+export type Delivery = 'at-least-once' | 'exactly-once';
+
+/**
+ * The relay's delivery mode under test: CHAOS_DELIVERY, at-least-once by default.
+ * `pnpm test:chaos` runs the suites once in each mode.
+ */
+export function chaosDelivery(): Delivery {
+  const mode = process.env.CHAOS_DELIVERY ?? 'at-least-once';
+  if (mode !== 'at-least-once' && mode !== 'exactly-once') throw new Error(`CHAOS_DELIVERY=${mode}?`);
+  return mode;
+}
+
 /** What a chaos suite owns; its context extends this. */
 export interface PrivateWalnut {
   dir: string;
@@ -34,7 +46,7 @@ export async function startPrivateWalnut(
   ctx.walnut = await walnutFixture(name, {
     databaseUrl: ctx.stack.databaseUrl,
     brokers: ctx.stack.kafkaBrokers,
-    env: opts.env,
+    env: { RELAY_DELIVERY: chaosDelivery(), ...opts.env },
   });
   ctx.oracle = `${ctx.walnut.slot}_oracle`;
   await ctx.walnut.pool.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [ctx.oracle]);

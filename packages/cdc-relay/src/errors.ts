@@ -1,3 +1,5 @@
+import { CodedError } from '@walnut/runtime';
+
 /**
  * Errors are values with a stable code. `retryable` tells the supervisor whether
  * reconnecting can help (a broker restart) or a human must act (wal_level).
@@ -16,16 +18,8 @@ export type RelayErrorCode =
   | 'REPLICATION_STREAM_FAILED'
   | 'KAFKA_SEND_FAILED';
 
-export class RelayError extends Error {
+export class RelayError extends CodedError<RelayErrorCode> {
   override readonly name = 'RelayError';
-  readonly code: RelayErrorCode;
-  readonly retryable: boolean;
-
-  constructor(code: RelayErrorCode, message: string, opts: { retryable: boolean; cause?: unknown }) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.code = code;
-    this.retryable = opts.retryable;
-  }
 }
 
 /** Maps whatever a driver threw to a RelayError the supervisor can act on. */
