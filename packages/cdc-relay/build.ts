@@ -1,6 +1,6 @@
 /**
  * `pnpm --filter @walnut/cdc-relay build`: the relay as one ESM file,
- * dist/cli.js, that plain `node` runs, with its dependencies bundled in. A
+ * dist/main.js, that plain `node` runs, with its dependencies bundled in. A
  * sidecar should start in well under a second and carry neither a TypeScript
  * loader nor hundreds of module files to resolve: @platformatic/kafka alone is
  * several hundred files. The bin prefers dist/ when it is current (see bin/).
@@ -44,8 +44,8 @@ function unusedModulesDropped(pkg: string): Plugin {
 }
 
 await build({
-  entryPoints: [here('src/cli.ts')],
-  outfile: here('dist/cli.js'),
+  entryPoints: [here('src/main.ts')],
+  outfile: here('dist/main.js'),
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -61,7 +61,7 @@ await build({
 });
 
 // @platformatic/wasm-utils (CRC32C for record batches) reads its WebAssembly beside its
-// own module, i.e. beside dist/cli.js once bundled.
+// own module, i.e. beside dist/main.js once bundled.
 const fromKafka = createRequire(createRequire(import.meta.url).resolve('@platformatic/kafka'));
 const wasmUtils = path.dirname(fromKafka.resolve('@platformatic/wasm-utils'));
 copyFileSync(path.join(wasmUtils, 'native.wasm'), here('dist/native.wasm'));

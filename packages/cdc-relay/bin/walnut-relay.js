@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// The built relay (dist/cli.js, from `pnpm --filter @walnut/cdc-relay build`) when it
+// The built relay (dist/main.js, from `pnpm --filter @walnut/cdc-relay build`) when it
 // is at least as new as the sources: one plain node process, no TypeScript loader.
 // Otherwise (no build, or sources edited since) the sources through tsx, as in
 // development, so a stale build never runs.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const built = new URL('../dist/cli.js', import.meta.url);
-const sources = ['../src/', '../../schema/src/'].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+const built = new URL('../dist/main.js', import.meta.url);
+const sources = ['../src/', '../../schema/src/', '../../runtime/src/'].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
 
 function newestSourceMs() {
   let newest = 0;
@@ -25,5 +25,5 @@ if (useBuilt) {
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../src/cli.ts');
+  await import('../src/main.ts');
 }
