@@ -173,7 +173,11 @@ for (const file of composeFiles) {
 compose("Prometheus scrapes each runnable's service at the port its env configures", () => {
   const services = readYaml('compose.yaml').services as Record<string, Service>;
   const config = readYaml('infra/prometheus/prometheus.yml') as {
-    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      static_configs?: Array<{ targets: string[] }>;
+      dns_sd_configs?: Array<{ names: string[]; port: number }>;
+    }>;
   };
   assert.ok(services.prometheus, 'compose.yaml has no prometheus service');
   for (const job of config.scrape_configs) {
@@ -181,10 +185,11 @@ compose("Prometheus scrapes each runnable's service at the port its env configur
     const target = runnables[job.job_name];
     assert.ok(service && target?.http, `job ${job.job_name} is not a compose service that listens`);
     const { port } = target.http(target.schema.parse(serviceEnv(service)) as Record<string, unknown>);
-    assert.equal(
-      job.static_configs.flatMap((c) => c.targets),
-      [`${job.job_name}:${port}`],
-    );
+    const scraped = [
+      ...(job.static_configs ?? []).flatMap((c) => c.targets),
+      ...(job.dns_sd_configs ?? []).flatMap((c) => c.names.map((name) => `${name}:${c.port}`)),
+    ];
+    assert.equal(scraped, [`${job.job_name}:${port}`]);
   }
 });
 

@@ -113,9 +113,15 @@ if (!which('prometheus')) {
     const config = readYaml('infra/prometheus/prometheus.yml');
     config.global = { ...config.global, scrape_interval: '2s', scrape_timeout: '2s', evaluation_interval: '2s' };
     config.rule_files = (config.rule_files as string[]).map((file) => repoPath('infra/prometheus', file));
-    for (const job of config.scrape_configs as Array<{ job_name: string; static_configs: unknown }>) {
+    for (const job of config.scrape_configs as Array<{
+      job_name: string;
+      static_configs: unknown;
+      dns_sd_configs?: unknown;
+    }>) {
       const target = targets[job.job_name];
       if (!target) throw new Error(`prometheus.yml scrapes job ${job.job_name}, which this test does not start`);
+      // Compose's service names (DNS discovery for the relay's replicas) become local addresses.
+      delete job.dns_sd_configs;
       job.static_configs = [{ targets: [target] }];
     }
     ctx.dir = mkdtempSync(path.join(tmpdir(), 'walnut-prometheus-'));

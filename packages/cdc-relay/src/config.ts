@@ -125,10 +125,14 @@ export const relayEnv = z.object({
   RELAY_BACKOFF_MAX_MS: int(100).default(10_000).describe('cap of the reconnect backoff'),
   // Unset, it outlasts the server's wal_sender_timeout: that is how long Postgres may take to
   // notice that a predecessor on a dead host is gone and free its slot.
+  RELAY_STANDBY: flag
+    .default(true)
+    .describe('while another relay streams from the slot, wait as its standby and take over when it is gone'),
+  RELAY_STANDBY_POLL_MS: int(50).default(500).describe('how often a standby tries to take the slot'),
   RELAY_SLOT_BUSY_TIMEOUT_MS: int(0)
     .optional()
     .describe(
-      "how long to retry while another process holds the slot, then exit 1; default: the server's wal_sender_timeout + 10 s",
+      "with RELAY_STANDBY=false: how long to retry while another process holds the slot, then exit 1; default: the server's wal_sender_timeout + 10 s",
     ),
   RELAY_HTTP_PORT: int(0).default(9400).describe('port of /health, /ready and /metrics; 0 picks a free one'),
   RELAY_HTTP_HOST: z.string().default('127.0.0.1').describe('address of the HTTP server'),
@@ -172,6 +176,9 @@ export interface RelayConfig {
   delivery: 'at-least-once' | 'exactly-once';
   shutdownTimeoutMs: number;
   backoffMaxMs: number;
+  /** Wait as a standby while another relay holds the slot (else give up after slotBusyTimeoutMs). */
+  standby: boolean;
+  standbyPollMs: number;
   /** Unset: the server's wal_sender_timeout + 10 s. */
   slotBusyTimeoutMs: number | undefined;
   http: { port: number; host: string };
@@ -208,6 +215,8 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     delivery: env.RELAY_DELIVERY,
     shutdownTimeoutMs: env.RELAY_SHUTDOWN_TIMEOUT_MS,
     backoffMaxMs: env.RELAY_BACKOFF_MAX_MS,
+    standby: env.RELAY_STANDBY,
+    standbyPollMs: env.RELAY_STANDBY_POLL_MS,
     slotBusyTimeoutMs: env.RELAY_SLOT_BUSY_TIMEOUT_MS,
     http: { port: env.RELAY_HTTP_PORT, host: env.RELAY_HTTP_HOST },
   };

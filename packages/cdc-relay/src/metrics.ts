@@ -70,6 +70,13 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
+  readonly role = new Gauge({
+    name: 'walnut_relay_role',
+    help: 'High availability: 1 for the role this relay last had (active streams the slot, standby waits for it).',
+    labelNames: ['role'],
+    registers: [this.registry],
+  });
+
   readonly state = new Gauge({
     name: 'walnut_relay_state',
     help: 'Lifecycle state: 1 for the current one.',

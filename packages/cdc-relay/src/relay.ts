@@ -6,21 +6,29 @@
  *  ┌────────────┐ ─────────────────────▶ ┌───────────┐ ───────▶ ┌──────────┐
  *  │ connecting │                        │ streaming │          │ draining │
  *  └────────────┘                        └───────────┘          └──────────┘
- *    │    │   ▲                            │       │                 │
- *    │ (1)│   │ delay elapsed         (1)  │       │ fatal (2)       │ acked, or timeout
- *    │    ▼   │                            │       ▼                 ▼
- *    │  ┌─────────┐ ◀──────────────────────┘   ┌───────────────────────────┐
- *    │  │ backoff │ ────────── stop() ───────▶ │          stopped          │
- *    │  └─────────┘                            └───────────────────────────┘
- *    │                                                       ▲
+ *    │ │  │   ▲                            │       │                 │
+ *    │ │(1) │ delay elapsed         (1)  │       │ fatal (2)       │ acked, or timeout
+ *    │ │  ▼   │                            │       ▼                 ▼
+ *    │ │┌─────────┐ ◀──────────────────────┘   ┌───────────────────────────┐
+ *    │ ││ backoff │ ────────── stop() ───────▶ │          stopped          │
+ *    │ │└─────────┘                            └───────────────────────────┘
+ *    │ │ (3)                                             ▲         ▲
+ *    │ ▼                                                 │         │ stop()
+ *    │ ┌─────────┐  slot free: streaming as above        │         │
+ *    │ │ standby │ ──────────────────────────────────────┼─────────┘
+ *    │ └─────────┘ ◀─ polls every RELAY_STANDBY_POLL_MS ─┘ (its own loop)
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
- * (1) A retryable error. SLOT_IN_USE (another connection holds the slot) is
- *     retried for at most RELAY_SLOT_BUSY_TIMEOUT_MS (by default the server's
- *     wal_sender_timeout + 10 s), then it is fatal.
- * (2) run() rejects with a non-retryable RelayError; the CLI exits non-zero.
+ * (1) A retryable error other than a held slot.
+ * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
+ * (3) SLOT_IN_USE: another relay streams from the slot. With RELAY_STANDBY
+ *     (the default) this one waits as a standby, trying again every
+ *     RELAY_STANDBY_POLL_MS, for as long as it takes; Postgres lets one
+ *     connection stream from a slot, which is what keeps two relays from
+ *     streaming at once. With RELAY_STANDBY=false it gives up after
+ *     RELAY_SLOT_BUSY_TIMEOUT_MS (by default the server's wal_sender_timeout
+ *     + 10 s), which is then fatal.
  */
-
 import type { Lsn } from '@walnut/schema';
 import { formatLsn } from '@walnut/schema';
 import pg from 'pg';
@@ -52,8 +60,15 @@ function slotMissing(slot: string, last: Checkpoint): RelayError {
   );
 }
 
-const RELAY_STATES = ['connecting', 'streaming', 'draining', 'backoff', 'stopped'] as const;
+const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
+
+/** active: streams (or drains) the slot; standby: waits for it. Other states keep the last role. */
+function roleOf(state: RelayState): 'active' | 'standby' | undefined {
+  if (state === 'streaming' || state === 'draining') return 'active';
+  if (state === 'standby') return 'standby';
+  return undefined;
+}
 
 /** A stuck producer must not hold up the supervisor: give up waiting after ms. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -128,7 +143,8 @@ export class Relay {
     let slotBusySince: number | null = null;
     try {
       while (!this.stopping) {
-        this.transition('connecting');
+        // A standby's polls are not state changes: one log line when the role changes, not one per poll.
+        if (this.current !== 'standby') this.transition('connecting');
         let producer: RelayProducer | undefined;
         try {
           const slot = await this.openSlot();
@@ -157,6 +173,11 @@ export class Relay {
           if (!failure.retryable) throw failure;
           this.metrics?.reconnects.inc({ code: failure.code });
           if (this.stopping) break;
+          if (failure.code === 'SLOT_IN_USE' && this.config.standby) {
+            this.transition('standby', { holder: failure.message });
+            await this.sleep(this.config.standbyPollMs);
+            continue;
+          }
           let delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
           if (failure.code === 'SLOT_IN_USE') {
             // Usually a predecessor that Postgres has not yet seen die: a SIGKILLed
@@ -277,6 +298,8 @@ export class Relay {
     this.status?.onState(next, code ? { code, message: String(fields.error ?? '') } : undefined);
     if (this.metrics) {
       for (const state of RELAY_STATES) this.metrics.state.set({ state }, state === next ? 1 : 0);
+      const role = roleOf(next);
+      if (role) for (const r of ['active', 'standby'] as const) this.metrics.role.set({ role: r }, r === role ? 1 : 0);
     }
     this.log.info({ state: next, ...fields }, `relay ${next}`);
   }

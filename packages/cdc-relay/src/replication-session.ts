@@ -21,7 +21,7 @@ import { StatusReports } from './status-reports.ts';
  * When it ends, for any reason, its in-memory state is thrown away: the next
  * session resumes from the slot's confirmed LSN, so nothing unacked is lost.
  *
- *   ┌──────────┐ fenced, server streaming ┌───────────┐  stop()  ┌──────────┐
+ *   ┌──────────┐ slot taken, then fenced  ┌───────────┐  stop()  ┌──────────┐
  *   │ starting │ ───────────────────────▶ │ streaming │ ───────▶ │ draining │
  *   └──────────┘                          └───────────┘          └──────────┘
  *        │ failure                              │ failure             │ acked, or timeout
@@ -30,7 +30,8 @@ import { StatusReports } from './status-reports.ts';
  *   │ ended: `done` resolves after stop(), rejects with the failure's error │
  *   └───────────────────────────────────────────────────────────────────────┘
  *
- * While draining, the message handler holds the next WAL message, which keeps
+ * While starting (between taking the slot and fencing older producers) and
+ * while draining, the message handler holds the next WAL message, which keeps
  * the library's flow control paused: nothing more is read.
  */
 export class ReplicationSession {
@@ -43,6 +44,9 @@ export class ReplicationSession {
   private tx: TxPosition | null = null;
   private stopping: Promise<void> | null = null;
   private releaseHandler: (() => void) | null = null;
+  /** Holds WAL messages until the session has fenced older producers (see start()). */
+  private gate: Promise<void> | null;
+  private openGate!: () => void;
   private acked = 0;
   /** Exactly-once: records at or before this are in Kafka already and are skipped (checkpoint-skip.ts). */
   private delivered: RecordPosition | null = null;
@@ -68,6 +72,12 @@ export class ReplicationSession {
     });
     // Callers may only look at `done` later; a rejection is still handled then.
     this.done.catch(() => {});
+    this.gate = new Promise<void>((resolve) => {
+      this.openGate = () => {
+        this.gate = null;
+        resolve();
+      };
+    });
     this.tracker = new AckTracker(this.startLsn);
     this.sink = new KafkaSink(
       producer,
@@ -132,15 +142,13 @@ export class ReplicationSession {
    * server has started streaming.
    */
   async start(): Promise<void> {
-    await Promise.race([this.sink.start(), this.done]);
-    // Only after the fence: a transaction the last session left open is aborted now, so
-    // the checkpoint read cannot be overtaken by one of its commits.
-    if (this.readDelivered) {
-      this.delivered = await this.readDelivered();
-      if (this.delivered) this.log.info({ through: this.delivered }, 'exactly-once: skipping what Kafka already holds');
-    }
+    // The slot first: Postgres lets one connection stream from a slot, so a relay that
+    // loses it (a standby racing another for a freed slot) fails here, with SLOT_IN_USE,
+    // before it has fenced the winner's producer. WAL messages wait behind the gate.
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
-    this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
+    this.service.on('data', (_lsn: string, message: PgoutputMessage) =>
+      this.gate ? this.gate.then(() => this.onMessage(message)) : this.onMessage(message),
+    );
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
       this.onKeepalive(parseLsn(lsn), shouldRespond),
     );
@@ -151,6 +159,16 @@ export class ReplicationSession {
     );
     this.reports.start();
     await Promise.race([started, this.done]);
+    // Then the fence: the slot's transactional id is taken over, aborting what an earlier
+    // session or relay left open, before any record of this session is sent.
+    await Promise.race([this.sink.start(), this.done]);
+    // Only after the fence: a transaction the last session left open is aborted now, so
+    // the checkpoint read cannot be overtaken by one of its commits.
+    if (this.readDelivered) {
+      this.delivered = await Promise.race([this.readDelivered(), this.done.then(() => null)]);
+      if (this.delivered) this.log.info({ through: this.delivered }, 'exactly-once: skipping what Kafka already holds');
+    }
+    this.openGate();
     if (this.state === 'starting') this.state = 'streaming';
   }
 
@@ -308,6 +326,7 @@ export class ReplicationSession {
     this.reports.stop();
     this.sink.close();
     this.releaseHandler?.();
+    this.openGate();
     await this.service.destroy().catch(() => {});
   }
 }

@@ -134,7 +134,7 @@ errors('a server without wal_level=logical: WAL_LEVEL_NOT_LOGICAL, and nothing c
   }
 });
 
-errors('a slot held by another relay: SLOT_IN_USE after RELAY_SLOT_BUSY_TIMEOUT_MS', async (ctx) => {
+errors('not a standby, a held slot: SLOT_IN_USE after RELAY_SLOT_BUSY_TIMEOUT_MS', async (ctx) => {
   const busyTimeoutMs = 3_000;
   const first = await ctx.walnut.startRelay();
   const holder = await ctx.walnut.pool.query<{ pid: number }>(
@@ -145,6 +145,7 @@ errors('a slot held by another relay: SLOT_IN_USE after RELAY_SLOT_BUSY_TIMEOUT_
   assert.ok(pid, 'the first relay holds the slot');
 
   const { exitCode, fatal, elapsedMs, relay } = await runToFailure(ctx, {
+    RELAY_STANDBY: 'false',
     RELAY_SLOT_BUSY_TIMEOUT_MS: String(busyTimeoutMs),
   });
   assertFailed(exitCode);

@@ -21,6 +21,8 @@ export interface WalnutFixture {
   pool: pg.Pool;
   startApi(): Promise<{ url: string; process: WalnutProcess }>;
   startRelay(extraEnv?: Record<string, string>): Promise<WalnutProcess>;
+  /** A relay beside one that streams: resolves once it says it is the standby. */
+  startStandbyRelay(extraEnv?: Record<string, string>): Promise<WalnutProcess>;
   startApplier(): Promise<WalnutProcess>;
   kafka: Kafka;
   /** Stops every process this fixture started and drops its slot. */
@@ -81,6 +83,11 @@ export async function walnutFixture(
       await process.waitForLine(/"state":"streaming"/);
       return process;
     },
+    async startStandbyRelay(extraEnv = {}) {
+      const process = track(startWalnutProcess('relay', { ...env, ...extraEnv }));
+      await process.waitForLine(/"state":"standby"/);
+      return process;
+    },
     async startApplier() {
       const process = track(startWalnutProcess('applier', env));
       await process.waitForLine(/applier consuming/);
@@ -110,6 +117,8 @@ export interface TopicRecord {
   key: string | null;
   value: string | null;
   headers: Record<string, string>;
+  /** The record's Kafka timestamp (the producer's create time), ms since the epoch. */
+  timestamp: number;
 }
 
 /**
@@ -165,6 +174,7 @@ export async function readTopic(
             key: m.key?.toString() ?? null,
             value: m.value?.toString() ?? null,
             headers,
+            timestamp: Number(m.timestamp),
           });
         }
       },
