@@ -24,4 +24,11 @@ test('records at or before the checkpoint are skipped, the rest of a split trans
   assert.not.ok(alreadyDelivered(at('0/2001', 0), checkpoint), 'a later transaction');
 });
 
+test('a non-transactional message sorts before the transaction whose commit record starts at its end', () => {
+  // pgoutput reports a message at the end of its record (0/2000); the next commit may start there.
+  const message = at('0/1FFF', 0); // the session's position for it: one byte earlier
+  assert.not.ok(alreadyDelivered(at('0/2000', 0), message), 'the transaction after it is not skipped');
+  assert.ok(alreadyDelivered(message, at('0/2000', 0)), 'and it is before that transaction');
+});
+
 test.run();

@@ -16,7 +16,8 @@ export type RelayErrorCode =
   | 'OUTBOX_ROW_UNMAPPABLE'
   | 'POSTGRES_UNAVAILABLE'
   | 'REPLICATION_STREAM_FAILED'
-  | 'KAFKA_SEND_FAILED';
+  | 'KAFKA_SEND_FAILED'
+  | 'CHECKPOINT_MISMATCH';
 
 export class RelayError extends CodedError<RelayErrorCode> {
   override readonly name = 'RelayError';

@@ -30,7 +30,7 @@
  *     + 10 s), which is then fatal.
  */
 import type { Lsn } from '@walnut/schema';
-import { formatLsn } from '@walnut/schema';
+import { formatLsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
@@ -43,6 +43,7 @@ import type { RecordPosition } from './kafka-record.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
+import { statusIntervalFor } from './status-reports.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { createPgoutputSlot } from './slot-admin.ts';
 
@@ -50,6 +51,8 @@ interface OpenedSlot {
   startLsn: Lsn;
   transactionalId: string;
   checkpoint: CheckpointIdentity;
+  /** The server's wal_sender_timeout; 0 when disabled. */
+  walSenderTimeoutMs: number;
 }
 
 function slotMissing(slot: string, last: Checkpoint): RelayError {
@@ -150,7 +153,10 @@ export class Relay {
           const slot = await this.openSlot();
           producer = this.newProducer(slot.transactionalId);
           const session = new ReplicationSession(
-            this.config,
+            {
+              ...this.config,
+              statusIntervalMs: statusIntervalFor(this.config.statusIntervalMs, slot.walSenderTimeoutMs),
+            },
             slot.startLsn,
             producer,
             slot.checkpoint,
@@ -268,11 +274,16 @@ export class Relay {
         await ensureCheckpointTopic(kafka, checkpointTopic);
         const startLsn = await this.withClient((client) => createPgoutputSlot(client, slotName));
         this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
-        return { startLsn, transactionalId, checkpoint };
+        return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
       case 'ready':
         await ensureCheckpointTopic(kafka, checkpointTopic);
-        return { startLsn: slot.confirmedFlushLsn, transactionalId, checkpoint };
+        return {
+          startLsn: slot.confirmedFlushLsn,
+          transactionalId,
+          checkpoint,
+          walSenderTimeoutMs: slot.walSenderTimeoutMs,
+        };
       default: {
         const unknown: never = slot;
         throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
@@ -283,7 +294,27 @@ export class Relay {
   /** Where the last committed checkpoint of this relay says Kafka is (exactly-once). */
   private async readDelivered(checkpoint: CheckpointIdentity): Promise<RecordPosition | null> {
     const last = await readCheckpoint(this.config.kafka, checkpoint.topic, checkpoint.key);
-    return last && { commitLsn: last.commitLsn, seq: last.seq };
+    if (!last) return null;
+    if (last.slot !== checkpoint.slot || last.database !== checkpoint.database) {
+      // A RELAY_TRANSACTIONAL_ID shared with another slot: its positions say nothing about this one.
+      this.log.warn({ checkpoint: last }, "exactly-once: the last checkpoint is another slot's; skipping nothing");
+      return null;
+    }
+    // A checkpoint past the server's WAL belongs to another WAL history (a restore, a failover
+    // to a standby that had not received it): skipping by it would drop new events that reuse
+    // those LSNs. Nothing can tell what Kafka holds of this history, so a human decides.
+    const current = await this.withClient(async (client) => {
+      const r = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      return parseLsn(r.rows[0]?.lsn ?? '0/0');
+    });
+    if (parseLsn(last.commitLsn) > current) {
+      throw new RelayError(
+        'CHECKPOINT_MISMATCH',
+        `the exactly-once checkpoint names LSN ${last.commitLsn} (written ${last.relayedAt}), past this server's WAL at ${formatLsn(current)}: the database's WAL history is not the one the relay relayed from (a restore or a failover?). To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
+        { retryable: false },
+      );
+    }
+    return { commitLsn: last.commitLsn, seq: last.seq };
   }
 
   /** Streaming with a live session: what /ready reports. */

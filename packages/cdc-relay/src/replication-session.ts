@@ -159,13 +159,18 @@ export class ReplicationSession {
     );
     this.reports.start();
     await Promise.race([started, this.done]);
+    // Stopped meanwhile (`done` resolved): without the slot, fencing would only knock out
+    // the producer of the relay that has it.
+    if (this.state !== 'starting') return;
     // Then the fence: the slot's transactional id is taken over, aborting what an earlier
     // session or relay left open, before any record of this session is sent.
     await Promise.race([this.sink.start(), this.done]);
+    if (this.state !== 'starting') return;
     // Only after the fence: a transaction the last session left open is aborted now, so
     // the checkpoint read cannot be overtaken by one of its commits.
     if (this.readDelivered) {
       this.delivered = await Promise.race([this.readDelivered(), this.done.then(() => null)]);
+      if (this.state !== 'starting') return;
       if (this.delivered) this.log.info({ through: this.delivered }, 'exactly-once: skipping what Kafka already holds');
     }
     this.openGate();
@@ -279,8 +284,15 @@ export class ReplicationSession {
     }
     const lsn = message.messageLsn;
     const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
-    const record = messageRecord(this.config.messages, message.prefix, message.content, at);
-    if (!record || alreadyDelivered(at, this.delivered)) return undefined;
+    const made = messageRecord(this.config.messages, message.prefix, message.content, at);
+    if (!made) return undefined;
+    // pgoutput gives the END of the message's WAL record, where the commit record of the next
+    // transaction may start: its first event would share the position (X, 0), and a
+    // checkpoint naming the message would skip that event. One byte earlier is still after
+    // every earlier record (WAL records are 8-byte aligned) and before that transaction.
+    const position = { commitLsn: formatLsn(parseLsn(lsn) - 1n), seq: 0 };
+    if (alreadyDelivered(position, this.delivered)) return undefined;
+    const record = { ...made, position };
     this.tracker.begin();
     const token = this.tracker.track();
     this.tracker.commit(parseLsn(lsn));

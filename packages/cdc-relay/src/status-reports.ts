@@ -46,3 +46,14 @@ export class StatusReports {
     this.trailing = null;
   }
 }
+
+/**
+ * At most a third of the server's wal_sender_timeout: while the WAL reader is paused
+ * (Kafka slow, or the session still fencing) the timer's reports are the only replies
+ * the walsender gets, and at the timeout it ends the connection (and a standby takes over).
+ */
+export function statusIntervalFor(configuredMs: number, walSenderTimeoutMs: number): number {
+  return walSenderTimeoutMs > 0
+    ? Math.min(configuredMs, Math.max(100, Math.floor(walSenderTimeoutMs / 3)))
+    : configuredMs;
+}

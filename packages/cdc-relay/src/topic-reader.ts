@@ -26,7 +26,15 @@ export async function readCommittedRecords(
   topic: string,
   onRecord: (record: CommittedRecord) => void,
 ): Promise<void> {
-  const consumer = new Consumer({ ...clientOptions(kafka, 'reader'), groupId: `${kafka.clientId}-reader` });
+  // Read uncommitted, ListOffsets included: its end is then the high watermark. Read committed,
+  // it would be the last stable offset, which an open transaction of any other producer of the
+  // topic (another relay's checkpoint) holds back, hiding the commits behind it. Set on the
+  // client, since the library's listOffsets refuses the option per call (its schema wants a string).
+  const consumer = new Consumer({
+    ...clientOptions(kafka, 'reader'),
+    groupId: `${kafka.clientId}-reader`,
+    isolationLevel: READ_UNCOMMITTED,
+  });
   try {
     const metadata = (await consumer.metadata({ topics: [topic] })).topics.get(topic);
     if (!metadata) return;

@@ -2,7 +2,8 @@
  * RELAY_DELIVERY=exactly-once on the real stack: SIGKILLs mid-stream, some of
  * them inside a Postgres transaction larger than one Kafka transaction, and a
  * read_committed reader finds every row once: none missing, none twice, each
- * key's rows in commit order.
+ * key's rows in commit order; also while another producer holds a transaction
+ * open in the shared checkpoint topic.
  */
 import { randomUUID } from 'node:crypto';
 import { readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
@@ -12,6 +13,7 @@ const exactlyOnce = walnutSuite('exactly-once', 'exactly_once');
 
 // Small Kafka transactions, so a 2,000-row Postgres transaction spans forty of them.
 const RELAY_ENV = { RELAY_DELIVERY: 'exactly-once', RELAY_MAX_BATCH_RECORDS: '50' };
+const CHECKPOINT_TOPIC = 'walnut.relay.checkpoints';
 
 exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no gap', async ({ walnut }) => {
   const ids: string[] = [];
@@ -34,6 +36,17 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
     }
   })();
 
+  // Another relay's transaction left open in the shared checkpoint topic (a relay killed
+  // mid-transaction): it must not hide this relay's later checkpoints from its restarts.
+  const foreign = walnut.kafka.producer({
+    transactionalId: `foreign-${randomUUID()}`,
+    maxInFlightRequests: 1,
+    idempotent: true,
+  });
+  await foreign.connect();
+  const open = await foreign.transaction();
+  await open.send({ topic: CHECKPOINT_TOPIC, messages: [{ key: 'another relay', value: '{}' }] });
+
   for (let kill = 1; kill <= 5; kill++) {
     await waitFor(`transaction ${kill * 10 + 3} committed`, async () => committed >= kill * 10 + 3, {
       timeoutMs: 120_000,
@@ -45,6 +58,8 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
     skippedLines.push(...relay.output.filter((line) => line.includes('exactly-once: skipping')));
   }
   await writer;
+  await open.abort();
+  await foreign.disconnect();
 
   const expected = new Set(ids);
   const records = await readTopic(walnut.kafka, walnut.topic, (seen) => seen.length >= expected.size, 120_000);
