@@ -36,6 +36,11 @@ export interface DrainOptions {
   relayEnv?: Record<string, string>;
   /** Names the drain in its slots, topic and log lines, e.g. its delivery mode. */
   label?: string;
+  /**
+   * Runs once every row is relayed and the relay has stopped, before the outbox is emptied: a
+   * measurement of the same rows (replay.ts). `relayEnv` is the whole env the relay ran with.
+   */
+  afterDrain?: (drain: DrainResult, relayEnv: Record<string, string>) => Promise<void>;
 }
 
 export async function drainWalnut(
@@ -73,18 +78,15 @@ export async function drainWalnut(
 
   const spawned = performance.now();
   const httpPort = await freePort();
-  const relay = startWalnutProcess(
-    'relay',
-    {
-      ...walnut.env,
-      ...opts.relayEnv,
-      RELAY_SLOT: slot,
-      RELAY_PUBLICATION: PUBLICATION,
-      RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
-      RELAY_HTTP_PORT: String(httpPort),
-    },
-    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-  );
+  const relayEnv = {
+    ...walnut.env,
+    ...opts.relayEnv,
+    RELAY_SLOT: slot,
+    RELAY_PUBLICATION: PUBLICATION,
+    RELAY_TOPIC_TEMPLATE: `bench.walnut-${name}.{aggregatetype}`,
+    RELAY_HTTP_PORT: String(httpPort),
+  };
+  const relay = startWalnutProcess('relay', relayEnv, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const admin = walnut.kafka.admin();
   await admin.connect();
   let relayPeakRssBytes: number | null = null;
@@ -113,7 +115,7 @@ export async function drainWalnut(
     const relayCpuSeconds = cpuAtStart === null || cpuAtEnd === null ? null : cpuAtEnd - cpuAtStart;
     const relayStartSeconds = (started - spawned) / 1000;
     log(`  walnut relay: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up)`);
-    return {
+    const result: DrainResult = {
       rowsPerTx,
       payloadBytes,
       rows,
@@ -124,6 +126,12 @@ export async function drainWalnut(
       relayPeakRssBytes,
       relayCpuSeconds,
     };
+    if (opts.afterDrain) {
+      // Alone on the machine's cores: the relay's work is done.
+      await relay.stop('SIGTERM');
+      await opts.afterDrain(result, relayEnv);
+    }
+    return result;
   } finally {
     await admin.disconnect();
     await relay.stop('SIGTERM');

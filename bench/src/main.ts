@@ -20,6 +20,7 @@ import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from './limits.ts';
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
 import { startPollingDeployment } from './polling-deployment.ts';
+import { measureReplay, type ReplayOutcome } from './replay.ts';
 import { renderMarkdown } from './report.ts';
 import { runSweep, type SweepPoint } from './scaling-sweep.ts';
 import { startWalnutDeployment, walnutSystem } from './walnut-deployment.ts';
@@ -27,6 +28,8 @@ import { fill, installWorkload, PAYLOAD_BYTES } from './workload.ts';
 import { measureWrites, type WriteThroughput } from './write-throughput.ts';
 
 const KAFKA_VERSION = '4.1.1';
+/** The drain whose rows the replay re-publishes (at-least-once, like the replay's producer). */
+const REPLAY_AFTER_ROWS_PER_TX = 100;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const log = (line: string) => console.log(`bench: ${line}`);
 
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     'skip-sweep': { type: 'boolean', default: false },
     'skip-footprint': { type: 'boolean', default: false },
     'skip-exactly-once': { type: 'boolean', default: false },
+    'skip-replay': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -119,6 +123,8 @@ try {
   const walnutResults: DrainResult[] = [];
   /** The same drains, after them, with each produce request one Kafka transaction at a time: what exactly-once costs. */
   const exactlyOnceResults: DrainResult[] = [];
+  /** `walnut-relay replay --all` of the rows the at-least-once 100-row drain has just relayed. */
+  let replay: ReplayOutcome | undefined;
   for (const delivery of values['skip-exactly-once'] ? ['at-least-once'] : ['at-least-once', 'exactly-once']) {
     // The last: every row in one transaction, which Postgres hands over only at its commit and
     // the relay can confirm only when Kafka has acked all of it: its memory must stay bounded.
@@ -126,7 +132,29 @@ try {
       const profileDir = values.profile
         ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-${delivery}-tx${rowsPerTx}-`))
         : undefined;
-      const opts = { profileDir, relayEnv: { RELAY_DELIVERY: delivery }, label: delivery };
+      const replayHere =
+        !values['skip-replay'] && delivery === 'at-least-once' && rowsPerTx === REPLAY_AFTER_ROWS_PER_TX;
+      const afterDrain = async (drain: DrainResult, relayEnv: Record<string, string>) => {
+        try {
+          replay = await measureReplay(walnut, {
+            relayEnv,
+            rows: drain.rows,
+            drainRowsPerTx: drain.rowsPerTx,
+            deadlineMs: values.full ? 600_000 : 120_000,
+            log,
+          });
+        } catch (error) {
+          // The report says so; the rest of the run still counts.
+          log(`  replay failed: ${error instanceof Error ? error.message : String(error)}`);
+          replay = { drainRowsPerTx: drain.rowsPerTx, failed: error instanceof Error ? error.message : String(error) };
+        }
+      };
+      const opts = {
+        profileDir,
+        relayEnv: { RELAY_DELIVERY: delivery },
+        label: delivery,
+        ...(replayHere ? { afterDrain } : {}),
+      };
       const result = await drainWalnut(walnut, rows, rowsPerTx, PAYLOAD_BYTES, 600_000, opts);
       (delivery === 'exactly-once' ? exactlyOnceResults : walnutResults).push(result);
       if (profileDir) printProfile(profileDir, `relay CPU by function, ${delivery}, ${rowsPerTx}-row transactions`);
@@ -262,6 +290,7 @@ try {
     rows,
     walnut: walnutResults,
     exactlyOnce: exactlyOnceResults,
+    replay,
     polling,
     kafka,
     chart,

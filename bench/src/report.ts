@@ -3,9 +3,11 @@ import type { DrainResult, PollingDrainResult } from './drain.ts';
 import type { Footprint } from './footprint.ts';
 import type { ProducerPerfResult } from './limits.ts';
 import type { LoadStep } from './load-steps.ts';
+import type { ReplayOutcome } from './replay.ts';
 import { deliverySection } from './report-delivery.ts';
 import { drainSection, pollingDrainSection, sweepSection } from './report-drain.ts';
 import { latencySection, writesSection } from './report-load.ts';
+import { replaySection } from './report-replay.ts';
 import { targetsSection } from './report-targets.ts';
 import type { SweepPoint } from './scaling-sweep.ts';
 import type { WriteThroughput } from './write-throughput.ts';
@@ -32,6 +34,8 @@ export interface Results {
   walnut: DrainResult[];
   /** The same drains with RELAY_DELIVERY=exactly-once; empty when left out. */
   exactlyOnce: DrainResult[];
+  /** `walnut-relay replay` of one at-least-once drain's rows; undefined when left out. */
+  replay: ReplayOutcome | undefined;
   polling: PollingDrainResult[];
   kafka: ProducerPerfResult;
   chart: string;
@@ -76,7 +80,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres and Kafka the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
     '',
-    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once` leave sections out. The code is in `bench/src`.',
+    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay` leave sections out. The code is in `bench/src`.',
     '',
     '| | |',
     '|---|---|',
@@ -97,6 +101,7 @@ export function renderMarkdown(r: Results): string {
   out.push(...sweepSection(r));
   out.push(...pollingDrainSection(r));
   out.push(`![Drain throughput, events/s](${r.chart})`, '');
+  out.push(...replaySection(r));
   // Walnut against polling, as before the exactly-once deployment joined the steps; it has its own section.
   out.push(
     ...latencySection({

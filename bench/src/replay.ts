@@ -1,0 +1,136 @@
+/**
+ * Replay throughput: `walnut-relay replay --all` re-publishing the rows a live
+ * drain has just relayed (same database, same outbox rows, same mapping env),
+ * to a fresh topic, as a child process on this machine. The live relay of that
+ * drain is stopped first, so the two never share the cores.
+ */
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startNodeScript, type WalnutFixture } from '@walnut/stack';
+import { createTopic, topicRecords } from './kafka-topics.ts';
+
+/** Rows read, sent and acked per page: the command's default, passed explicitly. */
+export const REPLAY_PAGE_SIZE = 1000;
+
+/** The command's own `replay.done` line. */
+export interface ReplayDone {
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+}
+
+export interface ReplayResult {
+  /** Rows per transaction of the drain whose rows were replayed. */
+  drainRowsPerTx: number;
+  rows: number;
+  /** Spawn to exit, by the benchmark's clock: node start, connections, count, every page acked. */
+  seconds: number;
+  rowsPerSecond: number;
+  /**
+   * The command's own figure: timed from just before its Kafka producer starts until the last page is
+   * acked, so its process start, its connections to Postgres and its count of the rows are left out.
+   */
+  command: ReplayDone;
+  /** Records in the fresh topic afterwards: the sum of its partitions' high watermarks. */
+  topicRecords: number;
+  pageSize: number;
+}
+
+export type ReplayOutcome = ReplayResult | { drainRowsPerTx: number; failed: string };
+
+let replays = 0;
+
+export async function measureReplay(
+  walnut: WalnutFixture,
+  opts: {
+    /** The env the live relay of the drain ran with: its mapping (RELAY_TOPIC_TEMPLATE etc.) applies. */
+    relayEnv: Record<string, string>;
+    rows: number;
+    drainRowsPerTx: number;
+    deadlineMs: number;
+    log: (line: string) => void;
+  },
+): Promise<ReplayResult> {
+  const { rows, log } = opts;
+  const topic = `bench.replay-r${++replays}_tx${opts.drainRowsPerTx}_n${rows}`;
+  await createTopic(walnut.kafka, topic);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-bench-replay-'));
+  const args = [
+    'replay',
+    '--all',
+    '--to-topic',
+    topic,
+    '--progress-file',
+    path.join(dir, 'progress.json'),
+    '--page-size',
+    String(REPLAY_PAGE_SIZE),
+  ];
+  log(`replaying the same ${rows} rows: walnut-relay ${args.join(' ')}`);
+  const spawned = performance.now();
+  const replay = startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', args, {
+    ...walnut.env,
+    ...opts.relayEnv,
+  });
+  // 'close' comes after the exit and after stdout and stderr have ended: every line is in.
+  const exited = once(replay.child, 'exit').then(() => performance.now());
+  const closed = once(replay.child, 'close');
+  const timer = setTimeout(() => void replay.stop('SIGTERM', 10_000), opts.deadlineMs);
+  const admin = walnut.kafka.admin();
+  try {
+    const exitedAt = await exited;
+    await closed;
+    clearTimeout(timer);
+    const seconds = (exitedAt - spawned) / 1000;
+    const code = replay.child.exitCode;
+    if (code !== 0) {
+      const why = replay.child.signalCode ?? `exit ${code}`;
+      const late = seconds * 1000 >= opts.deadlineMs ? ` (stopped after ${opts.deadlineMs / 1000} s)` : '';
+      throw new Error(`walnut-relay replay ended with ${why}${late}: ${replay.tail(5)}`);
+    }
+    const command = doneLine(replay.output);
+    if (!command) throw new Error(`walnut-relay replay exited 0 without a replay.done line: ${replay.tail(5)}`);
+    await admin.connect();
+    const inTopic = await topicRecords(admin, topic);
+    if (command.rows !== rows || inTopic !== rows) {
+      throw new Error(
+        `walnut-relay replay reported ${command.rows} rows and ${topic} holds ${inTopic}; expected ${rows}`,
+      );
+    }
+    const result: ReplayResult = {
+      drainRowsPerTx: opts.drainRowsPerTx,
+      rows,
+      seconds,
+      rowsPerSecond: rows / seconds,
+      command,
+      topicRecords: inTopic,
+      pageSize: REPLAY_PAGE_SIZE,
+    };
+    log(
+      `  replay: ${seconds.toFixed(2)} s spawn to exit (${Math.round(result.rowsPerSecond)} rows/s); its own figure ${command.seconds.toFixed(2)} s (${command.rowsPerSecond} rows/s); ${inTopic} records in ${topic}`,
+    );
+    return result;
+  } finally {
+    clearTimeout(timer);
+    await replay.stop('SIGTERM', 10_000);
+    await admin.disconnect();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The last `replay.done` JSON line of the command's output. */
+function doneLine(output: readonly string[]): ReplayDone | undefined {
+  for (let i = output.length - 1; i >= 0; i--) {
+    const line = output[i]?.trim();
+    if (!line?.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { event?: string; rows?: unknown; seconds?: unknown; rowsPerSecond?: unknown };
+      if (entry.event !== 'replay.done') continue;
+      const { rows, seconds, rowsPerSecond } = entry;
+      if (typeof rows === 'number' && typeof seconds === 'number' && typeof rowsPerSecond === 'number')
+        return { rows, seconds, rowsPerSecond };
+    } catch {}
+  }
+  return undefined;
+}
