@@ -47,6 +47,14 @@ export const relayEnv = z.object({
   RELAY_COLUMN_ID: identifier.default('id').describe('column sent as the `id` header'),
   RELAY_COLUMN_KEY: identifier.default('aggregateid').describe('column sent as the message key'),
   RELAY_COLUMN_PAYLOAD: identifier.default('payload').describe('column sent byte for byte as the value'),
+  RELAY_COLUMN_CREATED_AT: identifier
+    .default('created_at')
+    .describe(
+      'creation time column: replay --since/--until, and the order of replay and snapshot pages (skipped if absent)',
+    ),
+  RELAY_COLUMN_AGGREGATE_TYPE: identifier
+    .default('aggregatetype')
+    .describe('aggregate type column, for replay --aggregate-type'),
   RELAY_TOPIC_TEMPLATE: z
     .string()
     .min(1)
@@ -157,6 +165,8 @@ export interface RelayConfig {
   slot: string;
   publication: string;
   outbox: OutboxMapping;
+  /** Columns only replay and snapshot read: they select and order rows with ordinary queries. */
+  replayColumns: { createdAt: string; aggregateType: string };
   messages: MessageMapping;
   maxInflightRecords: number;
   maxInflightBytes: number;
@@ -198,6 +208,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
       topicTemplate: env.RELAY_TOPIC_TEMPLATE,
       headerColumns: env.RELAY_HEADER_COLUMNS,
     },
+    replayColumns: { createdAt: env.RELAY_COLUMN_CREATED_AT, aggregateType: env.RELAY_COLUMN_AGGREGATE_TYPE },
     messages: { prefixes: env.RELAY_MESSAGE_PREFIXES, topicTemplate: env.RELAY_MESSAGE_TOPIC_TEMPLATE },
     maxInflightRecords: env.RELAY_MAX_INFLIGHT_RECORDS,
     maxInflightBytes: env.RELAY_MAX_INFLIGHT_BYTES,

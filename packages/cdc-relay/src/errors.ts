@@ -17,7 +17,8 @@ export type RelayErrorCode =
   | 'POSTGRES_UNAVAILABLE'
   | 'REPLICATION_STREAM_FAILED'
   | 'KAFKA_SEND_FAILED'
-  | 'CHECKPOINT_MISMATCH';
+  | 'CHECKPOINT_MISMATCH'
+  | 'REPLAY_INTERRUPTED';
 
 export class RelayError extends CodedError<RelayErrorCode> {
   override readonly name = 'RelayError';

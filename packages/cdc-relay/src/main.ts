@@ -9,7 +9,15 @@ import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RelayStatus } from './relay-status.ts';
 import { Relay } from './relay.ts';
-import { addSettingOptions, adminSettings, allSettings, rawSettings, settingLabel } from './settings.ts';
+import { type ReplayRequest, runReplay, runSnapshot, type StopSignal, UsageError } from './replay-run.ts';
+import {
+  addSettingOptions,
+  adminSettings,
+  allSettings,
+  rawSettings,
+  replaySettings,
+  settingLabel,
+} from './settings.ts';
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
 import { SlotFiguresProbe } from './slot-figures.ts';
 
@@ -33,16 +41,24 @@ function parseOrExit<T extends z.ZodType>(schema: T, raw: Record<string, string 
 addSettingOptions(program.command('run', { isDefault: true }), allSettings)
   .description('stream the slot to Kafka until SIGTERM/SIGINT (the default command)')
   .action(async (_opts, command: Command) => {
-    const env = parseOrExit(relayEnv, rawSettings(command, allSettings));
-    let config: RelayConfig;
-    try {
-      config = relayConfig(env, (path) => readFileSync(path, 'utf8'));
-    } catch (error) {
-      console.error(`walnut-relay: ${(error as Error).message}`);
-      process.exit(2);
-    }
-    await run(config, env.LOG_LEVEL);
+    const { config, level } = configOrExit(command, allSettings);
+    await run(config, level);
   });
+
+/** Parses a command's settings into the relay's configuration, or exits 2 saying what is wrong. */
+function configOrExit(
+  command: Command,
+  names: Parameters<typeof rawSettings>[1],
+): { config: RelayConfig; level: string } {
+  // Settings a command does not offer keep their defaults.
+  const env = parseOrExit(relayEnv, rawSettings(command, names));
+  try {
+    return { config: relayConfig(env, (path) => readFileSync(path, 'utf8')), level: env.LOG_LEVEL };
+  } catch (error) {
+    console.error(`walnut-relay: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
 
 const adminEnv = relayEnv.pick({
   DATABASE_URL: true,
@@ -118,6 +134,126 @@ adminCommand(publication, 'sync', 'make the publication publish the outbox table
   const done = await syncPublication(client, t.publication, t);
   console.log(`${done} publication ${t.publication} for ${t.schema}.${t.table} (inserts only)`);
 });
+
+interface ReplayFlags {
+  fromId?: string;
+  toId?: string;
+  since?: string;
+  until?: string;
+  aggregateType?: string;
+  aggregateId?: string;
+  all?: boolean;
+  toTopic?: string;
+  pageSize: string;
+  progressFile: string;
+  resume?: boolean;
+  replayId?: string;
+  dryRun?: boolean;
+}
+
+function pageSizeOrExit(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    console.error(`walnut-relay: --page-size must be a whole number from 1 to 100000, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** SIGINT/SIGTERM stop a replay or snapshot after the pages in flight are acked and saved. */
+function stopOnSignals(): StopSignal {
+  const stop = { stopped: false };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      console.error(`walnut-relay: ${signal}: stopping after the pages in flight are acked`);
+      stop.stopped = true;
+    });
+  }
+  return stop;
+}
+
+/** Exit codes: 1 for a failure (progress so far is saved), 2 for a refused command line. */
+function exitWith(error: unknown): never {
+  if (error instanceof UsageError) {
+    console.error(`walnut-relay: ${error.message}`);
+    process.exit(2);
+  }
+  const code = error instanceof RelayError ? error.code : 'UNEXPECTED';
+  console.error(`walnut-relay: ${code}: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+addSettingOptions(program.command('replay'), replaySettings)
+  .description(
+    're-publish retained outbox rows (same mapping, plus a walnut-replay header) while the live relay streams on',
+  )
+  .option('--from-id <id>', 'rows whose id is at least this')
+  .option('--to-id <id>', 'rows whose id is at most this')
+  .option('--since <time>', 'rows created at or after this time (ISO 8601)')
+  .option('--until <time>', 'rows created before this time (ISO 8601)')
+  .option('--aggregate-type <type>', 'rows of this aggregate type')
+  .option('--aggregate-id <id>', 'rows of this aggregate id (the Kafka key)')
+  .option('--all', 'every row of the outbox (without a selection, replay refuses to start)')
+  .option('--to-topic <topic>', 'send every record to this topic instead of the mapped one')
+  .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
+  .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-replay.json')
+  .option('--resume', 'continue the replay the progress file holds, after its last acked row')
+  .option('--replay-id <id>', 'value of the walnut-replay header (default replay-<UTC time>)')
+  .option('--dry-run', 'count the selected rows and exit')
+  .action(async (flags: ReplayFlags, command: Command) => {
+    const { config } = configOrExit(command, replaySettings);
+    const request: ReplayRequest = {
+      selection: {
+        ...(flags.fromId !== undefined ? { fromId: flags.fromId } : {}),
+        ...(flags.toId !== undefined ? { toId: flags.toId } : {}),
+        ...(flags.since !== undefined ? { since: flags.since } : {}),
+        ...(flags.until !== undefined ? { until: flags.until } : {}),
+        ...(flags.aggregateType !== undefined ? { aggregateType: flags.aggregateType } : {}),
+        ...(flags.aggregateId !== undefined ? { aggregateId: flags.aggregateId } : {}),
+      },
+      all: !!flags.all,
+      toTopic: flags.toTopic,
+      pageSize: pageSizeOrExit(flags.pageSize),
+      progressFile: flags.progressFile,
+      resume: !!flags.resume,
+      replayId: flags.replayId,
+      dryRun: !!flags.dryRun,
+    };
+    try {
+      await runReplay(config, request, stopOnSignals());
+      process.exit(0);
+    } catch (error) {
+      exitWith(error);
+    }
+  });
+
+addSettingOptions(program.command('snapshot'), allSettings)
+  .description(
+    'adopt an outbox that already holds rows: create the slot, relay every row committed before it, then stream from it',
+  )
+  .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
+  .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-snapshot.json')
+  .option('--resume', 'continue the interrupted snapshot the progress file holds')
+  .option('--no-stream', 'exit once the snapshot is acked instead of streaming the slot')
+  .action(
+    async (flags: { pageSize: string; progressFile: string; resume?: boolean; stream: boolean }, command: Command) => {
+      const { config, level } = configOrExit(command, allSettings);
+      const stop = stopOnSignals();
+      try {
+        await runSnapshot(
+          config,
+          { pageSize: pageSizeOrExit(flags.pageSize), progressFile: flags.progressFile, resume: !!flags.resume },
+          stop,
+        );
+      } catch (error) {
+        exitWith(error);
+      }
+      if (!flags.stream) process.exit(0);
+      process.removeAllListeners('SIGTERM');
+      process.removeAllListeners('SIGINT');
+      await run(config, level);
+    },
+  );
 
 async function run(config: RelayConfig, level: string): Promise<void> {
   const log = createLogger('walnut-relay', level);

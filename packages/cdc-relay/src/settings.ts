@@ -63,3 +63,29 @@ export const adminSettings = [
   'RELAY_OUTBOX_TABLE',
   'LOG_LEVEL',
 ] as const satisfies readonly SettingName[];
+
+/** What replay reads: the outbox and its mapping, Kafka, and the produce limits. */
+export const replaySettings = [
+  'DATABASE_URL',
+  'KAFKA_BROKERS',
+  'KAFKA_CLIENT_ID',
+  'KAFKA_SSL',
+  'KAFKA_SSL_CA_FILE',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'RELAY_OUTBOX_TABLE',
+  'RELAY_COLUMN_ID',
+  'RELAY_COLUMN_KEY',
+  'RELAY_COLUMN_PAYLOAD',
+  'RELAY_COLUMN_CREATED_AT',
+  'RELAY_COLUMN_AGGREGATE_TYPE',
+  'RELAY_TOPIC_TEMPLATE',
+  'RELAY_HEADER_COLUMNS',
+  'RELAY_MAX_BATCH_RECORDS',
+  'RELAY_MAX_BATCH_BYTES',
+  'RELAY_MAX_RECORD_BYTES',
+  'RELAY_MAX_REQUESTS_IN_FLIGHT',
+  'RELAY_KAFKA_SEND_TIMEOUT_MS',
+  'LOG_LEVEL',
+] as const satisfies readonly SettingName[];

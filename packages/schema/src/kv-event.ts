@@ -8,6 +8,8 @@ export const RELAY_HEADERS = {
   seq: 'walnut-seq',
   xid: 'walnut-xid',
   commitTime: 'walnut-commit-time',
+  /** On records re-published by `walnut-relay replay` or `snapshot`: which run sent them. */
+  replay: 'walnut-replay',
 } as const;
 
 /** The replication slot the relay streams from and the API reads "published" from, unless configured. */

@@ -1,0 +1,309 @@
+import { formatLsn, parseLsn } from '@walnut/schema';
+import pg from 'pg';
+import type { RelayConfig } from './config.ts';
+import { RelayError } from './errors.ts';
+import { createSlotWithSnapshot } from './exported-snapshot.ts';
+import { closeForcibly, createProducer } from './kafka-producer.ts';
+import { OutboxPages, tableColumns } from './outbox-pages.ts';
+import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
+import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
+import { replayPosition, republish, snapshotPosition } from './republish.ts';
+import { inspectSlot } from './slot.ts';
+
+export interface ReplayRequest {
+  selection: ReplaySelection;
+  /** Say so to replay the whole outbox: an empty selection is otherwise refused. */
+  all: boolean;
+  toTopic: string | undefined;
+  pageSize: number;
+  progressFile: string;
+  resume: boolean;
+  replayId: string | undefined;
+  dryRun: boolean;
+}
+
+export interface SnapshotRequest {
+  pageSize: number;
+  progressFile: string;
+  resume: boolean;
+}
+
+/** A refusal the user can fix from the command line: exit 2, no stack trace. */
+export class UsageError extends Error {}
+
+/** Set by SIGINT/SIGTERM: the run stops after the pages in flight are acked and saved. */
+export interface StopSignal {
+  stopped: boolean;
+}
+
+/**
+ * `walnut-relay replay`: re-publishes the selected outbox rows under one
+ * snapshot, ack-then-advance, resumable. Returns how many rows were acked (in
+ * all runs), or null for a dry run.
+ */
+export async function runReplay(config: RelayConfig, request: ReplayRequest, stop: StopSignal): Promise<number | null> {
+  const previous = readReplayState(request.progressFile);
+  let state: ReplayState;
+  if (request.resume) {
+    if (!previous) throw new UsageError(`--resume: ${request.progressFile} holds no replay to resume`);
+    if (previous.kind !== 'replay') {
+      throw new UsageError(
+        `--resume: ${request.progressFile} holds a snapshot; resume it with walnut-relay snapshot --resume`,
+      );
+    }
+    if (!isEmptySelection(request.selection) || request.toTopic || request.all) {
+      throw new UsageError('--resume takes the selection and --to-topic from the progress file: give neither');
+    }
+    state = previous;
+    if (state.finishedAt) {
+      console.error(`replay ${state.replayId} finished at ${state.finishedAt}: nothing to resume`);
+      return state.rowsDone;
+    }
+  } else {
+    if (previous && !previous.finishedAt && !request.dryRun) {
+      throw new UsageError(
+        `${request.progressFile} holds unfinished ${previous.kind} ${previous.replayId} (${previous.rowsDone} rows acked): continue it with --resume, or delete the file (or pass another --progress-file) to start afresh`,
+      );
+    }
+    if (isEmptySelection(request.selection) && !request.all) {
+      throw new UsageError(
+        'select rows with --from-id/--to-id, --since/--until, --aggregate-type or --aggregate-id (or --all for the whole outbox)',
+      );
+    }
+    state = newState('replay', request.replayId ?? defaultReplayId(), request.selection, request.toTopic);
+  }
+
+  const columns = await replayColumns(config);
+  if ((state.selection.since || state.selection.until) && !columns.createdAt) {
+    throw new UsageError(
+      `--since/--until need a creation time column: ${config.outbox.schema}.${config.outbox.table} has no ${config.replayColumns.createdAt} (RELAY_COLUMN_CREATED_AT)`,
+    );
+  }
+  if (state.selection.aggregateType && !columns.aggregateType) {
+    throw new UsageError(
+      `--aggregate-type needs column ${config.replayColumns.aggregateType} (RELAY_COLUMN_AGGREGATE_TYPE), which ${config.outbox.schema}.${config.outbox.table} lacks`,
+    );
+  }
+  if (!state.cursor && state.rowsDone === 0) state.order = pageOrder(state.selection, columns);
+
+  const pages = await OutboxPages.open({
+    databaseUrl: config.databaseUrl,
+    table: config.outbox,
+    selection: state.selection,
+    columns,
+    order: state.order,
+  });
+  try {
+    const remaining = await pages.count(state.cursor);
+    if (request.dryRun) {
+      console.log(JSON.stringify({ event: 'replay.dry-run', rows: remaining, order: state.order }));
+      return null;
+    }
+    const snapshotLsn = await pages.walPosition();
+    writeReplayState(request.progressFile, state);
+    return await publishPages(config, state, request, pages, remaining, stop, replayPosition(state.replayId), {
+      kind: 'replay',
+      snapshotLsn,
+      toTopic: state.toTopic ?? null,
+      resumed: request.resume,
+    });
+  } finally {
+    await pages.close();
+  }
+}
+
+/**
+ * `walnut-relay snapshot`: creates the slot with an exported snapshot and
+ * relays the rows that snapshot sees (all committed before the slot's
+ * consistent point), then returns so the caller streams the slot from that
+ * point. A resumed snapshot reads a newer snapshot after its cursor: rows
+ * committed since the consistent point then go out twice, once streamed, once
+ * positioned before every streamed record.
+ */
+export async function runSnapshot(config: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
+  const previous = readReplayState(request.progressFile);
+  const columns = await replayColumns(config);
+  const slot = await withClient(config, (client) =>
+    inspectSlot(client, { slot: config.slot, publication: config.publication, outbox: config.outbox }),
+  );
+  let state: ReplayState;
+  let pages: OutboxPages;
+  if (request.resume) {
+    if (previous?.kind !== 'snapshot' || previous.slot !== config.slot) {
+      throw new UsageError(`--resume: ${request.progressFile} holds no snapshot of slot ${config.slot}`);
+    }
+    if (slot.status === 'missing') {
+      throw new UsageError(
+        `--resume: slot ${config.slot} no longer exists; start the snapshot afresh (delete ${request.progressFile})`,
+      );
+    }
+    state = previous;
+    if (state.finishedAt) return state.rowsDone;
+    pages = await OutboxPages.open({
+      databaseUrl: config.databaseUrl,
+      table: config.outbox,
+      selection: {},
+      columns,
+      order: state.order,
+    });
+  } else {
+    if (previous && !previous.finishedAt) {
+      throw new UsageError(
+        `${request.progressFile} holds unfinished ${previous.kind} ${previous.replayId}: continue it with --resume, or delete the file`,
+      );
+    }
+    if (slot.status !== 'missing') {
+      throw new UsageError(
+        `slot ${config.slot} already exists, so rows committed before it were never streamed and never will be: snapshot creates the slot, once. Re-publish older rows with walnut-relay replay, or --resume an interrupted snapshot`,
+      );
+    }
+    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot);
+    try {
+      pages = await OutboxPages.open({
+        databaseUrl: config.databaseUrl,
+        table: config.outbox,
+        selection: {},
+        columns,
+        order: pageOrder({}, columns),
+        snapshotName: created.snapshotName,
+      });
+    } finally {
+      // Imported (or failed): the reader's transaction holds the snapshot now.
+      await created.release();
+    }
+    state = newState('snapshot', `snapshot.${config.slot}.${created.consistentPoint}`, {}, undefined);
+    state.order = [...pages.order];
+    state.slot = config.slot;
+    state.consistentPoint = created.consistentPoint;
+    writeReplayState(request.progressFile, state);
+  }
+  try {
+    const remaining = await pages.count(state.cursor);
+    const before = formatLsn(parseLsn(state.consistentPoint ?? '0/1') - 1n);
+    return await publishPages(
+      config,
+      state,
+      request,
+      pages,
+      remaining,
+      stop,
+      snapshotPosition(state.replayId, before),
+      {
+        kind: 'snapshot',
+        slot: config.slot,
+        consistentPoint: state.consistentPoint,
+        resumed: request.resume,
+      },
+    );
+  } finally {
+    await pages.close();
+  }
+}
+
+async function publishPages(
+  config: RelayConfig,
+  state: ReplayState,
+  request: { pageSize: number; progressFile: string },
+  pages: OutboxPages,
+  remaining: number,
+  stop: StopSignal,
+  position: Parameters<typeof republish>[0]['position'],
+  startFields: Record<string, unknown>,
+): Promise<number> {
+  const report = new ProgressReport(state.replayId, state.rowsDone, state.rowsDone + remaining, !!process.stdout.isTTY);
+  report.start({ ...startFields, rowsDone: state.rowsDone });
+  // Its own transactional id: a resumed run's producer fences a killed one's sends still in flight.
+  const producer = createProducer(config.kafka, {
+    transactionalId: `walnut-replay.${state.replayId}`,
+    requestTimeoutMs: config.kafkaSendTimeoutMs,
+    maxRequestsInFlight: config.maxRequestsInFlight,
+  });
+  try {
+    const rows = await republish({
+      pages,
+      producer,
+      mapping: config.outbox,
+      toTopic: state.toTopic,
+      pageSize: request.pageSize,
+      maxBatchRecords: config.maxBatchRecords,
+      maxBatchBytes: config.maxBatchBytes,
+      maxRecordBytes: config.maxRecordBytes,
+      position,
+      state,
+      save: (s) => writeReplayState(request.progressFile, s),
+      report,
+      stopping: () => stop.stopped,
+    });
+    if (stop.stopped) {
+      throw new RelayError(
+        'REPLAY_INTERRUPTED',
+        `stopped after ${rows} acked rows (saved in ${request.progressFile}); continue with --resume`,
+        { retryable: true },
+      );
+    }
+    state.finishedAt = new Date().toISOString();
+    writeReplayState(request.progressFile, state);
+    report.done(rows);
+    return rows;
+  } finally {
+    await closeForcibly(producer);
+  }
+}
+
+function newState(
+  kind: ReplayState['kind'],
+  replayId: string,
+  selection: ReplaySelection,
+  toTopic: string | undefined,
+): ReplayState {
+  return replayState.parse({
+    version: 1,
+    kind,
+    replayId,
+    selection,
+    ...(toTopic ? { toTopic } : {}),
+    order: ['-'],
+    cursor: null,
+    rowsDone: 0,
+    startedAt: new Date().toISOString(),
+    finishedAt: null,
+  });
+}
+
+function defaultReplayId(): string {
+  return `replay-${new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
+}
+
+async function replayColumns(config: RelayConfig): Promise<ReplayColumns> {
+  const present = await withClient(config, (client) => tableColumns(client, config.outbox.schema, config.outbox.table));
+  if (present.size === 0) {
+    throw new RelayError(
+      'OUTBOX_TABLE_MISSING',
+      `outbox table ${config.outbox.schema}.${config.outbox.table} does not exist`,
+      {
+        retryable: false,
+      },
+    );
+  }
+  const { createdAt, aggregateType } = config.replayColumns;
+  return {
+    id: config.outbox.columns.id,
+    key: config.outbox.columns.key,
+    createdAt: present.has(createdAt) ? createdAt : undefined,
+    aggregateType: present.has(aggregateType) ? aggregateType : undefined,
+  };
+}
+
+async function withClient<T>(config: RelayConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: config.databaseUrl });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
