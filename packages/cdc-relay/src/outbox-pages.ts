@@ -106,11 +106,28 @@ export class OutboxPages {
   }
 }
 
-/** The columns a table has, to tell which optional replay columns exist. */
-export async function tableColumns(client: pg.Client, schema: string, table: string): Promise<Set<string>> {
-  const r = await client.query<{ column_name: string }>(
+/** A table's columns, and the key columns of each of its btree indexes, in index order. */
+export interface TableShape {
+  columns: Set<string>;
+  indexes: string[][];
+}
+
+export async function tableShape(client: pg.Client, schema: string, table: string): Promise<TableShape> {
+  const columns = await client.query<{ column_name: string }>(
     'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
     [schema, table],
   );
-  return new Set(r.rows.map((row) => row.column_name));
+  const indexes = await client.query<{ columns: string[] }>(
+    `SELECT array_agg(a.attname ORDER BY k.n) AS columns
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace ns ON ns.oid = c.relnamespace
+       JOIN pg_am am ON am.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid)
+       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+      WHERE ns.nspname = $1 AND c.relname = $2 AND am.amname = 'btree' AND i.indpred IS NULL
+      GROUP BY i.indexrelid`,
+    [schema, table],
+  );
+  return { columns: new Set(columns.rows.map((r) => r.column_name)), indexes: indexes.rows.map((r) => r.columns) };
 }

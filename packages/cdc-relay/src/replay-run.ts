@@ -4,7 +4,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { createSlotWithSnapshot } from './exported-snapshot.ts';
 import { closeForcibly, createProducer } from './kafka-producer.ts';
-import { OutboxPages, tableColumns } from './outbox-pages.ts';
+import { OutboxPages, tableShape } from './outbox-pages.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 import { replayPosition, republish, snapshotPosition } from './republish.ts';
@@ -278,22 +278,22 @@ function defaultReplayId(): string {
 }
 
 async function replayColumns(config: RelayConfig): Promise<ReplayColumns> {
-  const present = await withClient(config, (client) => tableColumns(client, config.outbox.schema, config.outbox.table));
-  if (present.size === 0) {
+  const shape = await withClient(config, (client) => tableShape(client, config.outbox.schema, config.outbox.table));
+  if (shape.columns.size === 0) {
     throw new RelayError(
       'OUTBOX_TABLE_MISSING',
       `outbox table ${config.outbox.schema}.${config.outbox.table} does not exist`,
-      {
-        retryable: false,
-      },
+      { retryable: false },
     );
   }
   const { createdAt, aggregateType } = config.replayColumns;
+  const { id, key } = config.outbox.columns;
   return {
-    id: config.outbox.columns.id,
-    key: config.outbox.columns.key,
-    createdAt: present.has(createdAt) ? createdAt : undefined,
-    aggregateType: present.has(aggregateType) ? aggregateType : undefined,
+    id,
+    key,
+    createdAt: shape.columns.has(createdAt) ? createdAt : undefined,
+    createdAtIndexed: shape.indexes.some((columns) => columns[0] === createdAt && columns[1] === id),
+    aggregateType: shape.columns.has(aggregateType) ? aggregateType : undefined,
   };
 }
 

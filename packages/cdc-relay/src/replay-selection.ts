@@ -21,19 +21,23 @@ export interface ReplayColumns {
   key: string;
   /** Absent when the table has no such column: time selections are then refused, pages go in id order. */
   createdAt: string | undefined;
+  /** An index leads with (createdAt, id): only then do pages go in creation order (see pageOrder). */
+  createdAtIndexed: boolean;
   aggregateType: string | undefined;
 }
 
 /**
  * Pages go in key order so that a cursor (the last row's key) resumes exactly
- * after what was acked: by creation time then id when the table has a creation
- * time (the app's own order of a key's events, and what the created_at index
- * serves), by id alone when it has none or when the selection is an id range
- * (the primary key then bounds the scan).
+ * after what was acked: by creation time then id when an index leads with
+ * those two (the app's own order of a key's events; Walnut's outbox has it),
+ * else by id, the primary key. Not by creation time over an index on it alone:
+ * the rows of one large transaction share one now(), and every page would
+ * re-read and sort that whole group. An id range always goes by id, which
+ * bounds the scan.
  */
 export function pageOrder(selection: ReplaySelection, columns: ReplayColumns): string[] {
   const idRange = selection.fromId !== undefined || selection.toId !== undefined;
-  return columns.createdAt && !idRange ? [columns.createdAt, columns.id] : [columns.id];
+  return columns.createdAt && columns.createdAtIndexed && !idRange ? [columns.createdAt, columns.id] : [columns.id];
 }
 
 export interface PageQuery {

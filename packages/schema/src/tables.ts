@@ -18,8 +18,10 @@ export const outbox = pgTable(
     traceparent: text('traceparent'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  // The retention sweep walks the oldest rows first.
-  (t) => [index('outbox_created_at_idx').on(t.createdAt)],
+  // The retention sweep walks the oldest rows first; replay and snapshot page by (created_at, id)
+  // with it, which an index on created_at alone serves only by sorting each page's whole
+  // created_at group (one large transaction shares one now()).
+  (t) => [index('outbox_created_at_id_idx').on(t.createdAt, t.id)],
 );
 
 /**
