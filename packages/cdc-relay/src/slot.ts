@@ -81,7 +81,7 @@ export async function inspectSlot(
   if (slot.wal_status === 'lost') {
     throw new RelayError(
       'SLOT_INVALIDATED',
-      `slot ${opts.slot} was invalidated (WAL past max_slot_wal_keep_size was removed); events in the gap are lost. Drop and recreate the slot, then reconcile`,
+      `slot ${opts.slot} was invalidated (WAL past max_slot_wal_keep_size was removed); events in the gap are lost. Drop and recreate the slot (walnut-relay slot drop, slot create), then re-publish the gap from the outbox table with walnut-relay replay --since/--until (docs/relay.md, Replay and snapshot)`,
       { retryable: false },
     );
   }
