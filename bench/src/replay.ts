@@ -5,7 +5,7 @@
  * drain is stopped first, so the two never share the cores.
  */
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startNodeScript, type WalnutFixture } from '@walnut/stack';
@@ -36,6 +36,10 @@ export interface ReplayResult {
   /** Records in the fresh topic afterwards: the sum of its partitions' high watermarks. */
   topicRecords: number;
   pageSize: number;
+  /** The page order the command chose, from its progress file: (created_at, id) or (id). */
+  order: string[];
+  /** The outbox's btree indexes when it ran, each as its key columns: the order follows from them. */
+  outboxIndexes: string[][];
 }
 
 export type ReplayOutcome = ReplayResult | { drainRowsPerTx: number; failed: string };
@@ -57,13 +61,14 @@ export async function measureReplay(
   const topic = `bench.replay-r${++replays}_tx${opts.drainRowsPerTx}_n${rows}`;
   await createTopic(walnut.kafka, topic);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-bench-replay-'));
+  const progressFile = path.join(dir, 'progress.json');
   const args = [
     'replay',
     '--all',
     '--to-topic',
     topic,
     '--progress-file',
-    path.join(dir, 'progress.json'),
+    progressFile,
     '--page-size',
     String(REPLAY_PAGE_SIZE),
   ];
@@ -98,6 +103,8 @@ export async function measureReplay(
         `walnut-relay replay reported ${command.rows} rows and ${topic} holds ${inTopic}; expected ${rows}`,
       );
     }
+    const order = await progressOrder(progressFile);
+    const outboxIndexes = await btreeIndexes(walnut);
     const result: ReplayResult = {
       drainRowsPerTx: opts.drainRowsPerTx,
       rows,
@@ -106,9 +113,11 @@ export async function measureReplay(
       command,
       topicRecords: inTopic,
       pageSize: REPLAY_PAGE_SIZE,
+      order,
+      outboxIndexes,
     };
     log(
-      `  replay: ${seconds.toFixed(2)} s spawn to exit (${Math.round(result.rowsPerSecond)} rows/s); its own figure ${command.seconds.toFixed(2)} s (${command.rowsPerSecond} rows/s); ${inTopic} records in ${topic}`,
+      `  replay: ${seconds.toFixed(2)} s spawn to exit (${Math.round(result.rowsPerSecond)} rows/s); its own figure ${command.seconds.toFixed(2)} s (${command.rowsPerSecond} rows/s); ${inTopic} records in ${topic}; pages in (${order.join(', ')}) order; outbox indexes ${outboxIndexes.map((c) => `(${c.join(', ')})`).join(', ')}`,
     );
     return result;
   } finally {
@@ -117,6 +126,32 @@ export async function measureReplay(
     await admin.disconnect();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The `order` the command saved in its progress file: the columns its pages went by. */
+async function progressOrder(file: string): Promise<string[]> {
+  const state = JSON.parse(await readFile(file, 'utf8')) as { order?: unknown };
+  const { order } = state;
+  if (!Array.isArray(order) || !order.every((c) => typeof c === 'string') || order.length === 0)
+    throw new Error(`${file} holds no page order`);
+  return order;
+}
+
+/** The key columns of each btree index on public.outbox (Walnut's migrations made the table). */
+async function btreeIndexes(walnut: WalnutFixture): Promise<string[][]> {
+  const { rows } = await walnut.pool.query<{ columns: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY k.n) AS columns
+       FROM pg_index i
+       JOIN pg_class t ON t.oid = i.indrelid
+       JOIN pg_class ix ON ix.oid = i.indexrelid
+       JOIN pg_am am ON am.oid = ix.relam
+       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+      WHERE t.oid = 'public.outbox'::regclass AND am.amname = 'btree' AND i.indpred IS NULL
+      GROUP BY i.indexrelid, ix.relname
+      ORDER BY ix.relname`,
+  );
+  return rows.map((r) => r.columns);
 }
 
 /** The last `replay.done` JSON line of the command's output. */

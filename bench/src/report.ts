@@ -34,8 +34,8 @@ export interface Results {
   walnut: DrainResult[];
   /** The same drains with RELAY_DELIVERY=exactly-once; empty when left out. */
   exactlyOnce: DrainResult[];
-  /** `walnut-relay replay` of one at-least-once drain's rows; undefined when left out. */
-  replay: ReplayOutcome | undefined;
+  /** `walnut-relay replay` of at-least-once drains' rows (100-row and one-transaction); empty when left out. */
+  replays: ReplayOutcome[];
   polling: PollingDrainResult[];
   kafka: ProducerPerfResult;
   chart: string;
