@@ -183,77 +183,83 @@ function exitWith(error: unknown): never {
   process.exit(1);
 }
 
-addSettingOptions(program.command('replay'), replaySettings)
-  .description(
-    're-publish retained outbox rows (same mapping, plus a walnut-replay header) while the live relay streams on',
-  )
-  .option('--from-id <id>', 'rows whose id is at least this')
-  .option('--to-id <id>', 'rows whose id is at most this')
-  .option('--since <time>', 'rows created at or after this time (ISO 8601)')
-  .option('--until <time>', 'rows created before this time (ISO 8601)')
-  .option('--aggregate-type <type>', 'rows of this aggregate type')
-  .option('--aggregate-id <id>', 'rows of this aggregate id (the Kafka key)')
-  .option('--all', 'every row of the outbox (without a selection, replay refuses to start)')
-  .option('--to-topic <topic>', 'send every record to this topic instead of the mapped one')
-  .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
-  .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-replay.json')
-  .option('--resume', 'continue the replay the progress file holds, after its last acked row')
-  .option('--replay-id <id>', 'value of the walnut-replay header (default replay-<UTC time>)')
-  .option('--dry-run', 'count the selected rows and exit')
-  .action(async (flags: ReplayFlags, command: Command) => {
-    const { config } = configOrExit(command, replaySettings);
-    const request: ReplayRequest = {
-      selection: {
-        ...(flags.fromId !== undefined ? { fromId: flags.fromId } : {}),
-        ...(flags.toId !== undefined ? { toId: flags.toId } : {}),
-        ...(flags.since !== undefined ? { since: flags.since } : {}),
-        ...(flags.until !== undefined ? { until: flags.until } : {}),
-        ...(flags.aggregateType !== undefined ? { aggregateType: flags.aggregateType } : {}),
-        ...(flags.aggregateId !== undefined ? { aggregateId: flags.aggregateId } : {}),
-      },
-      all: !!flags.all,
-      toTopic: flags.toTopic,
-      pageSize: pageSizeOrExit(flags.pageSize),
-      progressFile: flags.progressFile,
-      resume: !!flags.resume,
-      replayId: flags.replayId,
-      dryRun: !!flags.dryRun,
-    };
+addSettingOptions(
+  program
+    .command('replay')
+    .description(
+      're-publish retained outbox rows (same mapping, plus a walnut-replay header) while the live relay streams on',
+    )
+    .option('--from-id <id>', 'rows whose id is at least this')
+    .option('--to-id <id>', 'rows whose id is at most this')
+    .option('--since <time>', 'rows created at or after this time (ISO 8601)')
+    .option('--until <time>', 'rows created before this time (ISO 8601)')
+    .option('--aggregate-type <type>', 'rows of this aggregate type')
+    .option('--aggregate-id <id>', 'rows of this aggregate id (the Kafka key)')
+    .option('--all', 'every row of the outbox (without a selection, replay refuses to start)')
+    .option('--to-topic <topic>', 'send every record to this topic instead of the mapped one')
+    .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
+    .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-replay.json')
+    .option('--resume', 'continue the replay the progress file holds, after its last acked row')
+    .option('--replay-id <id>', 'value of the walnut-replay header (default replay-<UTC time>)')
+    .option('--dry-run', 'count the selected rows and exit'),
+  replaySettings,
+).action(async (flags: ReplayFlags, command: Command) => {
+  const { config } = configOrExit(command, replaySettings);
+  const request: ReplayRequest = {
+    selection: {
+      ...(flags.fromId !== undefined ? { fromId: flags.fromId } : {}),
+      ...(flags.toId !== undefined ? { toId: flags.toId } : {}),
+      ...(flags.since !== undefined ? { since: flags.since } : {}),
+      ...(flags.until !== undefined ? { until: flags.until } : {}),
+      ...(flags.aggregateType !== undefined ? { aggregateType: flags.aggregateType } : {}),
+      ...(flags.aggregateId !== undefined ? { aggregateId: flags.aggregateId } : {}),
+    },
+    all: !!flags.all,
+    toTopic: flags.toTopic,
+    pageSize: pageSizeOrExit(flags.pageSize),
+    progressFile: flags.progressFile,
+    resume: !!flags.resume,
+    replayId: flags.replayId,
+    dryRun: !!flags.dryRun,
+  };
+  try {
+    await runReplay(config, request, stopOnSignals());
+    process.exit(0);
+  } catch (error) {
+    exitWith(error);
+  }
+});
+
+addSettingOptions(
+  program
+    .command('snapshot')
+    .description(
+      'adopt an outbox that already holds rows: create the slot, relay every row committed before it, then stream from it',
+    )
+    .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
+    .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-snapshot.json')
+    .option('--resume', 'continue the interrupted snapshot the progress file holds')
+    .option('--no-stream', 'exit once the snapshot is acked instead of streaming the slot'),
+  allSettings,
+).action(
+  async (flags: { pageSize: string; progressFile: string; resume?: boolean; stream: boolean }, command: Command) => {
+    const { config, level } = configOrExit(command, allSettings);
+    const stop = stopOnSignals();
     try {
-      await runReplay(config, request, stopOnSignals());
-      process.exit(0);
+      await runSnapshot(
+        config,
+        { pageSize: pageSizeOrExit(flags.pageSize), progressFile: flags.progressFile, resume: !!flags.resume },
+        stop,
+      );
     } catch (error) {
       exitWith(error);
     }
-  });
-
-addSettingOptions(program.command('snapshot'), allSettings)
-  .description(
-    'adopt an outbox that already holds rows: create the slot, relay every row committed before it, then stream from it',
-  )
-  .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
-  .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-snapshot.json')
-  .option('--resume', 'continue the interrupted snapshot the progress file holds')
-  .option('--no-stream', 'exit once the snapshot is acked instead of streaming the slot')
-  .action(
-    async (flags: { pageSize: string; progressFile: string; resume?: boolean; stream: boolean }, command: Command) => {
-      const { config, level } = configOrExit(command, allSettings);
-      const stop = stopOnSignals();
-      try {
-        await runSnapshot(
-          config,
-          { pageSize: pageSizeOrExit(flags.pageSize), progressFile: flags.progressFile, resume: !!flags.resume },
-          stop,
-        );
-      } catch (error) {
-        exitWith(error);
-      }
-      if (!flags.stream) process.exit(0);
-      process.removeAllListeners('SIGTERM');
-      process.removeAllListeners('SIGINT');
-      await run(config, level);
-    },
-  );
+    if (!flags.stream) process.exit(0);
+    process.removeAllListeners('SIGTERM');
+    process.removeAllListeners('SIGINT');
+    await run(config, level);
+  },
+);
 
 async function run(config: RelayConfig, level: string): Promise<void> {
   const log = createLogger('walnut-relay', level);

@@ -118,7 +118,7 @@ export async function tableShape(client: pg.Client, schema: string, table: strin
     [schema, table],
   );
   const indexes = await client.query<{ columns: string[] }>(
-    `SELECT array_agg(a.attname ORDER BY k.n) AS columns
+    `SELECT array_agg(a.attname::text ORDER BY k.n) AS columns
        FROM pg_index i
        JOIN pg_class c ON c.oid = i.indrelid
        JOIN pg_namespace ns ON ns.oid = c.relnamespace

@@ -52,7 +52,9 @@ test('on a terminal: one line redrawn in place', () => {
   const lines: string[] = [];
   const report = new ProgressReport('r1', 0, 1000, true, (line) => lines.push(line));
   report.acked(250, null);
-  assert.match(lines[0] as string, /^\r\x1b\[K250\/1,000 rows \(25%\) · [\d,]+ rows\/s/);
+  const line = lines[0] as string;
+  assert.ok(line.startsWith('\r\x1b[K250/1,000 rows (25%) · '), JSON.stringify(line));
+  assert.ok(line.includes(' rows/s'), line);
 });
 
 const relation = {

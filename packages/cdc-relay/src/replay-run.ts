@@ -94,7 +94,14 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
     order: state.order,
   });
   try {
-    const remaining = await pages.count(state.cursor);
+    const remaining = await pages.count(state.cursor).catch((error: unknown) => {
+      // Class 22, data exception: a bound that is not a time, or not of the id column's type.
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('22')) {
+        throw new UsageError(`the selection does not fit the outbox's columns: ${(error as Error).message}`);
+      }
+      throw error;
+    });
     if (request.dryRun) {
       console.log(JSON.stringify({ event: 'replay.dry-run', rows: remaining, order: state.order }));
       return null;
@@ -211,7 +218,7 @@ async function publishPages(
   startFields: Record<string, unknown>,
 ): Promise<number> {
   const report = new ProgressReport(state.replayId, state.rowsDone, state.rowsDone + remaining, !!process.stdout.isTTY);
-  report.start({ ...startFields, rowsDone: state.rowsDone });
+  report.start({ ...startFields, order: state.order, rowsDone: state.rowsDone });
   // Its own transactional id: a resumed run's producer fences a killed one's sends still in flight.
   const producer = createProducer(config.kafka, {
     transactionalId: `walnut-replay.${state.replayId}`,

@@ -63,7 +63,7 @@ export class ReplicationSession {
     checkpoint: CheckpointIdentity,
     private readonly log: Logger,
     private readonly observer?: SessionObserver,
-    /** Exactly-once: the last record Kafka holds, read (read_committed) once this session has fenced the last. */
+    /** Exactly-once: the last record Kafka holds, read to the high watermark (aborted and still-open transactions left out) once this session has fenced the last. */
     private readonly readDelivered?: () => Promise<RecordPosition | null>,
   ) {
     this.done = new Promise<void>((resolve, reject) => {

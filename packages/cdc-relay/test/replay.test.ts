@@ -133,6 +133,8 @@ replay('a time range replayed during writes: once per replay, live stream whole,
     [since, until],
   );
   assert.ok(selected.rowCount && selected.rowCount > 500, `range holds ${selected.rowCount} rows`);
+  // Walnut's outbox has an index on (created_at, id): pages follow it.
+  assert.equal(events(run, 'replay.start')[0]?.order, ['created_at', 'id']);
   const done = events(run, 'replay.done')[0];
   assert.is(done?.rows, selected.rowCount, 'the replay counted the range');
 
@@ -223,5 +225,28 @@ replay('a replay killed mid-way resumes after its last acked page, without a gap
   assert.ok(duplicates <= 400, `${duplicates} records sent twice`);
   assert.is(records.length, rows + duplicates);
 });
+
+replay(
+  'a selection that is missing or does not fit the columns is refused (exit 2), and sends nothing',
+  async ({ walnut }) => {
+    const file = path.join(workDir, 'refused.json');
+    const cases: Array<[string[], RegExp]> = [
+      [[], /--all/],
+      [['--since', 'yesterday-ish'], /does not fit/],
+      [['--from-id', 'not-a-uuid'], /does not fit/],
+      [['--page-size', '0'], /--page-size/],
+    ];
+    for (const [args, message] of cases) {
+      const run = startReplay(walnut, [...args, '--progress-file', file, '--replay-id', 'refused']);
+      assert.is(await exitCode(run), 2, `${args.join(' ')}: ${run.tail()}`);
+      assert.ok(
+        run.output.some((line) => message.test(line)),
+        `${args.join(' ')}: ${run.tail()}`,
+      );
+    }
+    const records = await readWholeTopic(walnut.kafka, walnut.topic);
+    assert.is(replayRecords(records, 'refused').size, 0);
+  },
+);
 
 replay.run();

@@ -52,6 +52,8 @@ snapshot('100,000 pre-existing rows plus concurrent writes: 0 missing, 0 twice',
     ['snapshot', '--progress-file', progressFile],
     walnut.env,
   );
+  const started = JSON.parse(await relay.waitForLine(/"event":"replay.start"/, 120_000)) as { order: string[] };
+  assert.equal(started.order, ['created_at', 'id'], 'pages in creation order over the outbox index');
   await relay.waitForLine(/"event":"replay.done"/, 120_000);
   await relay.waitForLine(/"state":"streaming"/);
   const writtenAtDone = written.length;
