@@ -38,11 +38,19 @@ export function replaySection(r: { rows: number; walnut: DrainResult[]; replays:
   out.push('');
   const hundred = done.find((p) => p.drainRowsPerTx === 100);
   const single = done.find((p) => p.drainRowsPerTx === r.rows && p.drainRowsPerTx > 100);
-  if (hundred && single)
+  if (hundred && single) {
+    const byCreation = (p: ReplayResult) => p.order.length === 2 && p.order[0] === 'created_at' && p.order[1] === 'id';
+    const measured =
+      byCreation(single) && byCreation(hundred)
+        ? `Both replays here paged by (created_at, id), so the one-transaction replay measures that case over the new index: ${fmt(single.rows)} rows sharing one created_at, ${fmt(Math.ceil(single.rows / single.pageSize))} pages, each read from the (created_at, id) index from the previous page's last key on.`
+        : byCreation(single)
+          ? `The one-transaction replay paged by (created_at, id) and the 100-row one by ${columns(hundred.order)}: the two figures are of different orders.`
+          : `The one-transaction replay paged by ${columns(single.order)}, not (created_at, id), so it does not measure that case.`;
     out.push(
-      `After the one-transaction drain the replay ran at ${(single.command.rowsPerSecond / hundred.command.rowsPerSecond).toFixed(2)} × its rate after the 100-row drain by its own figure (${(single.rowsPerSecond / hundred.rowsPerSecond).toFixed(2)} × spawn to exit). Until 489a187, pages went by (created_at, id) over an index on created_at alone, and every page re-read and sorted the whole group of rows sharing one created_at: quadratic in the size of one transaction. Walnut's migrations now index the outbox on (created_at, id) (0006), and replay orders pages by creation time only over such an index, by id otherwise.`,
+      `After the one-transaction drain the replay ran at ${(single.command.rowsPerSecond / hundred.command.rowsPerSecond).toFixed(2)} × its rate after the 100-row drain by its own figure (${(single.rowsPerSecond / hundred.rowsPerSecond).toFixed(2)} × spawn to exit). Until 489a187, pages went by (created_at, id) over an index on created_at alone, and every page re-read and sorted the whole group of rows sharing one created_at: quadratic in the size of one transaction. Walnut's migrations now index the outbox on (created_at, id) (0006), and replay orders pages by creation time only over such an index, by id otherwise. ${measured}`,
       '',
     );
+  }
   const indexes = done[0]?.outboxIndexes;
   if (indexes) {
     out.push(
