@@ -72,13 +72,13 @@ const mapping = {
 };
 const row = ['e1', 'kv', 'k1', 'kv.set', '{}'].map((v) => Buffer.from(v));
 
-test('a replayed row: the live mapping, walnut-replay, and the unknown LSN 0/0 (older than every relayed one)', () => {
+test('a replayed row: the live mapping, walnut-replay, the unknown LSN 0/0 (older than every relayed one), its place in the replay', () => {
   const record = outboxRowMapper(mapping, relation)(row, replayPosition('r1')(7));
   assert.is(record.topic, 'outbox.event.kv');
   assert.equal(headersAsText(record), {
     'walnut-commit-lsn': '0/0',
     'walnut-replay': 'r1',
-    'walnut-seq': '0',
+    'walnut-seq': '7',
     id: 'e1',
     type: 'kv.set',
   });

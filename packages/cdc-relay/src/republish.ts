@@ -124,20 +124,22 @@ function sendPage(opts: RepublishOptions, records: KafkaRecord[]): Promise<void>
  * A replayed row's relay headers. Postgres keeps no commit LSN per row, so a
  * replay cannot know it: walnut-commit-lsn is 0/0 (Postgres's invalid LSN),
  * which orders the record before every relayed one, i.e. as a duplicate of an
- * older version, and walnut-replay names the replay.
+ * older version, and walnut-seq is the row's place in the replay (creation
+ * order over Walnut's outbox), so that among the replay's own records of a key
+ * the newest wins. walnut-replay names the replay.
  */
 export function replayPosition(replayId: string): (index: number) => TxPosition {
-  const position: TxPosition = {
+  const encodedHeaders = [
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from('0/0', 'latin1')],
+    [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
+  ] as const;
+  return (index) => ({
     commitLsn: '0/0',
     xid: 0,
     commitTimeMicros: 0n,
-    seq: 0,
-    encodedHeaders: [
-      [headerName(RELAY_HEADERS.commitLsn), Buffer.from('0/0', 'latin1')],
-      [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
-    ],
-  };
-  return () => position;
+    seq: Math.min(index, 0xffffffff),
+    encodedHeaders,
+  });
 }
 
 /**

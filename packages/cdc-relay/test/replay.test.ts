@@ -15,6 +15,7 @@ import {
   type WalnutFixture,
   type WalnutProcess,
   waitFor,
+  waitApplied,
   walnutSuite,
   write,
 } from '@walnut/stack';
@@ -178,6 +179,41 @@ replay('a replay of everything after the applier caught up changes no kvs row', 
   // updated_at included: a guarded upsert that loses does not touch the row.
   assert.equal(await kvsRows(walnut), before, 'kvs unchanged, row for row');
 });
+
+replay(
+  'a key kvs lost is refilled by a replay with its newest replayed value, and a live write still wins',
+  async ({ walnut }) => {
+    const { url: api } = await walnut.startApi();
+    let last = '';
+    // One after another: creation order is commit order.
+    for (let n = 1; n <= 5; n++) last = await write(api, 'PUT', '/kv/lost-key', { value: { n } });
+    await waitApplied(api, last);
+    const held = await walnut.pool.query('DELETE FROM kvs WHERE key = $1 RETURNING value', ['lost-key']);
+    assert.equal(held.rows[0]?.value, { n: 5 });
+
+    const run = startReplay(walnut, [
+      '--aggregate-id',
+      'lost-key',
+      '--replay-id',
+      'refill-1',
+      '--progress-file',
+      path.join(workDir, 'refill.json'),
+    ]);
+    assert.is(await exitCode(run), 0, run.tail());
+    assert.is(events(run, 'replay.done')[0]?.rows, 5);
+    await applierCaughtUp(walnut);
+    const refilled = await walnut.pool.query<{ value: unknown; version: string }>(
+      'SELECT value, version::text FROM kvs WHERE key = $1',
+      ['lost-key'],
+    );
+    assert.equal(refilled.rows[0]?.value, { n: 5 }, 'the newest of the replayed versions');
+    assert.ok(BigInt(refilled.rows[0]?.version ?? '-1') < 2n ** 32n, 'versioned below every relayed event');
+
+    await waitApplied(api, await write(api, 'PUT', '/kv/lost-key', { value: { n: 6 } }));
+    const after = await walnut.pool.query('SELECT value FROM kvs WHERE key = $1', ['lost-key']);
+    assert.equal(after.rows[0]?.value, { n: 6 }, 'the next relayed write overrides it');
+  },
+);
 
 replay('a replay killed mid-way resumes after its last acked page, without a gap', async ({ walnut }) => {
   const rows = 20_000;
