@@ -105,6 +105,8 @@ export class Relay {
   private session: ReplicationSession | null = null;
   private stopping = false;
   private wakeBackoff: (() => void) | null = null;
+  /** A standby's one connection for its polls (see waitWhileSlotHeld). */
+  private standbyClient: pg.Client | null = null;
   /** How long a held slot is waited for; see RELAY_SLOT_BUSY_TIMEOUT_MS. Refined once the server's setting is known. */
   private slotBusyTimeoutMs: number;
 
@@ -181,7 +183,7 @@ export class Relay {
           if (this.stopping) break;
           if (failure.code === 'SLOT_IN_USE' && this.config.standby) {
             this.transition('standby', { holder: failure.message });
-            await this.sleep(this.config.standbyPollMs);
+            await this.waitWhileSlotHeld();
             continue;
           }
           let delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
@@ -206,8 +208,45 @@ export class Relay {
         }
       }
     } finally {
+      await this.closeStandbyClient();
       this.transition('stopped');
     }
+  }
+
+  /**
+   * A standby polls with one query on one kept connection, not a new
+   * connection and the whole inspection twice a second: it returns once the
+   * slot has no active walsender (or the query fails), and openSlot then
+   * checks everything and takes the slot, or finds it taken again.
+   */
+  private async waitWhileSlotHeld(): Promise<void> {
+    while (!this.stopping) {
+      await this.sleep(this.config.standbyPollMs);
+      if (this.stopping) return;
+      try {
+        if (!this.standbyClient) {
+          const client = new pg.Client({ connectionString: this.config.databaseUrl });
+          client.on('error', () => {});
+          this.standbyClient = client;
+          await client.connect();
+        }
+        const held = await this.standbyClient.query<{ active_pid: number | null }>(
+          'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+          [this.config.slot],
+        );
+        if (held.rows[0]?.active_pid == null) break;
+      } catch {
+        // Whatever broke, openSlot meets it too and reports it: back off there, not here.
+        break;
+      }
+    }
+    await this.closeStandbyClient();
+  }
+
+  private async closeStandbyClient(): Promise<void> {
+    const client = this.standbyClient;
+    this.standbyClient = null;
+    await client?.end().catch(() => {});
   }
 
   /** Graceful: stop reading WAL, wait (bounded) for acks, confirm, close. */
