@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { connectPgClient } from './pg-client.ts';
 
 export interface SlotWithSnapshot {
   /** Where streaming starts: transactions committing before it are in the snapshot, none after. */
@@ -19,9 +20,7 @@ export interface SlotWithSnapshot {
  */
 export async function createSlotWithSnapshot(databaseUrl: string, slot: string): Promise<SlotWithSnapshot> {
   // A walsender connection (the typings lack the option pg passes on as a startup parameter).
-  const client = new pg.Client({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
-  client.on('error', () => {});
-  await client.connect();
+  const client = await connectPgClient({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
   try {
     const created = await client.query<{ consistent_point: string; snapshot_name: string }>(
       `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput (SNAPSHOT 'export')`,

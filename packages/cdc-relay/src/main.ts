@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, listeningPort, parseEnv } from '@walnut/runtime';
 import { Command } from 'commander';
-import pg from 'pg';
+import type pg from 'pg';
 import type { z } from 'zod';
 import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
 import { RelayError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
+import { withPgClient } from './pg-client.ts';
 import { RelayStatus } from './relay-status.ts';
 import { Relay } from './relay.ts';
 import { type ReplayRequest, runReplay, runSnapshot, type StopSignal, UsageError } from './replay-run.ts';
@@ -74,23 +75,13 @@ function adminCommand(parent: Command, name: string, description: string, action
     .description(description)
     .action(async (opts: { json?: boolean }, command: Command) => {
       const env = parseOrExit(adminEnv, rawSettings(command, adminSettings));
-      const client = new pg.Client({ connectionString: env.DATABASE_URL });
-      client.on('error', () => {});
+      const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
+      const target = { slot: env.RELAY_SLOT, publication: env.RELAY_PUBLICATION, schema, table, json: !!opts.json };
       try {
-        await client.connect();
-        const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
-        await action(client, {
-          slot: env.RELAY_SLOT,
-          publication: env.RELAY_PUBLICATION,
-          schema,
-          table,
-          json: !!opts.json,
-        });
+        await withPgClient(env.DATABASE_URL, (client) => action(client, target));
       } catch (error) {
         console.error(`walnut-relay ${parent.name()} ${name}: ${(error as Error).message}`);
         process.exitCode = 1;
-      } finally {
-        await client.end().catch(() => {});
       }
     });
 }

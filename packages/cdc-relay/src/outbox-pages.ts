@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { RowValues } from './outbox-mapping.ts';
+import { connectPgClient } from './pg-client.ts';
 import type { Relation } from './pgoutput.ts';
 import { countQuery, pageQuery, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 
@@ -42,9 +43,7 @@ export class OutboxPages {
     order: readonly string[];
     snapshotName?: string;
   }): Promise<OutboxPages> {
-    const client = new pg.Client({ connectionString: opts.databaseUrl, types: rawText });
-    client.on('error', () => {});
-    await client.connect();
+    const client = await connectPgClient({ connectionString: opts.databaseUrl, types: rawText });
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       if (opts.snapshotName) await client.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(opts.snapshotName)}`);

@@ -31,7 +31,7 @@
  */
 import type { Lsn } from '@walnut/schema';
 import { formatLsn, parseLsn } from '@walnut/schema';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
 import type { Checkpoint, CheckpointIdentity } from './checkpoint.ts';
@@ -41,6 +41,7 @@ import { RelayError, toRelayError } from './errors.ts';
 import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import type { RecordPosition } from './kafka-record.ts';
 import type { RelayMetrics } from './metrics.ts';
+import { connectPgClient, withPgClient } from './pg-client.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { statusIntervalFor } from './status-reports.ts';
@@ -224,12 +225,7 @@ export class Relay {
       await this.sleep(this.config.standbyPollMs);
       if (this.stopping) return;
       try {
-        if (!this.standbyClient) {
-          const client = new pg.Client({ connectionString: this.config.databaseUrl });
-          client.on('error', () => {});
-          this.standbyClient = client;
-          await client.connect();
-        }
+        this.standbyClient ??= await connectPgClient({ connectionString: this.config.databaseUrl });
         const held = await this.standbyClient.query<{ active_pid: number | null }>(
           'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
           [this.config.slot],
@@ -288,7 +284,7 @@ export class Relay {
    */
   private async openSlot(): Promise<OpenedSlot> {
     const { slot: slotName, kafka, checkpointTopic } = this.config;
-    const slot = await this.withClient((client) =>
+    const slot = await withPgClient(this.config.databaseUrl, (client) =>
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
@@ -311,7 +307,7 @@ export class Relay {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
         if (last) throw slotMissing(slotName, last);
         await ensureCheckpointTopic(kafka, checkpointTopic);
-        const startLsn = await this.withClient((client) => createPgoutputSlot(client, slotName));
+        const startLsn = await withPgClient(this.config.databaseUrl, (client) => createPgoutputSlot(client, slotName));
         this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
@@ -342,7 +338,7 @@ export class Relay {
     // A checkpoint past the server's WAL belongs to another WAL history (a restore, a failover
     // to a standby that had not received it): skipping by it would drop new events that reuse
     // those LSNs. Nothing can tell what Kafka holds of this history, so a human decides.
-    const current = await this.withClient(async (client) => {
+    const current = await withPgClient(this.config.databaseUrl, async (client) => {
       const r = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       return parseLsn(r.rows[0]?.lsn ?? '0/0');
     });
@@ -372,18 +368,6 @@ export class Relay {
       if (role) for (const r of ['active', 'standby'] as const) this.metrics.role.set({ role: r }, r === role ? 1 : 0);
     }
     this.log.info({ state: next, ...fields }, `relay ${next}`);
-  }
-
-  private async withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: this.config.databaseUrl });
-    // An unreachable server must surface as a rejected connect(), not an uncaught 'error'.
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => {});
-    }
   }
 
   private sleep(ms: number): Promise<void> {

@@ -1,10 +1,11 @@
 import { formatLsn, parseLsn } from '@walnut/schema';
-import pg from 'pg';
+import type pg from 'pg';
 import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { createSlotWithSnapshot } from './exported-snapshot.ts';
 import { closeForcibly, createProducer } from './kafka-producer.ts';
 import { OutboxPages, tableShape } from './outbox-pages.ts';
+import { withPgClient } from './pg-client.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 import { replayPosition, republish, snapshotPosition } from './republish.ts';
@@ -43,7 +44,7 @@ export interface StopSignal {
  */
 export async function runReplay(config: RelayConfig, request: ReplayRequest, stop: StopSignal): Promise<number | null> {
   const previous = readReplayState(request.progressFile);
-  let state: ReplayState;
+  let resumed: ReplayState | undefined;
   if (request.resume) {
     if (!previous) throw new UsageError(`--resume: ${request.progressFile} holds no replay to resume`);
     if (previous.kind !== 'replay') {
@@ -54,11 +55,11 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
     if (!isEmptySelection(request.selection) || request.toTopic || request.all) {
       throw new UsageError('--resume takes the selection and --to-topic from the progress file: give neither');
     }
-    state = previous;
-    if (state.finishedAt) {
-      console.error(`replay ${state.replayId} finished at ${state.finishedAt}: nothing to resume`);
-      return state.rowsDone;
+    if (previous.finishedAt) {
+      console.error(`replay ${previous.replayId} finished at ${previous.finishedAt}: nothing to resume`);
+      return previous.rowsDone;
     }
+    resumed = previous;
   } else {
     if (previous && !previous.finishedAt && !request.dryRun) {
       throw new UsageError(
@@ -70,21 +71,27 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
         'select rows with --from-id/--to-id, --since/--until, --aggregate-type or --aggregate-id (or --all for the whole outbox)',
       );
     }
-    state = newState('replay', request.replayId ?? defaultReplayId(), request.selection, request.toTopic);
   }
+  const selection = resumed?.selection ?? request.selection;
 
-  const columns = await replayColumns(config);
-  if ((state.selection.since || state.selection.until) && !columns.createdAt) {
+  const columns = await withPgClient(config.databaseUrl, (client) => replayColumns(client, config));
+  if ((selection.since || selection.until) && !columns.createdAt) {
     throw new UsageError(
       `--since/--until need a creation time column: ${config.outbox.schema}.${config.outbox.table} has no ${config.replayColumns.createdAt} (RELAY_COLUMN_CREATED_AT)`,
     );
   }
-  if (state.selection.aggregateType && !columns.aggregateType) {
+  if (selection.aggregateType && !columns.aggregateType) {
     throw new UsageError(
       `--aggregate-type needs column ${config.replayColumns.aggregateType} (RELAY_COLUMN_AGGREGATE_TYPE), which ${config.outbox.schema}.${config.outbox.table} lacks`,
     );
   }
-  if (!state.cursor && state.rowsDone === 0) state.order = pageOrder(state.selection, columns);
+  const state =
+    resumed ??
+    newState('replay', request.replayId ?? defaultReplayId(), {
+      selection,
+      ...(request.toTopic ? { toTopic: request.toTopic } : {}),
+      order: pageOrder(selection, columns),
+    });
 
   const pages = await OutboxPages.open({
     databaseUrl: config.databaseUrl,
@@ -129,9 +136,13 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
  */
 export async function runSnapshot(config: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
   const previous = readReplayState(request.progressFile);
-  const columns = await replayColumns(config);
-  const slot = await withClient(config, (client) =>
-    inspectSlot(client, { slot: config.slot, publication: config.publication, outbox: config.outbox }),
+  const [columns, slot] = await withPgClient(
+    config.databaseUrl,
+    async (client) =>
+      [
+        await replayColumns(client, config),
+        await inspectSlot(client, { slot: config.slot, publication: config.publication, outbox: config.outbox }),
+      ] as const,
   );
   let state: ReplayState;
   let pages: OutboxPages;
@@ -178,10 +189,12 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
       // Imported (or failed): the reader's transaction holds the snapshot now.
       await created.release();
     }
-    state = newState('snapshot', `snapshot.${config.slot}.${created.consistentPoint}`, {}, undefined);
-    state.order = [...pages.order];
-    state.slot = config.slot;
-    state.consistentPoint = created.consistentPoint;
+    state = newState('snapshot', `snapshot.${config.slot}.${created.consistentPoint}`, {
+      selection: {},
+      order: [...pages.order],
+      slot: config.slot,
+      consistentPoint: created.consistentPoint,
+    });
     writeReplayState(request.progressFile, state);
   }
   try {
@@ -260,16 +273,13 @@ async function publishPages(
 function newState(
   kind: ReplayState['kind'],
   replayId: string,
-  selection: ReplaySelection,
-  toTopic: string | undefined,
+  fields: Pick<ReplayState, 'selection' | 'order'> & Partial<Pick<ReplayState, 'toTopic' | 'slot' | 'consistentPoint'>>,
 ): ReplayState {
   return replayState.parse({
     version: 1,
     kind,
     replayId,
-    selection,
-    ...(toTopic ? { toTopic } : {}),
-    order: ['-'],
+    ...fields,
     cursor: null,
     rowsDone: 0,
     startedAt: new Date().toISOString(),
@@ -284,8 +294,8 @@ function defaultReplayId(): string {
     .replace(/\.\d+Z$/, 'Z')}`;
 }
 
-async function replayColumns(config: RelayConfig): Promise<ReplayColumns> {
-  const shape = await withClient(config, (client) => tableShape(client, config.outbox.schema, config.outbox.table));
+async function replayColumns(client: pg.Client, config: RelayConfig): Promise<ReplayColumns> {
+  const shape = await tableShape(client, config.outbox.schema, config.outbox.table);
   if (shape.columns.size === 0) {
     throw new RelayError(
       'OUTBOX_TABLE_MISSING',
@@ -302,15 +312,4 @@ async function replayColumns(config: RelayConfig): Promise<ReplayColumns> {
     createdAtIndexed: shape.indexes.some((columns) => columns[0] === createdAt && columns[1] === id),
     aggregateType: shape.columns.has(aggregateType) ? aggregateType : undefined,
   };
-}
-
-async function withClient<T>(config: RelayConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.databaseUrl });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }

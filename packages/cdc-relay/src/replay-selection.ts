@@ -69,7 +69,7 @@ export function pageQuery(
 }
 
 /** Names of the extra columns pageQuery appends (the cursor); not part of the outbox row. */
-export const CURSOR_PREFIX = 'walnut_cursor_';
+const CURSOR_PREFIX = 'walnut_cursor_';
 
 /** How many rows the selection holds past `cursor`: the total a progress report counts towards. */
 export function countQuery(

@@ -121,43 +121,34 @@ function sendPage(opts: RepublishOptions, records: KafkaRecord[]): Promise<void>
 }
 
 /**
- * A replayed row's relay headers. Postgres keeps no commit LSN per row, so a
- * replay cannot know it: walnut-commit-lsn is 0/0 (Postgres's invalid LSN),
- * which orders the record before every relayed one, i.e. as a duplicate of an
- * older version, and walnut-seq is the row's place in the replay (creation
- * order over Walnut's outbox), so that among the replay's own records of a key
- * the newest wins. walnut-replay names the replay.
+ * The relay headers of a re-published row: walnut-replay names the run,
+ * walnut-commit-lsn is the position it stands at, and walnut-seq is the row's
+ * place in the run (page order: creation order over Walnut's outbox), so that
+ * among the run's own records of a key the later one wins a version guard.
  */
-export function replayPosition(replayId: string): (index: number) => TxPosition {
+function republishedPosition(replayId: string, commitLsn: string): (index: number) => TxPosition {
   const encodedHeaders = [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from('0/0', 'latin1')],
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(commitLsn, 'latin1')],
     [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
   ] as const;
-  return (index) => ({
-    commitLsn: '0/0',
-    xid: 0,
-    commitTimeMicros: 0n,
-    seq: Math.min(index, 0xffffffff),
-    encodedHeaders,
-  });
+  return (index) => ({ commitLsn, xid: 0, commitTimeMicros: 0n, seq: Math.min(index, 0xffffffff), encodedHeaders });
 }
 
 /**
- * A snapshot row's relay headers. Every row the snapshot reads committed before
- * the slot's consistent point, and every streamed transaction commits at or
- * after it, so the rows are positioned one byte before it, in the snapshot's
- * order (walnut-seq): newer than nothing streamed, ordered among themselves.
+ * A replayed row. Postgres keeps no commit LSN per row, so a replay cannot
+ * know it: 0/0 (Postgres's invalid LSN) orders the record before every relayed
+ * one, i.e. as a duplicate of an older version.
+ */
+export function replayPosition(replayId: string): (index: number) => TxPosition {
+  return republishedPosition(replayId, '0/0');
+}
+
+/**
+ * A snapshot row. Every row the snapshot reads committed before the slot's
+ * consistent point, and every streamed transaction commits at or after it, so
+ * the rows stand one byte before it (`beforeLsn`): older than everything
+ * streamed, ordered among themselves.
  */
 export function snapshotPosition(replayId: string, beforeLsn: string): (index: number) => TxPosition {
-  const encodedHeaders = [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(beforeLsn, 'latin1')],
-    [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
-  ] as const;
-  return (index) => ({
-    commitLsn: beforeLsn,
-    xid: 0,
-    commitTimeMicros: 0n,
-    seq: Math.min(index, 0xffffffff),
-    encodedHeaders,
-  });
+  return republishedPosition(replayId, beforeLsn);
 }
