@@ -13,17 +13,24 @@ export interface SlotWithSnapshot {
 }
 
 /**
- * Creates the pgoutput slot on a replication connection and exports the
+ * Creates the pgoutput slot (a failover slot when `opts.failover`: the caller
+ * checked the server is 17+) on a replication connection and exports the
  * snapshot of its consistent point: the rows that snapshot sees are exactly
  * those the slot will never stream. This is how Postgres's own logical
  * replication copies a table before streaming it (and Debezium's snapshot).
  */
-export async function createSlotWithSnapshot(databaseUrl: string, slot: string): Promise<SlotWithSnapshot> {
+export async function createSlotWithSnapshot(
+  databaseUrl: string,
+  slot: string,
+  opts: { failover: boolean },
+): Promise<SlotWithSnapshot> {
   // A walsender connection (the typings lack the option pg passes on as a startup parameter).
   const client = await connectPgClient({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
   try {
     const created = await client.query<{ consistent_point: string; snapshot_name: string }>(
-      `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput (SNAPSHOT 'export')`,
+      // FAILOVER (17+) only when asked: older servers reject the option. Never by a later
+      // ALTER_REPLICATION_SLOT: this connection must stay open to keep the snapshot alive.
+      `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput (${opts.failover ? 'FAILOVER true, ' : ''}SNAPSHOT 'export')`,
     );
     const row = created.rows[0];
     if (!row?.snapshot_name) throw new Error(`CREATE_REPLICATION_SLOT returned no snapshot for ${slot}`);
