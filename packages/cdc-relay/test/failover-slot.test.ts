@@ -94,39 +94,43 @@ failover('slot create: failover on by default on 17+, off with --slot-failover f
   console.log(`  failover slot (server ${v}): slot create ${created.stdout.trim()}`);
 });
 
-failover('the relay creates a failover slot, streams, and aligns an existing slot with the setting', async ({
-  walnut,
-}) => {
-  const v = await versionNum(walnut);
-  const relay = await walnut.startRelay();
-  if (v < 170_000) await relay.waitForLine(/cannot synchronize replication slots to standbys/);
-  assert.is(await slotFailover(walnut, walnut.slot), v >= 170_000 ? true : null);
-  await walnut.pool.query(
-    `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
+failover(
+  'the relay creates a failover slot, streams, and aligns an existing slot with the setting',
+  async ({ walnut }) => {
+    const v = await versionNum(walnut);
+    const relay = await walnut.startRelay();
+    if (v < 170_000) await relay.waitForLine(/cannot synchronize replication slots to standbys/);
+    assert.is(await slotFailover(walnut, walnut.slot), v >= 170_000 ? true : null);
+    await walnut.pool.query(
+      `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
      VALUES (gen_random_uuid(), 'kv', 'failover', 'kv.set', '{"op":"set","key":"failover","value":1}')`,
-  );
-  const records = await readTopic(walnut.kafka, walnut.topic, (all) => all.some((r) => r.key === 'failover'));
-  assert.ok(records.some((r) => r.key === 'failover'), 'the relay streams');
-  assert.is(await relay.stop('SIGTERM'), 0);
-  if (v < 170_000) return;
+    );
+    const records = await readTopic(walnut.kafka, walnut.topic, (all) => all.some((r) => r.key === 'failover'));
+    assert.ok(
+      records.some((r) => r.key === 'failover'),
+      'the relay streams',
+    );
+    assert.is(await relay.stop('SIGTERM'), 0);
+    if (v < 170_000) return;
 
-  // The same slot, now with the setting off: the relay turns failover off before streaming, and on again.
-  const off = await walnut.startRelay({ RELAY_SLOT_FAILOVER: 'false' });
-  await off.waitForLine(/set failover false on the existing replication slot/);
-  assert.is(await slotFailover(walnut, walnut.slot), false);
-  assert.is(await off.stop('SIGTERM'), 0);
-  const on = await walnut.startRelay();
-  await on.waitForLine(/set failover true on the existing replication slot/);
-  assert.is(await slotFailover(walnut, walnut.slot), true);
-  assert.is(await on.stop('SIGTERM'), 0);
+    // The same slot, now with the setting off: the relay turns failover off before streaming, and on again.
+    const off = await walnut.startRelay({ RELAY_SLOT_FAILOVER: 'false' });
+    await off.waitForLine(/set failover false on the existing replication slot/);
+    assert.is(await slotFailover(walnut, walnut.slot), false);
+    assert.is(await off.stop('SIGTERM'), 0);
+    const on = await walnut.startRelay();
+    await on.waitForLine(/set failover true on the existing replication slot/);
+    assert.is(await slotFailover(walnut, walnut.slot), true);
+    assert.is(await on.stop('SIGTERM'), 0);
 
-  // A fresh slot with the setting off is created without failover.
-  const slot = `${walnut.slot}_nofo`;
-  const plain = await walnut.startRelay({ RELAY_SLOT: slot, RELAY_SLOT_FAILOVER: 'false' });
-  assert.is(await slotFailover(walnut, slot), false);
-  await plain.stop('SIGTERM');
-  await dropSlot(walnut, slot);
-});
+    // A fresh slot with the setting off is created without failover.
+    const slot = `${walnut.slot}_nofo`;
+    const plain = await walnut.startRelay({ RELAY_SLOT: slot, RELAY_SLOT_FAILOVER: 'false' });
+    assert.is(await slotFailover(walnut, slot), false);
+    await plain.stop('SIGTERM');
+    await dropSlot(walnut, slot);
+  },
+);
 
 failover('snapshot creates the slot with failover on 17+, and without when the setting is off', async ({ walnut }) => {
   const v = await versionNum(walnut);

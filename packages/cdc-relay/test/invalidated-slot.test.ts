@@ -61,54 +61,56 @@ invalidated('the relay exits non-zero with SLOT_INVALIDATED and what to do', asy
   console.log(`  invalidated slot: ${JSON.parse(fatal).msg}`);
 });
 
-invalidated('18: a slot idle past idle_replication_slot_timeout stops the relay with reason idle_timeout', async ({
-  walnut,
-  superuser,
-}) => {
-  const { pool, slot } = walnut;
-  const v = (await pool.query(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v as number;
-  if (v < 180_000) {
-    console.log(`  idle slot: skipped, idle_replication_slot_timeout is new in Postgres 18 (server ${v})`);
-    return;
-  }
-  if (!superuser) {
-    console.log('  idle slot: skipped, ALTER SYSTEM needs a superuser on this DATABASE_URL');
-    return;
-  }
-  const others = await pool.query('SELECT slot_name FROM pg_replication_slots WHERE slot_name <> $1', [slot]);
-  if (others.rowCount) {
-    console.log(`  idle slot: skipped, the cluster has other slots (${others.rows.map((r) => r.slot_name)})`);
-    return;
-  }
-  // A fresh slot (the previous test left an invalidated one), then a timeout of 1 s (its unit
-  // on 18 is seconds, reloadable); Postgres checks it at checkpoints.
-  await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-  await pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
-  await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
-  await pool.query(`ALTER SYSTEM SET idle_replication_slot_timeout = '1s'`);
-  await pool.query('SELECT pg_reload_conf()');
-  const reason = await waitFor(
-    'Postgres invalidates the idle slot',
-    async () => {
-      await pool.query('CHECKPOINT');
-      const r = await pool.query(`SELECT invalidation_reason FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
-      return r.rows[0]?.invalidation_reason ?? undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
-  assert.is(reason, 'idle_timeout');
-  await pool.query('ALTER SYSTEM RESET idle_replication_slot_timeout');
-  await pool.query('SELECT pg_reload_conf()');
+invalidated(
+  '18: a slot idle past idle_replication_slot_timeout stops the relay with reason idle_timeout',
+  async ({ walnut, superuser }) => {
+    const { pool, slot } = walnut;
+    const v = (await pool.query(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v as number;
+    if (v < 180_000) {
+      console.log(`  idle slot: skipped, idle_replication_slot_timeout is new in Postgres 18 (server ${v})`);
+      return;
+    }
+    if (!superuser) {
+      console.log('  idle slot: skipped, ALTER SYSTEM needs a superuser on this DATABASE_URL');
+      return;
+    }
+    const others = await pool.query('SELECT slot_name FROM pg_replication_slots WHERE slot_name <> $1', [slot]);
+    if (others.rowCount) {
+      console.log(`  idle slot: skipped, the cluster has other slots (${others.rows.map((r) => r.slot_name)})`);
+      return;
+    }
+    // A fresh slot (the previous test left an invalidated one), then a timeout of 1 s (its unit
+    // on 18 is seconds, reloadable); Postgres checks it at checkpoints.
+    await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+      slot,
+    ]);
+    await pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+    await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    await pool.query(`ALTER SYSTEM SET idle_replication_slot_timeout = '1s'`);
+    await pool.query('SELECT pg_reload_conf()');
+    const reason = await waitFor(
+      'Postgres invalidates the idle slot',
+      async () => {
+        await pool.query('CHECKPOINT');
+        const r = await pool.query(`SELECT invalidation_reason FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+        return r.rows[0]?.invalidation_reason ?? undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.is(reason, 'idle_timeout');
+    await pool.query('ALTER SYSTEM RESET idle_replication_slot_timeout');
+    await pool.query('SELECT pg_reload_conf()');
 
-  const relay = startWalnutProcess('relay', walnut.env);
-  const fatal = await relay.waitForLine(/"level":60/, 30_000);
-  assert.is(await relay.stop('SIGTERM'), 1);
-  assert.match(fatal, '"code":"SLOT_INVALIDATED"');
-  assert.match(fatal, '(idle_timeout: ');
-  assert.match(fatal, 'idle_replication_slot_timeout');
-  assert.match(fatal, 'walnut-relay replay');
-  assert.not.match(fatal, 'max_slot_wal_keep_size', 'wal_status is lost here too, yet WAL was not the reason');
-  console.log(`  idle slot: ${JSON.parse(fatal).msg}`);
-});
+    const relay = startWalnutProcess('relay', walnut.env);
+    const fatal = await relay.waitForLine(/"level":60/, 30_000);
+    assert.is(await relay.stop('SIGTERM'), 1);
+    assert.match(fatal, '"code":"SLOT_INVALIDATED"');
+    assert.match(fatal, '(idle_timeout: ');
+    assert.match(fatal, 'idle_replication_slot_timeout');
+    assert.match(fatal, 'walnut-relay replay');
+    assert.not.match(fatal, 'max_slot_wal_keep_size', 'wal_status is lost here too, yet WAL was not the reason');
+    console.log(`  idle slot: ${JSON.parse(fatal).msg}`);
+  },
+);
 
 invalidated.run();
