@@ -4,7 +4,7 @@ import { toRelayError } from './errors.ts';
 import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 import { invalidationReason, slotInvalidatedError } from './slot-invalidation.ts';
 
-const valid = { wal_status: 'reserved', invalidation_reason: null, conflicting: null };
+const valid = { wal_status: 'reserved', invalidation_reason: null, conflicting: null, in_recovery: false };
 
 test("17+: the server's invalidation_reason is the reason, whatever wal_status says", () => {
   // 18 reports an idle_timeout slot as wal_status 'lost' too: lost alone does not mean wal_removed.
@@ -13,21 +13,17 @@ test("17+: the server's invalidation_reason is the reason, whatever wal_status s
   assert.is(invalidationReason({ ...valid, conflicting: 'false' }), null);
 });
 
-test('16: conflicting; 14-15: wal_status lost is WAL removed', () => {
-  assert.is(invalidationReason({ ...valid, conflicting: 'true' }), 'conflicting');
+test('14-16: wal_status lost (16: conflicting, for any cause) is WAL removed on a primary, unknown on a standby', () => {
   assert.is(invalidationReason({ ...valid, wal_status: 'lost' }), 'wal_removed');
+  // What 16.14 shows for a slot past max_slot_wal_keep_size.
+  assert.is(invalidationReason({ ...valid, wal_status: 'lost', conflicting: 'true' }), 'wal_removed');
+  assert.is(invalidationReason({ ...valid, wal_status: 'lost', conflicting: 'true', in_recovery: true }), 'unknown');
+  assert.is(invalidationReason({ ...valid, conflicting: 'false' }), null);
   assert.is(invalidationReason(valid), null);
 });
 
 test('SLOT_INVALIDATED says the reason, is not retried and names replay', () => {
-  for (const reason of [
-    'wal_removed',
-    'rows_removed',
-    'wal_level_insufficient',
-    'idle_timeout',
-    'conflicting',
-    'new',
-  ]) {
+  for (const reason of ['wal_removed', 'rows_removed', 'wal_level_insufficient', 'idle_timeout', 'unknown', 'new']) {
     const error = slotInvalidatedError('walnut', reason);
     assert.is(error.code, 'SLOT_INVALIDATED');
     assert.is(error.retryable, false);

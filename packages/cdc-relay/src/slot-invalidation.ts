@@ -4,9 +4,12 @@
  * confirmation and a new slot are only in the outbox table, so every message
  * names `walnut-relay replay`.
  *
- * Postgres 17+ reports the reason (pg_replication_slots.invalidation_reason);
- * 16 says only `conflicting` (rows_removed or wal_level_insufficient on a
- * standby); 14-15 only wal_status = 'lost' (WAL removed past max_slot_wal_keep_size).
+ * Postgres 17+ reports the reason (pg_replication_slots.invalidation_reason).
+ * 14-16 say only wal_status = 'lost' (16 also conflicting = true, for every
+ * cause: measured on 16.14 with a slot past max_slot_wal_keep_size). Before 16
+ * WAL removal is the only cause, and on a 16 primary too: the horizon and
+ * wal_level conflicts happen only in recovery, so only a 16 standby leaves
+ * the reason unknown.
  */
 import { RelayError } from './errors.ts';
 
@@ -17,14 +20,16 @@ export interface SlotInvalidationColumns {
   invalidation_reason: string | null;
   /** 16+ (text from to_jsonb: 'true' / 'false') */
   conflicting: string | boolean | null;
+  /** pg_is_in_recovery(): the server is a standby. */
+  in_recovery: boolean;
 }
 
-/** The server's reason, 'conflicting' (16), 'wal_removed' (wal_status lost, 14-16), or null when the slot is valid. */
+/** The server's reason (17+), what 14-16 imply, or null when the slot is valid. */
 export function invalidationReason(row: SlotInvalidationColumns): string | null {
   if (row.invalidation_reason) return row.invalidation_reason;
-  if (row.conflicting === true || row.conflicting === 'true') return 'conflicting';
-  if (row.wal_status === 'lost') return 'wal_removed';
-  return null;
+  const conflicting = row.conflicting === true || row.conflicting === 'true';
+  if (row.wal_status !== 'lost' && !conflicting) return null;
+  return row.in_recovery ? 'unknown' : 'wal_removed';
 }
 
 const WHY: Record<string, string> = {
@@ -33,8 +38,8 @@ const WHY: Record<string, string> = {
     'catalog rows its decoding needs were vacuumed away (on a standby: hot_standby_feedback off, or no physical slot for it on the primary)',
   wal_level_insufficient: "the primary's wal_level went below logical",
   idle_timeout: 'no relay streamed from it for longer than idle_replication_slot_timeout',
-  conflicting:
-    'a conflict with recovery on this standby (rows_removed or wal_level_insufficient; Postgres 16 does not say which)',
+  unknown:
+    'Postgres 16 does not say why on a standby: WAL removed past max_slot_wal_keep_size, or a conflict with recovery',
 };
 
 /** SLOT_INVALIDATED, with the server's reason and the way back. */

@@ -118,7 +118,8 @@ async function readSlot(client: pg.Client, slot: string): Promise<SlotRow | unde
             -- null where absent: to_jsonb keeps the query valid on 14-16.
             (to_jsonb(s) ->> 'failover')::boolean AS failover,
             to_jsonb(s) ->> 'invalidation_reason' AS invalidation_reason,
-            to_jsonb(s) ->> 'conflicting' AS conflicting
+            to_jsonb(s) ->> 'conflicting' AS conflicting,
+            pg_is_in_recovery() AS in_recovery
        FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
       WHERE s.slot_name = $1`,
     [slot],
