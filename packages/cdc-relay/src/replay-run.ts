@@ -180,7 +180,10 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
     }
     slotFailover = failoverWanted(config.slotFailover, slot.serverVersionNum);
     if (config.slotFailover && !slotFailover) console.error(noFailoverSlotsNote(slot.serverVersionNum));
-    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot, { failover: slotFailover });
+    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot, {
+      failover: slotFailover,
+      serverVersionNum: slot.serverVersionNum,
+    });
     try {
       pages = await OutboxPages.open({
         databaseUrl: config.databaseUrl,

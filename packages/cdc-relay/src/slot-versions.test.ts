@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { toRelayError } from './errors.ts';
+import { createSlotCommand } from './exported-snapshot.ts';
 import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 import { invalidationReason, slotInvalidatedError } from './slot-invalidation.ts';
 
@@ -54,6 +55,21 @@ test('failover slots are asked for on 17+ only, and only when the setting is on'
   assert.is(failoverWanted(true, 160_014), false);
   assert.is(failoverWanted(false, 180_004), false);
   assert.match(noFailoverSlotsNote(160_014), 'Postgres 16 cannot');
+});
+
+test('snapshot: the old CREATE_REPLICATION_SLOT syntax on 14, FAILOVER in the option list on 17+', () => {
+  assert.is(
+    createSlotCommand('walnut', { failover: false, serverVersionNum: 140_023 }),
+    'CREATE_REPLICATION_SLOT "walnut" LOGICAL pgoutput EXPORT_SNAPSHOT',
+  );
+  assert.is(
+    createSlotCommand('walnut', { failover: false, serverVersionNum: 160_014 }),
+    `CREATE_REPLICATION_SLOT "walnut" LOGICAL pgoutput (SNAPSHOT 'export')`,
+  );
+  assert.is(
+    createSlotCommand('walnut', { failover: true, serverVersionNum: 180_004 }),
+    `CREATE_REPLICATION_SLOT "walnut" LOGICAL pgoutput (FAILOVER true, SNAPSHOT 'export')`,
+  );
 });
 
 test.run();
