@@ -36,6 +36,11 @@ export const relayEnv = z.object({
   KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user'),
   KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (secret: env or KAFKA_SASL_PASSWORD_FILE only)'),
   RELAY_SLOT: identifier.default(DEFAULT_SLOT).describe('replication slot, created when missing'),
+  RELAY_SLOT_FAILOVER: flag
+    .default(true)
+    .describe(
+      'create the slot as a failover slot, synchronized to standbys (Postgres 17+; ignored before), and keep an existing one so',
+    ),
   RELAY_PUBLICATION: identifier
     .default('walnut_outbox')
     .describe('publication, created for outbox inserts when missing'),
@@ -163,6 +168,8 @@ export interface RelayConfig {
   databaseUrl: string;
   kafka: KafkaConnection;
   slot: string;
+  /** Ask for a failover slot (Postgres 17+), so a promoted standby has it. Default true. */
+  slotFailover: boolean;
   publication: string;
   outbox: OutboxMapping;
   /** Columns only replay and snapshot read: they select and order rows with ordinary queries. */
@@ -200,6 +207,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     databaseUrl: env.DATABASE_URL,
     kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
+    slotFailover: env.RELAY_SLOT_FAILOVER,
     publication: env.RELAY_PUBLICATION,
     outbox: {
       schema,

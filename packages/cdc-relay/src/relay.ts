@@ -47,6 +47,7 @@ import { ReplicationSession } from './replication-session.ts';
 import { statusIntervalFor } from './status-reports.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { createPgoutputSlot } from './slot-admin.ts';
+import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;
@@ -110,6 +111,8 @@ export class Relay {
   private standbyClient: pg.Client | null = null;
   /** How long a held slot is waited for; see RELAY_SLOT_BUSY_TIMEOUT_MS. Refined once the server's setting is known. */
   private slotBusyTimeoutMs: number;
+  /** Said once per process: the server predates failover slots (Postgres 14-16). */
+  private toldNoFailoverSlots = false;
 
   constructor(
     private readonly config: RelayConfig,
@@ -288,6 +291,14 @@ export class Relay {
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
+    const failover = failoverWanted(this.config.slotFailover, slot.serverVersionNum);
+    if (this.config.slotFailover && !failover && !this.toldNoFailoverSlots) {
+      this.toldNoFailoverSlots = true;
+      this.log.info(
+        { slot: slotName, serverVersionNum: slot.serverVersionNum },
+        noFailoverSlotsNote(slot.serverVersionNum),
+      );
+    }
     const transactionalId =
       this.config.transactionalId ?? `walnut-relay.${slot.systemIdentifier}.${slot.database}.${slotName}`;
     const checkpoint = {
@@ -307,11 +318,16 @@ export class Relay {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
         if (last) throw slotMissing(slotName, last);
         await ensureCheckpointTopic(kafka, checkpointTopic);
-        const startLsn = await withPgClient(this.config.databaseUrl, (client) => createPgoutputSlot(client, slotName));
-        this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
+        const { startLsn } = await withPgClient(this.config.databaseUrl, (client) =>
+          createPgoutputSlot(client, slotName, { failover }),
+        );
+        this.log.info({ slot: slotName, at: formatLsn(startLsn), failover }, 'created replication slot (first start)');
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
       case 'ready':
+        if (slot.failover !== null && slot.failover !== this.config.slotFailover) {
+          await this.alignSlotFailover(slotName, this.config.slotFailover);
+        }
         await ensureCheckpointTopic(kafka, checkpointTopic);
         return {
           startLsn: slot.confirmedFlushLsn,
@@ -323,6 +339,25 @@ export class Relay {
         const unknown: never = slot;
         throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
       }
+    }
+  }
+
+  /**
+   * Makes an existing slot's failover what RELAY_SLOT_FAILOVER says, before
+   * this session streams from it: the slot was free a moment ago, and Postgres
+   * refuses ALTER_REPLICATION_SLOT only while a walsender holds it. If another
+   * relay took it in between, say how to do it by hand and stream anyway: the
+   * slot works either way, it just does (or does not) follow a failover.
+   */
+  private async alignSlotFailover(slotName: string, failover: boolean): Promise<void> {
+    try {
+      await alterSlotFailover(this.config.databaseUrl, slotName, failover);
+      this.log.info({ slot: slotName, failover }, `set failover ${failover} on the existing replication slot`);
+    } catch (error) {
+      this.log.warn(
+        { slot: slotName, failover, err: error },
+        `could not set failover ${failover} on replication slot ${slotName}: ${recreateForFailoverHint(slotName, failover)}`,
+      );
     }
   }
 

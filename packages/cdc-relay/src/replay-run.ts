@@ -10,6 +10,7 @@ import { ProgressReport, type ReplayState, readReplayState, replayState, writeRe
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 import { replayPosition, republish, snapshotPosition } from './republish.ts';
 import { inspectSlot } from './slot.ts';
+import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 
 export interface ReplayRequest {
   selection: ReplaySelection;
@@ -146,6 +147,8 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
   );
   let state: ReplayState;
   let pages: OutboxPages;
+  /** Whether the slot this run created is a failover slot (undefined: resumed, not created now). */
+  let slotFailover: boolean | undefined;
   if (request.resume) {
     if (previous?.kind !== 'snapshot' || previous.slot !== config.slot) {
       throw new UsageError(`--resume: ${request.progressFile} holds no snapshot of slot ${config.slot}`);
@@ -175,7 +178,12 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
         `slot ${config.slot} already exists, so rows committed before it were never streamed and never will be: snapshot creates the slot, once. Re-publish older rows with walnut-relay replay, or --resume an interrupted snapshot`,
       );
     }
-    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot);
+    slotFailover = failoverWanted(config.slotFailover, slot.serverVersionNum);
+    if (config.slotFailover && !slotFailover) console.error(noFailoverSlotsNote(slot.serverVersionNum));
+    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot, {
+      failover: slotFailover,
+      serverVersionNum: slot.serverVersionNum,
+    });
     try {
       pages = await OutboxPages.open({
         databaseUrl: config.databaseUrl,
@@ -213,6 +221,7 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
         slot: config.slot,
         consistentPoint: state.consistentPoint,
         resumed: request.resume,
+        ...(slotFailover === undefined ? {} : { slotFailover }),
       },
     );
   } finally {
