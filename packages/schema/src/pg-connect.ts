@@ -120,7 +120,10 @@ export function multiHostClient(parsed: PgHostsUrl, opts: { hostTimeoutMs?: numb
           host: string;
           port: number;
           connectionParameters: { host: string; port: number };
+          connection: { stream: { destroyed: boolean } };
         };
+        // pg.Pool's connectionTimeoutMillis destroys the socket when the search overran it: give up, as it expects.
+        if (self.connection.stream.destroyed) throw new Error('Connection terminated: timed out finding a host');
         self.host = host.host || 'localhost';
         self.port = host.port;
         self.connectionParameters.host = self.host;
