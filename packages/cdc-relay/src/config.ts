@@ -39,6 +39,11 @@ export const relayEnv = z.object({
   RELAY_PUBLICATION: identifier
     .default('walnut_outbox')
     .describe('publication, created for outbox inserts when missing'),
+  RELAY_PUBLICATION_CHECK_MS: int(100)
+    .default(60_000)
+    .describe(
+      'how often, while streaming, the relay checks that the publication still publishes the outbox inserts (also at every session start)',
+    ),
   RELAY_OUTBOX_TABLE: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/, 'must be schema.table')
@@ -164,6 +169,8 @@ export interface RelayConfig {
   kafka: KafkaConnection;
   slot: string;
   publication: string;
+  /** How often the publication is checked while streaming (publication-check.ts). */
+  publicationCheckMs: number;
   outbox: OutboxMapping;
   /** Columns only replay and snapshot read: they select and order rows with ordinary queries. */
   replayColumns: { createdAt: string; aggregateType: string };
@@ -201,6 +208,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
     publication: env.RELAY_PUBLICATION,
+    publicationCheckMs: env.RELAY_PUBLICATION_CHECK_MS,
     outbox: {
       schema,
       table,
