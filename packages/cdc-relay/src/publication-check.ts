@@ -20,7 +20,7 @@
  */
 import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
-import { RelayError } from './errors.ts';
+import { RelayError, toRelayError } from './errors.ts';
 import { connectPgClient } from './pg-client.ts';
 import type { Relation } from './pgoutput.ts';
 
@@ -240,6 +240,8 @@ export class PublicationGuard {
   private lastGoodAt: Date | null = null;
   private ceilingLsn: Lsn = 0n;
   private client: pg.Client | null = null;
+  /** Between open() and close(): checks may (re)connect. */
+  private opened = false;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> | null = null;
   private lastCheckAt = 0;
@@ -262,7 +264,7 @@ export class PublicationGuard {
   async open(): Promise<void> {
     this.close();
     this.drifted = null;
-    this.client = await connectPgClient({ connectionString: this.options.databaseUrl });
+    this.opened = true;
     const drift = await this.check().catch((error: unknown) => {
       this.close();
       throw error;
@@ -273,7 +275,12 @@ export class PublicationGuard {
     }
   }
 
-  /** While a session streams: checks every checkIntervalMs; onDrift once, onAdvance after each good check. */
+  /**
+   * While a session streams: checks every checkIntervalMs. onDrift once, with
+   * PUBLICATION_DRIFT, or with the error of a check that failed twice (the
+   * session then restarts rather than confirm nothing more); onAdvance after
+   * each good check.
+   */
   watch(onDrift: (error: RelayError) => void, onAdvance: () => void): void {
     this.onDrift = onDrift;
     this.onAdvance = onAdvance;
@@ -282,13 +289,12 @@ export class PublicationGuard {
   }
 
   close(): void {
+    this.opened = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.onDrift = null;
     this.onAdvance = null;
-    const client = this.client;
-    this.client = null;
-    void client?.end().catch(() => {});
+    this.dropConnection();
   }
 
   /**
@@ -325,7 +331,7 @@ export class PublicationGuard {
   }
 
   private checkSoon(): void {
-    if (this.checking || !this.client || this.drifted) return;
+    if (this.checking || !this.opened || this.drifted) return;
     this.checking = this.check()
       .then(
         (drift) => {
@@ -336,21 +342,30 @@ export class PublicationGuard {
             this.onAdvance?.();
           }
         },
-        // A failed query is not drift: the ceiling stays, the next check tries again, and
-        // the replication connection's own failure (if the server is gone) ends the session.
-        () => {},
+        // Not drift, but a session whose checks fail can confirm nothing more: it ends, and
+        // the next one connects afresh (the supervisor backs off meanwhile).
+        (error: unknown) => this.onDrift?.(toRelayError(error)),
       )
       .finally(() => {
         this.checking = null;
       });
   }
 
-  /** One check; returns the drift error, or null after moving the ceiling on. */
+  /**
+   * One check; returns the drift error, or null after moving the ceiling on.
+   * The connection is kept between checks; a dropped one (idle_session_timeout,
+   * a terminated backend) is replaced once before the check fails.
+   */
   private async check(): Promise<RelayError | null> {
-    const client = this.client;
-    if (!client) return null;
     this.lastCheckAt = performance.now();
-    const { facts, walLsn } = await readPublicationFacts(client, this.options);
+    let checked: CheckedFacts;
+    try {
+      checked = await readPublicationFacts(await this.connection(), this.options);
+    } catch {
+      this.dropConnection();
+      checked = await readPublicationFacts(await this.connection(), this.options);
+    }
+    const { facts, walLsn } = checked;
     const verdict = judgePublication(facts, {
       ...this.options,
       tableOid: this.tableOid,
@@ -361,5 +376,17 @@ export class PublicationGuard {
     this.lastGoodAt = new Date();
     if (walLsn > this.ceilingLsn) this.ceilingLsn = walLsn;
     return null;
+  }
+
+  private async connection(): Promise<pg.Client> {
+    if (!this.opened) throw new Error('the publication check was closed');
+    this.client ??= await connectPgClient({ connectionString: this.options.databaseUrl });
+    return this.client;
+  }
+
+  private dropConnection(): void {
+    const client = this.client;
+    this.client = null;
+    void client?.end().catch(() => {});
   }
 }

@@ -29,12 +29,22 @@ const FAST = {
 };
 
 const drift = suite<{ walnut: WalnutFixture }>('publication drift');
+/** Relays a test starts itself (walnut.startRelay waits for `streaming`, which these never reach). */
+const started: WalnutProcess[] = [];
 drift.before.each(async (ctx) => {
   ctx.walnut = await walnutFixture('pub_drift');
 });
 drift.after.each(async ({ walnut }) => {
+  // A failed test must not leave a relay running (and holding the slot the fixture drops).
+  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
   await walnut?.close();
 });
+
+function startRelay(walnut: WalnutFixture, env: Record<string, string>): WalnutProcess {
+  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST, ...env });
+  started.push(relay);
+  return relay;
+}
 
 async function insert(
   walnut: WalnutFixture,
@@ -110,7 +120,7 @@ drift('a publication for another table: stops at start; fixed, it streams on by 
   const gapStart = await walLsn(walnut);
   await insert(walnut, 3); // what the issue's user wrote through the API: never sent
 
-  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST });
+  const relay = startRelay(walnut, {});
   const error = await assertStopped(walnut, relay, gapStart);
   assert.match(error, `ALTER PUBLICATION "${publication}" ADD TABLE "public"."outbox"`);
   assert.match(error, 'walnut-relay publication sync');
@@ -131,7 +141,7 @@ drift("publish = 'update': stops at start", async ({ walnut }) => {
   const gapStart = await walLsn(walnut);
   await insert(walnut, 3);
 
-  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST });
+  const relay = startRelay(walnut, {});
   const error = await assertStopped(walnut, relay, gapStart);
   assert.match(error, "SET (publish = 'insert')");
   await relay.stop('SIGTERM');
@@ -172,7 +182,7 @@ drift('RELAY_OUTBOX_TABLE changed between runs: stops at start', async ({ walnut
   await insert(walnut, 3);
   await insert(walnut, 3, 'outbox2');
 
-  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST, RELAY_OUTBOX_TABLE: 'public.outbox2' });
+  const relay = startRelay(walnut, { RELAY_OUTBOX_TABLE: 'public.outbox2' });
   const error = await assertStopped(walnut, relay, gapStart);
   assert.match(error, 'does not publish the outbox table "public"."outbox2"');
   await relay.stop('SIGTERM');
