@@ -43,6 +43,11 @@ export const relayEnv = z.object({
   RELAY_PUBLICATION: identifier
     .default('walnut_outbox')
     .describe('publication, created for outbox inserts when missing'),
+  RELAY_PUBLICATION_CHECK_MS: int(100)
+    .default(60_000)
+    .describe(
+      'how often, while streaming, the relay checks that the publication still publishes the outbox inserts (also at every session start)',
+    ),
   RELAY_OUTBOX_TABLE: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/, 'must be schema.table')
@@ -170,6 +175,8 @@ export interface RelayConfig {
   /** Ask for a failover slot (Postgres 17+), so a promoted standby has it. Default true. */
   slotFailover: boolean;
   publication: string;
+  /** How often the publication is checked while streaming (publication-check.ts). */
+  publicationCheckMs: number;
   outbox: OutboxMapping;
   /** Columns only replay and snapshot read: they select and order rows with ordinary queries. */
   replayColumns: { createdAt: string; aggregateType: string };
@@ -208,6 +215,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     slot: env.RELAY_SLOT,
     slotFailover: env.RELAY_SLOT_FAILOVER,
     publication: env.RELAY_PUBLICATION,
+    publicationCheckMs: env.RELAY_PUBLICATION_CHECK_MS,
     outbox: {
       schema,
       table,

@@ -19,7 +19,10 @@
  *    │ └─────────┘ ◀─ polls every RELAY_STANDBY_POLL_MS ─┘ (its own loop)
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
- * (1) A retryable error other than a held slot.
+ * (1) A retryable error other than a held slot. PUBLICATION_DRIFT (the publication
+ *     does not publish the outbox's inserts, see publication-check.ts) is shown
+ *     as `blocked` instead of `backoff`: the same loop, but a human must act, and
+ *     the state stays `blocked` (no `connecting` between checks) until it streams.
  * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
  * (3) SLOT_IN_USE: another relay streams from the slot. With RELAY_STANDBY
  *     (the default) this one waits as a standby, trying again every
@@ -42,6 +45,7 @@ import { closeForcibly, createProducer, type RelayProducer } from './kafka-produ
 import type { RecordPosition } from './kafka-record.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { connectPgClient, withPgClient } from './pg-client.ts';
+import { PublicationGuard } from './publication-check.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
@@ -65,7 +69,7 @@ function slotMissing(slot: string, last: Checkpoint): RelayError {
   );
 }
 
-const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'stopped'] as const;
+const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'blocked', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
 
 /** active: streams (or drains) the slot; standby: waits for it. Other states keep the last role. */
@@ -113,6 +117,8 @@ export class Relay {
   private slotBusyTimeoutMs: number;
   /** Said once per process: the server predates failover slots (Postgres 14-16). */
   private toldNoFailoverSlots = false;
+  /** Checks the publication at each session's start and while streaming; remembers the outbox's oid. */
+  private readonly publication: PublicationGuard;
 
   constructor(
     private readonly config: RelayConfig,
@@ -121,6 +127,13 @@ export class Relay {
     private readonly status?: RelayStatus,
   ) {
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
+    this.publication = new PublicationGuard({
+      databaseUrl: config.databaseUrl,
+      publication: config.publication,
+      schema: config.outbox.schema,
+      table: config.outbox.table,
+      checkIntervalMs: config.publicationCheckMs,
+    });
   }
 
   /**
@@ -153,13 +166,16 @@ export class Relay {
     try {
       while (!this.stopping) {
         // A standby's polls are not state changes: one log line when the role changes, not one per poll.
-        if (this.current !== 'standby') this.transition('connecting');
+        // Nor are a blocked relay's checks: it stays blocked until it streams again.
+        if (this.current !== 'standby' && this.current !== 'blocked') this.transition('connecting');
         let producer: RelayProducer | undefined;
         try {
           // One server per session (a multi-host URL's primary, found again after a failover):
           // the slot is inspected where it is then streamed.
           const databaseUrl = await resolvePgUrl(this.config.databaseUrl);
           const slot = await this.openSlot(databaseUrl);
+          // PUBLICATION_DRIFT is retryable: the relay waits in backoff, saying so, until it is fixed.
+          await this.publication.open(databaseUrl);
           producer = this.newProducer(slot.transactionalId);
           const session = new ReplicationSession(
             {
@@ -173,6 +189,7 @@ export class Relay {
             this.log,
             this.metrics && sessionMetrics(this.metrics, this.status),
             this.config.delivery === 'exactly-once' ? () => this.readDelivered(slot.checkpoint) : undefined,
+            this.publication,
           );
           this.session = session;
           if (this.stopping) break;
@@ -206,9 +223,13 @@ export class Relay {
           } else {
             slotBusySince = null;
           }
-          this.transition('backoff', { code: failure.code, error: failure.message, delayMs });
+          // A publication that does not publish the outbox (publication-check.ts) needs a human, but
+          // the relay stays up saying so, checks again after each backoff, and streams once it is fixed.
+          const next = failure.code === 'PUBLICATION_DRIFT' ? 'blocked' : 'backoff';
+          this.transition(next, { code: failure.code, error: failure.message, delayMs });
           await this.sleep(delayMs);
         } finally {
+          this.publication.close();
           await this.session?.stop(0).catch(() => {});
           this.session = null;
           // Forced: a send still retrying must stop now, not after its retries run out.
@@ -397,7 +418,7 @@ export class Relay {
   }
 
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {
-    if (next === this.current && next !== 'backoff') return;
+    if (next === this.current && next !== 'backoff' && next !== 'blocked') return;
     this.current = next;
     const code = typeof fields.code === 'string' ? fields.code : undefined;
     this.status?.onState(next, code ? { code, message: String(fields.error ?? '') } : undefined);

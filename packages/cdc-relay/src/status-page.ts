@@ -16,7 +16,7 @@ export const STATUS_PAGE = `<!doctype html>
   .cell { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; }
   .label { color: #666; font-size: .8rem; }
   .value { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
-  .state-streaming { color: #1a7f37; } .state-backoff, .state-stopped { color: #b42318; }
+  .state-streaming { color: #1a7f37; } .state-backoff, .state-blocked, .state-stopped { color: #b42318; }
   #last-error { white-space: pre-wrap; }
   #last-error.error { color: #b42318; }
   svg { width: 100%; height: 140px; border: 1px solid #ddd; border-radius: 6px; margin-top: 1rem; }
