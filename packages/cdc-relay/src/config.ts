@@ -1,5 +1,5 @@
 import { csv, flag, int, logLevel } from '@walnut/runtime';
-import { DEFAULT_SLOT } from '@walnut/schema';
+import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
 import { z } from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
@@ -21,10 +21,9 @@ const headerColumn = z
  * → --kafka-brokers) and the help text from `.describe()`. Parsed once at start.
  */
 export const relayEnv = z.object({
-  DATABASE_URL: z
-    .string()
-    .min(1)
-    .describe('Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS'),
+  DATABASE_URL: pgUrlSetting.describe(
+    'Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS; several hosts: postgres://h1,h2:5433/db?target_session_attrs=read-write',
+  ),
   KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)).describe('comma-separated host:port list'),
   KAFKA_CLIENT_ID: z.string().default('walnut-relay').describe('Kafka client id'),
   KAFKA_SSL: flag.default(false).describe('connect to Kafka over TLS'),

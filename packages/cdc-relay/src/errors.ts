@@ -43,6 +43,8 @@ export function toRelayError(error: unknown): RelayError {
         `the relay's role lacks a privilege (needs REPLICATION and SELECT on the outbox): ${message}`,
         { retryable: false, cause: error },
       );
+    case 'PG_NO_SUITABLE_HOST':
+      return new RelayError('POSTGRES_UNAVAILABLE', message, { retryable: true, cause: error });
     case '55006':
       return new RelayError('SLOT_IN_USE', message, { retryable: true, cause: error });
     case '55000':

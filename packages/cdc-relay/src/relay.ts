@@ -30,7 +30,7 @@
  *     + 10 s), which is then fatal.
  */
 import type { Lsn } from '@walnut/schema';
-import { formatLsn, parseLsn } from '@walnut/schema';
+import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
@@ -44,9 +44,9 @@ import type { RelayMetrics } from './metrics.ts';
 import { connectPgClient, withPgClient } from './pg-client.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
-import { statusIntervalFor } from './status-reports.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { createPgoutputSlot } from './slot-admin.ts';
+import { statusIntervalFor } from './status-reports.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;
@@ -153,11 +153,15 @@ export class Relay {
         if (this.current !== 'standby') this.transition('connecting');
         let producer: RelayProducer | undefined;
         try {
-          const slot = await this.openSlot();
+          // One server per session (a multi-host URL's primary, found again after a failover):
+          // the slot is inspected where it is then streamed.
+          const databaseUrl = await resolvePgUrl(this.config.databaseUrl);
+          const slot = await this.openSlot(databaseUrl);
           producer = this.newProducer(slot.transactionalId);
           const session = new ReplicationSession(
             {
               ...this.config,
+              databaseUrl,
               statusIntervalMs: statusIntervalFor(this.config.statusIntervalMs, slot.walSenderTimeoutMs),
             },
             slot.startLsn,
@@ -282,9 +286,9 @@ export class Relay {
    * new slot's start would be skipped without a word (a restored database, a
    * failover to a server without the slot, a slot dropped by hand).
    */
-  private async openSlot(): Promise<OpenedSlot> {
+  private async openSlot(databaseUrl: string): Promise<OpenedSlot> {
     const { slot: slotName, kafka, checkpointTopic } = this.config;
-    const slot = await withPgClient(this.config.databaseUrl, (client) =>
+    const slot = await withPgClient(databaseUrl, (client) =>
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
@@ -307,7 +311,7 @@ export class Relay {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
         if (last) throw slotMissing(slotName, last);
         await ensureCheckpointTopic(kafka, checkpointTopic);
-        const startLsn = await withPgClient(this.config.databaseUrl, (client) => createPgoutputSlot(client, slotName));
+        const startLsn = await withPgClient(databaseUrl, (client) => createPgoutputSlot(client, slotName));
         this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }

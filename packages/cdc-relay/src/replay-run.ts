@@ -1,4 +1,4 @@
-import { formatLsn, parseLsn } from '@walnut/schema';
+import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
@@ -134,7 +134,9 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
  * committed since the consistent point then go out twice, once streamed, once
  * positioned before every streamed record.
  */
-export async function runSnapshot(config: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
+export async function runSnapshot(given: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
+  // The slot's exported snapshot is read on other connections: all of them on one server.
+  const config = { ...given, databaseUrl: await resolvePgUrl(given.databaseUrl) };
   const previous = readReplayState(request.progressFile);
   const [columns, slot] = await withPgClient(
     config.databaseUrl,

@@ -1,3 +1,4 @@
+import { resolvePgUrl } from '@walnut/schema';
 import pg from 'pg';
 
 /**
@@ -73,7 +74,7 @@ export class SlotFiguresProbe {
   async figures(): Promise<SlotFigures | null> {
     try {
       if (!this.client) {
-        const client = new pg.Client({ connectionString: this.url });
+        const client = new pg.Client({ connectionString: await resolvePgUrl(this.url) });
         client.on('error', () => {
           if (this.client === client) this.client = null;
         });
