@@ -15,7 +15,6 @@ import {
 } from '@walnut/stack';
 import pg from 'pg';
 import { ApiLoad } from './load.ts';
-import { startProxy } from './dev-proxy.ts';
 import type { Delivery } from './private-walnut.ts';
 import { WitnessTail } from './witness.ts';
 
@@ -123,11 +122,7 @@ export async function startFailoverWalnut(
     });
     const database = new URL(walnut.databaseUrl).pathname.slice(1);
     // Every runnable knows the cluster only by this URL: after the failover it finds the promoted server by itself.
-    if (process.env.FAILOVER_DEV_SINGLE_URL) {
-      const u = new URL(walnut.databaseUrl);
-      u.port = String(await startProxyOnce(ctx.stack.postgres.port));
-      walnut.env.DATABASE_URL = u.toString();
-    } else walnut.env.DATABASE_URL = multiHostUrl([ctx.stack.postgres, ctx.standby], { database });
+    walnut.env.DATABASE_URL = multiHostUrl([ctx.stack.postgres, ctx.standby], { database });
     const primaryPool = pool(walnut.databaseUrl);
     const standbyUrl = new URL(walnut.databaseUrl);
     standbyUrl.port = String(ctx.standby.port);
@@ -135,10 +130,11 @@ export async function startFailoverWalnut(
     const witness = new WitnessTail(`${walnut.slot}_witness`);
     const lane = { delivery, walnut, primaryPool, standbyPool, witness } as Lane;
     ctx.lanes.push(lane);
-    const failover = opts.slotSync ? 'true' : 'false';
-    // The witness exists before any write, so it sees every committed row.
+    // The witness exists before any write, so it sees every committed row. (The failover argument is 17+.)
     await primaryPool.query(
-      `SELECT pg_create_logical_replication_slot($1, 'test_decoding', false, false, ${failover})`,
+      opts.slotSync
+        ? `SELECT pg_create_logical_replication_slot($1, 'test_decoding', false, false, true)`
+        : `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`,
       [witness.slot],
     );
     if (opts.slotSync) {
@@ -174,11 +170,6 @@ export async function stopFailoverWalnut(ctx: Partial<FailoverWalnut>, log: (lin
   }
   await ctx.standby?.stop('immediate').catch((error) => log(`standby stop: ${error}`));
   await ctx.stack?.stop().catch((error) => log(`stack stop: ${error}`));
-  {
-    const { proxy } = await import('./dev-proxy.ts');
-    for (const s of proxy.sockets) s.destroy();
-    proxy.server?.close();
-  }
   if (ctx.dir) await rm(ctx.dir, { recursive: true, force: true });
 }
 
@@ -189,12 +180,6 @@ export async function syncedOnStandby(lane: Lane, slot: string): Promise<boolean
     [slot],
   );
   return r.rows[0]?.synced === true;
-}
-
-let proxied: number | undefined;
-async function startProxyOnce(port: number) {
-  proxied ??= await startProxy(port);
-  return proxied;
 }
 
 function pool(url: string): pg.Pool {

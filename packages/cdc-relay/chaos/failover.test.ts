@@ -44,12 +44,16 @@ const log = (line: string) => console.log(`  failover pg${VERSION}: ${line}`);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 failover.before(async (ctx) => {
+  // uvu does not print a hook's error: say it here.
   await startFailoverWalnut(ctx, 'failover', {
     deliveries: DELIVERIES,
     slotSync: SLOT_SYNC,
     env: { RELAY_BACKOFF_MAX_MS: '1000', RELAY_CHECKPOINT_INTERVAL_MS: '500' },
     load: { ratePerSecond: 100, keys: 40, maxInFlight: 16 },
     log,
+  }).catch((error) => {
+    log(`setup failed: ${(error as Error).stack}`);
+    throw error;
   });
 });
 
@@ -129,7 +133,6 @@ if (SLOT_SYNC) {
       await standby.promote();
       const promotedAt = Date.now();
       server = 'standby';
-      if (process.env.FAILOVER_DEV_SINGLE_URL) (await import('./dev-proxy.ts')).switchProxy(standby.port);
       log(`standby promoted in ${promotedAt - promoteStarted} ms (${promotedAt - killedAt} ms after the kill)`);
 
       const figures: string[] = [];
@@ -181,7 +184,9 @@ if (SLOT_SYNC) {
       const relayFrom = lane.relay.output.length;
       await ctx.stack.postgres.kill();
       await ctx.standby.promote();
-      await waitFor('the relay to stop', async () => !lane.relay.running, { timeoutMs: 120_000 });
+      await waitFor('the relay to stop', async () => !lane.relay.running, { timeoutMs: 120_000 }).catch((error) => {
+        throw new Error(`${(error as Error).message}\n${lane.relay.tail(30)}`);
+      });
       assert.is(lane.relay.child.exitCode, 1, lane.relay.tail());
       const after = lane.relay.output.slice(relayFrom);
       const fatal = after.find((line) => line.includes('"level":60')) ?? '';
