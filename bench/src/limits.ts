@@ -6,8 +6,18 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/**
+ * A Postgres client program (pg_recvlogical, pgbench): from PG_BIN when it is
+ * there, else from PATH (Debian's postgresql-client, which ./walnut install
+ * installs). The registry's server builds the stack runs do not ship them.
+ */
+export function pgClientTool(name: string): string {
+  const inPgBin = process.env.PG_BIN ? path.join(process.env.PG_BIN, name) : undefined;
+  return inPgBin && existsSync(inPgBin) ? inPgBin : name;
+}
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -48,8 +58,8 @@ export async function pgRecvlogicalSeconds(opts: {
   // The binaries refuse nothing as root, but the harness's cluster runs as postgres; do as it does.
   const asRoot = process.getuid?.() === 0;
   const [cmd, argv] = asRoot
-    ? ['runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_recvlogical`, ...args]]
-    : [`${PG_BIN}/pg_recvlogical`, args];
+    ? ['runuser', ['-u', 'postgres', '--', pgClientTool('pg_recvlogical'), ...args]]
+    : [pgClientTool('pg_recvlogical'), args];
   const started = performance.now();
   const { code, out } = await run(cmd, argv as string[], opts.timeoutMs);
   const seconds = (performance.now() - started) / 1000;

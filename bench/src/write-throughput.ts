@@ -13,9 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startWalnutProcess, type WalnutFixture } from '@walnut/stack';
 import autocannon from 'autocannon';
+import { pgClientTool } from './limits.ts';
 import { cpuSeconds } from './proc-stats.ts';
-
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 export interface WriteThroughput {
   clients: number;
@@ -171,8 +170,8 @@ export async function pgbenchTps(opts: {
   ];
   const asRoot = process.getuid?.() === 0;
   const [cmd, argv] = asRoot
-    ? ['runuser', ['-u', 'postgres', '--', `${PG_BIN}/pgbench`, ...args]]
-    : [`${PG_BIN}/pgbench`, args];
+    ? ['runuser', ['-u', 'postgres', '--', pgClientTool('pgbench'), ...args]]
+    : [pgClientTool('pgbench'), args];
   const child = spawn(cmd, argv as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -22,8 +22,12 @@ export async function createSlotWithSnapshot(databaseUrl: string, slot: string):
   // A walsender connection (the typings lack the option pg passes on as a startup parameter).
   const client = await connectPgClient({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
   try {
+    const version = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+    // The option list came with Postgres 15; 14 knows only the keyword form (a syntax error otherwise).
+    const exportSnapshot =
+      Number(version.rows[0]?.server_version_num) >= 150_000 ? "(SNAPSHOT 'export')" : 'EXPORT_SNAPSHOT';
     const created = await client.query<{ consistent_point: string; snapshot_name: string }>(
-      `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput (SNAPSHOT 'export')`,
+      `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput ${exportSnapshot}`,
     );
     const row = created.rows[0];
     if (!row?.snapshot_name) throw new Error(`CREATE_REPLICATION_SLOT returned no snapshot for ${slot}`);

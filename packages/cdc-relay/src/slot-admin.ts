@@ -1,5 +1,6 @@
 import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
+import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 import { querySlotFigures } from './slot-figures.ts';
 
@@ -78,9 +79,18 @@ export async function createPublication(
   outbox: Pick<OutboxMapping, 'schema' | 'table'>,
 ): Promise<void> {
   const table = `${pg.escapeIdentifier(outbox.schema)}.${pg.escapeIdentifier(outbox.table)}`;
-  await client.query(
-    `CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE ${table} WITH (publish = 'insert')`,
-  );
+  const sql = `CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE ${table} WITH (publish = 'insert')`;
+  try {
+    await client.query(sql);
+  } catch (error) {
+    // A least-privilege role (REPLICATION, SELECT) may not: only the table's owner can publish it.
+    if ((error as { code?: unknown }).code !== '42501') throw error;
+    throw new RelayError(
+      'CONFIG_INVALID',
+      `publication ${publication} does not exist and the relay's role may not create it (${(error as Error).message}): as the owner of ${table}, run ${sql}; (docs/relay.md, Least privilege)`,
+      { retryable: false, cause: error },
+    );
+  }
 }
 
 /** Creates the pgoutput slot; returns where it starts (its consistent point). */

@@ -98,6 +98,26 @@ errors('a role that may not log in: AUTH_FAILED', async (ctx) => {
   }
 });
 
+errors('a least-privilege role and no publication: CONFIG_INVALID with the SQL its owner must run', async (ctx) => {
+  const role = `walnut_lp_${ctx.walnut.slot.slice(-8)}`;
+  const publication = `walnut_unmade_${ctx.walnut.slot.slice(-8)}`;
+  await ctx.walnut.pool.query(
+    `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN REPLICATION; GRANT SELECT ON public.outbox TO ${pg.escapeIdentifier(role)}`,
+  );
+  ctx.roles.push(role);
+  const { exitCode, fatal } = await runToFailure(ctx, {
+    DATABASE_URL: withUser(ctx.walnut.databaseUrl, role),
+    RELAY_PUBLICATION: publication,
+  });
+  await ctx.walnut.pool.query(`REVOKE ALL ON public.outbox FROM ${pg.escapeIdentifier(role)}`);
+  assertFailed(exitCode);
+  assert.is(fatal.code, 'CONFIG_INVALID');
+  assert.match(fatal.msg, `CREATE PUBLICATION "${publication}" FOR TABLE "public"."outbox" WITH (publish = 'insert')`);
+  assert.match(fatal.msg, /owner/);
+  const made = await ctx.walnut.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
+  assert.is(made.rowCount, 0, 'no publication was created');
+});
+
 errors('a server without wal_level=logical: WAL_LEVEL_NOT_LOGICAL, and nothing created', async (ctx) => {
   const probe = new pg.Client({ connectionString: SYSTEM_POSTGRES_URL, connectionTimeoutMillis: 3_000 });
   probe.on('error', () => {});

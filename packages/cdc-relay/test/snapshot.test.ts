@@ -1,5 +1,5 @@
 /**
- * `walnut-relay snapshot`: an app adopts Walnut with 100,000 rows already in
+ * `walnut-relay snapshot`: an app adopts Walnut with 100,000 rows (SNAPSHOT_ROWS) already in
  * its outbox, committed before any slot existed, and keeps writing while the
  * snapshot runs. Every row reaches Kafka exactly once: the old ones from the
  * slot's exported snapshot, the rest streamed from its consistent point.
@@ -14,9 +14,11 @@ import * as assert from 'uvu/assert';
 import { liveRecords } from './replay-checks.ts';
 
 const snapshot = walnutSuite('snapshot', 'snapshot');
+/** SNAPSHOT_ROWS: the compatibility matrix (pnpm test:compat) takes fewer, at least 20,000 for the resume case. */
+const PREEXISTING = Math.max(20_000, Number(process.env.SNAPSHOT_ROWS || 100_000));
 
-snapshot('100,000 pre-existing rows plus concurrent writes: 0 missing, 0 twice', async ({ walnut }) => {
-  const preexisting = 100_000;
+snapshot(`${PREEXISTING} pre-existing rows plus concurrent writes: 0 missing, 0 twice`, async ({ walnut }) => {
+  const preexisting = PREEXISTING;
   await walnut.pool.query(
     `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
      SELECT gen_random_uuid(), 'kv', 'k' || (g % 1000), 'kv.set',
@@ -50,7 +52,7 @@ snapshot('100,000 pre-existing rows plus concurrent writes: 0 missing, 0 twice',
     'snapshot',
     'packages/cdc-relay/bin/walnut-relay.js',
     ['snapshot', '--progress-file', progressFile],
-    walnut.env,
+    walnut.relayEnv,
   );
   const started = JSON.parse(await relay.waitForLine(/"event":"replay.start"/, 120_000)) as { order: string[] };
   assert.equal(started.order, ['created_at', 'id'], 'pages in creation order over the outbox index');
@@ -118,7 +120,7 @@ snapshot('refuses a slot that already exists', async ({ walnut }) => {
     'snapshot',
     'packages/cdc-relay/bin/walnut-relay.js',
     ['snapshot', '--progress-file', path.join(os.tmpdir(), `walnut-snapshot-${randomUUID()}.json`)],
-    walnut.env,
+    walnut.relayEnv,
   );
   await waitFor('snapshot to exit', async () => !run.running, { timeoutMs: 60_000 });
   assert.is(run.child.exitCode, 2, run.tail());
@@ -132,7 +134,7 @@ snapshot('a snapshot killed mid-way resumes from its last acked page, then strea
   // A second slot and topic over the same outbox, which now holds the rows of the test above.
   const slot = `${walnut.slot}_resume`;
   const topicPrefix = walnut.topic.replace(/\.kv$/, '.resume');
-  const env = { ...walnut.env, RELAY_SLOT: slot, RELAY_TOPIC_TEMPLATE: `${topicPrefix}.{aggregatetype}` };
+  const env = { ...walnut.relayEnv, RELAY_SLOT: slot, RELAY_TOPIC_TEMPLATE: `${topicPrefix}.{aggregatetype}` };
   const progressFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-snapshot-')), 'snapshot.json');
   const args = ['snapshot', '--progress-file', progressFile, '--page-size', '200'];
   const first = startNodeScript('snapshot', 'packages/cdc-relay/bin/walnut-relay.js', args, env);

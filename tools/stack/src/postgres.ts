@@ -6,7 +6,7 @@ import { createDatabase } from './database.ts';
 import { StackError } from './errors.ts';
 import { asPostgresArgv, isRoot, run, runSync, shellQuote, tailFile } from './exec.ts';
 import { onHarnessExit } from './exit-hooks.ts';
-import { postgresBinDir } from './pg-binaries.ts';
+import { postgresBinaries } from './pg-binaries.ts';
 import { rememberedPorts } from './ports.ts';
 import { waitFor } from './wait-for.ts';
 import { deadMansSwitch } from './watchdog.ts';
@@ -47,7 +47,9 @@ export async function startPostgres(opts: {
   extraSettings?: readonly string[];
 }): Promise<PostgresHandle> {
   const log = opts.log ?? (() => {});
-  const bin = postgresBinDir();
+  const binaries = await postgresBinaries();
+  const bin = binaries.dir;
+  log(`postgres server: ${binaries.source}, ${bin}`);
   const pgCtlPath = path.join(bin, 'pg_ctl');
   const dir = path.resolve(opts.dir);
   const dataDir = path.join(dir, 'pg');

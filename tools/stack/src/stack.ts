@@ -5,6 +5,7 @@ import { StackError } from './errors.ts';
 import { exportLines } from './exec.ts';
 import { type KafkaHandle, startKafka } from './kafka.ts';
 import { type KafkaCluster, startKafkaCluster } from './kafka-cluster.ts';
+import { pgVersion } from './pg-binaries.ts';
 import { type PostgresHandle, startPostgres } from './postgres.ts';
 
 export interface Stack {
@@ -44,6 +45,8 @@ export async function startStack(opts: {
   const services = { dir: opts.dir, ...(opts.log ? { log: opts.log } : {}) };
   // Validate the environment before starting anything.
   const givenPostgres = env.DATABASE_URL ? externalPostgres(env.DATABASE_URL) : undefined;
+  // The server version comes from the process's own environment (chaos suites pass env: {}).
+  if (!givenPostgres) pgVersion();
   const givenKafka = env.KAFKA_BROKERS ? externalKafka(env.KAFKA_BROKERS) : undefined;
   const nodes = opts.kafkaNodes ?? 1;
   const [postgres, kafka] = await Promise.allSettled([

@@ -18,6 +18,13 @@ export interface WalnutFixture {
   slot: string;
   topic: string;
   env: Record<string, string>;
+  /**
+   * What the relay runs with (startRelay, startStandbyRelay; a test starting
+   * a relay CLI itself uses it too): `env`, or in least-privilege mode `env`
+   * with DATABASE_URL naming the relay's own role.
+   */
+  relayEnv: Record<string, string>;
+  relayRole: RelayRole;
   pool: pg.Pool;
   startApi(): Promise<{ url: string; process: WalnutProcess }>;
   startRelay(extraEnv?: Record<string, string>): Promise<WalnutProcess>;
@@ -29,9 +36,24 @@ export interface WalnutFixture {
   close(): Promise<void>;
 }
 
+/**
+ * Who the relay connects as. `owner`: the migration user, like the API and the
+ * applier. `least-privilege`: a role `<id>_relay` with LOGIN REPLICATION and
+ * SELECT on the outbox only, the publication made beforehand by the table's
+ * owner, as a managed service would have it (docs/relay.md, Least privilege).
+ */
+export type RelayRole = 'owner' | 'least-privilege';
+
+/** WALNUT_RELAY_ROLE, `owner` by default: the compatibility matrix sets least-privilege. */
+export function relayRoleFromEnv(env: NodeJS.ProcessEnv = process.env): RelayRole {
+  const value = env.WALNUT_RELAY_ROLE || 'owner';
+  if (value === 'owner' || value === 'least-privilege') return value;
+  throw new Error(`WALNUT_RELAY_ROLE must be owner or least-privilege, got "${value}"`);
+}
+
 export async function walnutFixture(
   name: string,
-  services: { databaseUrl?: string; brokers?: string[]; env?: Record<string, string> } = {},
+  services: { databaseUrl?: string; brokers?: string[]; env?: Record<string, string>; relayRole?: RelayRole } = {},
 ): Promise<WalnutFixture> {
   const baseUrl = services.databaseUrl ?? requireEnv('DATABASE_URL');
   const brokers = services.brokers ?? requireEnv('KAFKA_BROKERS').split(',');
@@ -57,6 +79,9 @@ export async function walnutFixture(
   };
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => {});
+  const relayRole = services.relayRole ?? relayRoleFromEnv();
+  const role = relayRole === 'least-privilege' ? await createRelayRole(pool, `${id}_relay`, env) : undefined;
+  const relayEnv = role ? { ...env, DATABASE_URL: role.url } : env;
   const kafka = new Kafka({ clientId: `test_${id}`, brokers, logLevel: logLevel.NOTHING });
   const started: WalnutProcess[] = [];
   const track = (p: WalnutProcess) => {
@@ -70,6 +95,8 @@ export async function walnutFixture(
     slot,
     topic,
     env,
+    relayEnv,
+    relayRole,
     pool,
     kafka,
     async startApi() {
@@ -79,12 +106,12 @@ export async function walnutFixture(
       return { url: `http://127.0.0.1:${port}`, process };
     },
     async startRelay(extraEnv = {}) {
-      const process = track(startWalnutProcess('relay', { ...env, ...extraEnv }));
+      const process = track(startWalnutProcess('relay', { ...relayEnv, ...extraEnv }));
       await process.waitForLine(/"state":"streaming"/);
       return process;
     },
     async startStandbyRelay(extraEnv = {}) {
-      const process = track(startWalnutProcess('relay', { ...env, ...extraEnv }));
+      const process = track(startWalnutProcess('relay', { ...relayEnv, ...extraEnv }));
       await process.waitForLine(/"state":"standby"/);
       return process;
     },
@@ -106,9 +133,39 @@ export async function walnutFixture(
       await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
         slot,
       ]);
+      if (role) {
+        // Roles are per cluster, not per database: leave none behind on a shared server.
+        await pool.query(`DROP OWNED BY ${role.name}; DROP ROLE ${role.name}`).catch(() => {});
+      }
       await pool.end();
     },
   };
+}
+
+/**
+ * The least-privilege relay role: LOGIN REPLICATION, SELECT on the outbox, and
+ * the outbox's publication created here by its owner, so the relay never has
+ * to. A password, so the URL works where pg_hba asks for one.
+ */
+async function createRelayRole(
+  pool: pg.Pool,
+  name: string,
+  env: Record<string, string>,
+): Promise<{ name: string; url: string }> {
+  const password = randomUUID();
+  const role = pg.escapeIdentifier(name);
+  const [schema, table] = (env.RELAY_OUTBOX_TABLE ?? 'public.outbox').split('.') as [string, string];
+  const outbox = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  await pool.query(`
+    CREATE PUBLICATION ${pg.escapeIdentifier(env.RELAY_PUBLICATION as string)} FOR TABLE ${outbox} WITH (publish = 'insert');
+    CREATE ROLE ${role} LOGIN REPLICATION PASSWORD ${pg.escapeLiteral(password)};
+    GRANT USAGE ON SCHEMA ${pg.escapeIdentifier(schema)} TO ${role};
+    GRANT SELECT ON ${outbox} TO ${role};
+  `);
+  const url = new URL(env.DATABASE_URL as string);
+  url.username = name;
+  url.password = password;
+  return { name: role, url: url.toString() };
 }
 
 export interface TopicRecord {
