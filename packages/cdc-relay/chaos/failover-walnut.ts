@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   multiHostUrl,
   type Stack,
@@ -20,19 +18,13 @@ import { WitnessTail } from './witness.ts';
 
 /**
  * The Postgres major the failover suite runs on: FAILOVER_PG_VERSION, else
- * WALNUT_PG_VERSION, else 18. Without PG_BIN, the stack's registry build of
- * that major is used (tools/stack/node_modules/postgres-<major>).
+ * WALNUT_PG_VERSION, else 18; the stack then runs that registry build (unless
+ * PG_BIN says otherwise: the suite checks the server it got).
  */
 export function failoverPgVersion(): number {
   const version = Number(process.env.FAILOVER_PG_VERSION ?? process.env.WALNUT_PG_VERSION ?? '18');
   if (!Number.isInteger(version) || version < 14) throw new Error(`FAILOVER_PG_VERSION=${version}?`);
   process.env.WALNUT_PG_VERSION = String(version);
-  if (!process.env.PG_BIN) {
-    const bin = fileURLToPath(
-      new URL(`../../../tools/stack/node_modules/postgres-${version}/native/bin`, import.meta.url),
-    );
-    if (existsSync(bin)) process.env.PG_BIN = bin;
-  }
   return version;
 }
 
@@ -91,6 +83,8 @@ export async function startFailoverWalnut(
   ctx: FailoverWalnut,
   name: string,
   opts: {
+    /** The major the servers must run (see failoverPgVersion). */
+    version: number;
     deliveries: Delivery[];
     /** Postgres 17+: the relay's slot and the witness slots are failover slots, synced to the standby. */
     slotSync: boolean;
@@ -109,7 +103,12 @@ export async function startFailoverWalnut(
     name: 'walnut_standby',
     slotSync: opts.slotSync,
   });
+  opts.log(
+    `primary on :${ctx.stack.postgres.port}, standby on :${ctx.standby.port} (slot sync ${opts.slotSync ? 'on' : 'off'})`,
+  );
   await withClient(ctx.stack.postgres.adminUrl, async (client) => {
+    const running = Number((await client.query<{ v: string }>('SHOW server_version_num')).rows[0]?.v) / 10_000;
+    if (Math.floor(running) !== opts.version) throw new Error(`asked for Postgres ${opts.version}, got ${running}`);
     await client.query(`ALTER SYSTEM SET synchronous_standby_names = 'walnut_standby'`);
     await client.query('SELECT pg_reload_conf()');
   });
@@ -119,6 +118,8 @@ export async function startFailoverWalnut(
       databaseUrl: ctx.stack.postgres.url,
       brokers: ctx.stack.kafkaBrokers,
       env: { RELAY_DELIVERY: delivery, ...opts.env },
+      // The relay's own DATABASE_URL is the multi-host one below; the role under test here is not least privilege.
+      relayRole: 'owner',
     });
     const database = new URL(walnut.databaseUrl).pathname.slice(1);
     // Every runnable knows the cluster only by this URL: after the failover it finds the promoted server by itself.

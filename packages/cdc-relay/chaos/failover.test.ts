@@ -40,12 +40,15 @@ const VERSION = failoverPgVersion();
 const SLOT_SYNC = VERSION >= 17;
 const DELIVERIES = SLOT_SYNC ? failoverDeliveries() : (['at-least-once'] as const).slice();
 const failover = suite<FailoverWalnut>(`failover (Postgres ${VERSION}, ${DELIVERIES.join(' + ')})`);
-const log = (line: string) => console.log(`  failover pg${VERSION}: ${line}`);
+const t0 = Date.now();
+const log = (line: string) =>
+  console.log(`  failover pg${VERSION} +${((Date.now() - t0) / 1000).toFixed(1)}s: ${line}`);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 failover.before(async (ctx) => {
   // uvu does not print a hook's error: say it here.
   await startFailoverWalnut(ctx, 'failover', {
+    version: VERSION,
     deliveries: DELIVERIES,
     slotSync: SLOT_SYNC,
     env: { RELAY_BACKOFF_MAX_MS: '1000', RELAY_CHECKPOINT_INTERVAL_MS: '500' },
@@ -59,6 +62,7 @@ failover.before(async (ctx) => {
 
 failover.after(async (ctx) => {
   await stopFailoverWalnut(ctx, log);
+  log('stopped');
 });
 
 /** The pino time of the first line at or after `from` (an index into output) matching `pattern`. */
@@ -183,17 +187,20 @@ if (SLOT_SYNC) {
       await readTopic(walnut.kafka, 'walnut.relay.checkpoints', (records) => records.length > 0, 60_000);
       const relayFrom = lane.relay.output.length;
       await ctx.stack.postgres.kill();
+      log(`primary SIGKILLed; ${lane.load.accepted} writes accepted`);
       await ctx.standby.promote();
+      const promotedAt = Date.now();
       await waitFor('the relay to stop', async () => !lane.relay.running, { timeoutMs: 120_000 }).catch((error) => {
         throw new Error(`${(error as Error).message}\n${lane.relay.tail(30)}`);
       });
+      const stoppedMs = Date.now() - promotedAt;
       assert.is(lane.relay.child.exitCode, 1, lane.relay.tail());
       const after = lane.relay.output.slice(relayFrom);
       const fatal = after.find((line) => line.includes('"level":60')) ?? '';
       assert.match(fatal, '"code":"SLOT_MISSING"', lane.relay.tail());
       assert.match(fatal, 'walnut-relay replay');
       assert.match(fatal, `walnut-relay slot create --slot ${walnut.slot}`);
-      log(`the relay stopped: ${JSON.parse(fatal).err?.message ?? fatal}`);
+      log(`the relay stopped ${stoppedMs} ms after the promotion: ${JSON.parse(fatal).err?.message ?? fatal}`);
       assert.not.ok(
         after.some((line) => /created replication slot|"state":"streaming"/.test(line)),
         'the relay neither made a new slot nor streamed after the failover',
