@@ -107,7 +107,8 @@ export async function startFailoverWalnut(
     `primary on :${ctx.stack.postgres.port}, standby on :${ctx.standby.port} (slot sync ${opts.slotSync ? 'on' : 'off'})`,
   );
   await withClient(ctx.stack.postgres.adminUrl, async (client) => {
-    const running = Number((await client.query<{ v: string }>('SHOW server_version_num')).rows[0]?.v) / 10_000;
+    const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+    const running = Number(version.rows[0]?.v) / 10_000;
     if (Math.floor(running) !== opts.version) throw new Error(`asked for Postgres ${opts.version}, got ${running}`);
     await client.query(`ALTER SYSTEM SET synchronous_standby_names = 'walnut_standby'`);
     await client.query('SELECT pg_reload_conf()');

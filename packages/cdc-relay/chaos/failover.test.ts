@@ -39,14 +39,18 @@ import { currentLsn } from './witness.ts';
 const VERSION = failoverPgVersion();
 const SLOT_SYNC = VERSION >= 17;
 const DELIVERIES = SLOT_SYNC ? failoverDeliveries() : (['at-least-once'] as const).slice();
-const failover = suite<FailoverWalnut>(`failover (Postgres ${VERSION}, ${DELIVERIES.join(' + ')})`);
 const t0 = Date.now();
 const log = (line: string) =>
   console.log(`  failover pg${VERSION} +${((Date.now() - t0) / 1000).toFixed(1)}s: ${line}`);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+interface Ctx extends FailoverWalnut {
+  /** uvu neither prints a hook's error nor fails the suite for it (it exits 0): the test throws it. */
+  setupError?: unknown;
+}
+const failover = suite<Ctx>(`failover (Postgres ${VERSION}, ${DELIVERIES.join(' + ')})`);
+
 failover.before(async (ctx) => {
-  // uvu does not print a hook's error: say it here.
   await startFailoverWalnut(ctx, 'failover', {
     version: VERSION,
     deliveries: DELIVERIES,
@@ -55,8 +59,7 @@ failover.before(async (ctx) => {
     load: { ratePerSecond: 100, keys: 40, maxInFlight: 16 },
     log,
   }).catch((error) => {
-    log(`setup failed: ${(error as Error).stack}`);
-    throw error;
+    ctx.setupError = error;
   });
 });
 
@@ -98,6 +101,7 @@ function tailWitnesses(ctx: FailoverWalnut, server: () => 'primary' | 'standby')
 
 if (SLOT_SYNC) {
   failover('a SIGKILLed primary, the standby promoted: the relay goes on from its synced slot', async (ctx) => {
+    if (ctx.setupError) throw ctx.setupError;
     const { lanes, standby } = ctx;
     let server: 'primary' | 'standby' = 'primary';
     const stopTail = tailWitnesses(ctx, () => server);
@@ -178,6 +182,7 @@ if (SLOT_SYNC) {
   });
 } else {
   failover('without slot sync (before 17) the relay stops with SLOT_MISSING and makes no new slot', async (ctx) => {
+    if (ctx.setupError) throw ctx.setupError;
     const lane = ctx.lanes[0] as Lane;
     const { walnut } = lane;
     lane.load.start();
