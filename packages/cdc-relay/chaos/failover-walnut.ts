@@ -140,8 +140,9 @@ export async function startFailoverWalnut(
       [witness.slot],
     );
     if (opts.slotSync) {
-      // TODO(issue 23 item 3): the relay makes its slot with failover itself on 17+; until then it is made here,
-      // with its publication, and the relay takes the existing slot.
+      // The relay would make its slot itself; branch h2 (RELAY_SLOT_FAILOVER, on by default) makes it a
+      // failover slot on 17+. Until that is merged here the slot is made beforehand, with its publication,
+      // and the relay takes the existing one. Once merged, drop this so the suite covers the relay's own.
       await primaryPool.query(
         `CREATE PUBLICATION ${pg.escapeIdentifier(walnut.env.RELAY_PUBLICATION as string)} FOR TABLE outbox WITH (publish = 'insert')`,
       );
