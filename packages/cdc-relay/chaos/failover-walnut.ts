@@ -139,17 +139,6 @@ export async function startFailoverWalnut(
         : `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`,
       [witness.slot],
     );
-    if (opts.slotSync) {
-      // The relay would make its slot itself; branch h2 (RELAY_SLOT_FAILOVER, on by default) makes it a
-      // failover slot on 17+. Until that is merged here the slot is made beforehand, with its publication,
-      // and the relay takes the existing one. Once merged, drop this so the suite covers the relay's own.
-      await primaryPool.query(
-        `CREATE PUBLICATION ${pg.escapeIdentifier(walnut.env.RELAY_PUBLICATION as string)} FOR TABLE outbox WITH (publish = 'insert')`,
-      );
-      await primaryPool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)`, [
-        walnut.slot,
-      ]);
-    }
   }
   for (const lane of ctx.lanes) {
     lane.relay = await lane.walnut.startRelay();

@@ -204,6 +204,7 @@ if (SLOT_SYNC) {
       const fatal = after.find((line) => line.includes('"level":60')) ?? '';
       assert.match(fatal, '"code":"SLOT_MISSING"', lane.relay.tail());
       assert.match(fatal, 'walnut-relay replay');
+      assert.match(fatal, 'walnut-relay snapshot');
       assert.match(fatal, `walnut-relay slot create --slot ${walnut.slot}`);
       log(`the relay stopped ${stoppedMs} ms after the promotion: ${JSON.parse(fatal).err?.message ?? fatal}`);
       assert.not.ok(

@@ -64,7 +64,7 @@ interface OpenedSlot {
 function slotMissing(slot: string, last: Checkpoint): RelayError {
   return new RelayError(
     'SLOT_MISSING',
-    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not)`,
+    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not; or drop nothing and run walnut-relay snapshot --slot ${slot} instead, which makes the slot and re-publishes every row the outbox holds before streaming on). On Postgres 17+ a failover slot (RELAY_SLOT_FAILOVER, docs/relay.md) keeps the slot through a primary failover`,
     { retryable: false },
   );
 }
