@@ -1,4 +1,4 @@
-import { APPLIED_CHANNEL } from '@walnut/schema';
+import { APPLIED_CHANNEL, resolvePgUrl } from '@walnut/schema';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -94,7 +94,8 @@ export class AppliedWaiters {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.listenUrl });
+    // Resolved on every (re)connect: after a failover the LISTEN moves to the promoted primary.
+    const client = new pg.Client({ connectionString: await resolvePgUrl(this.opts.listenUrl) });
     client.on('notification', (msg) => {
       if (msg.channel === APPLIED_CHANNEL && msg.payload) this.wake(msg.payload.split(','));
     });

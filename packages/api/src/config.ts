@@ -1,18 +1,18 @@
 import { csv, int, logLevel } from '@walnut/runtime';
-import { DEFAULT_SLOT } from '@walnut/schema';
+import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
 import { z } from 'zod';
 
 /** The API's environment, parsed once at start. Defaults in JSDoc. */
 export const apiEnv = z
   .object({
     /** Postgres for queries and writes; may point at PgBouncer in transaction mode. */
-    DATABASE_URL: z.string().min(1),
+    DATABASE_URL: pgUrlSetting,
     /**
      * A direct Postgres connection for the one LISTEN session that wakes
      * `?after=` readers: PgBouncer in transaction mode cannot hold a LISTEN.
      * Default: DATABASE_URL.
      */
-    API_LISTEN_DATABASE_URL: z.string().min(1).optional(),
+    API_LISTEN_DATABASE_URL: pgUrlSetting.optional(),
     /** Listen port. Default 3000. */
     API_PORT: int(0).max(65535).default(3000),
     /** Listen address. Default 127.0.0.1; compose sets 0.0.0.0. */

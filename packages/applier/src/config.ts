@@ -1,11 +1,11 @@
 import { csv, int, logLevel } from '@walnut/runtime';
-import { KV_TOPIC } from '@walnut/schema';
+import { KV_TOPIC, pgUrlSetting } from '@walnut/schema';
 import { z } from 'zod';
 
 /** The applier's environment, parsed once at start. Defaults in JSDoc. */
 export const applierEnv = z
   .object({
-    DATABASE_URL: z.string().min(1),
+    DATABASE_URL: pgUrlSetting,
     /** Comma-separated `host:port` list. */
     KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)),
     /** Topic of KV events. Default `outbox.event.kv`. */

@@ -34,3 +34,55 @@ export async function committedRows(pool: pg.Pool, slot: string): Promise<Witnes
   }
   return rows;
 }
+
+/**
+ * A test_decoding witness that survives a failover: a failover slot read a
+ * little at a time, first on the primary, then on the promoted standby.
+ *
+ * A failover slot is synced to the standby only once it has advanced past the
+ * standby's xmin horizon, so a witness read once at the end (as committedRows
+ * does) would never be synced and would die with the primary. This one keeps
+ * what it reads and then advances the slot to the last commit it holds: peek,
+ * keep, advance, never get_changes, so the slot (and its synced copy) is never
+ * past what this process holds, whenever the primary dies. The synced copy
+ * may lag: what is read again after the failover is recognised by id.
+ */
+export class WitnessTail {
+  readonly rows: WitnessRow[] = [];
+  private readonly ids = new Set<string>();
+
+  constructor(readonly slot: string) {}
+
+  /** Reads what the slot holds on `pool`'s server and advances it; resolves with the number of new rows. */
+  async drain(pool: pg.Pool): Promise<number> {
+    const changes = await pool.query<{ lsn: string; id: string | null; key: string | null }>(
+      `SELECT lsn::text AS lsn,
+              substring(data from $2) AS id,
+              substring(data from $3) AS key
+         FROM pg_logical_slot_peek_changes($1, NULL, NULL)
+        WHERE data LIKE 'COMMIT%' OR data LIKE 'table public.outbox: INSERT:%'`,
+      [this.slot, `id\\[uuid\\]:'([0-9a-f-]{36})'`, `aggregateid\\[text\\]:'([^']*)'`],
+    );
+    let added = 0;
+    let lastCommit: string | undefined;
+    let open: Array<{ id: string; key: string }> = [];
+    for (const change of changes.rows) {
+      if (change.id === null) {
+        const commitLsn = parseLsn(change.lsn);
+        for (const row of open) {
+          if (this.ids.has(row.id)) continue;
+          this.ids.add(row.id);
+          this.rows.push({ ...row, commitLsn });
+          added++;
+        }
+        open = [];
+        lastCommit = change.lsn;
+      } else {
+        open.push({ id: change.id, key: change.key ?? '' });
+      }
+    }
+    if (lastCommit !== undefined)
+      await pool.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.slot, lastCommit]);
+    return added;
+  }
+}

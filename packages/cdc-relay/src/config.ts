@@ -1,5 +1,5 @@
 import { csv, flag, int, logLevel } from '@walnut/runtime';
-import { DEFAULT_SLOT } from '@walnut/schema';
+import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
 import { z } from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
@@ -21,10 +21,9 @@ const headerColumn = z
  * → --kafka-brokers) and the help text from `.describe()`. Parsed once at start.
  */
 export const relayEnv = z.object({
-  DATABASE_URL: z
-    .string()
-    .min(1)
-    .describe('Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS'),
+  DATABASE_URL: pgUrlSetting.describe(
+    'Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS; several hosts: postgres://h1,h2:5433/db?target_session_attrs=read-write',
+  ),
   KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)).describe('comma-separated host:port list'),
   KAFKA_CLIENT_ID: z.string().default('walnut-relay').describe('Kafka client id'),
   KAFKA_SSL: flag.default(false).describe('connect to Kafka over TLS'),
@@ -36,9 +35,19 @@ export const relayEnv = z.object({
   KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user'),
   KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (secret: env or KAFKA_SASL_PASSWORD_FILE only)'),
   RELAY_SLOT: identifier.default(DEFAULT_SLOT).describe('replication slot, created when missing'),
+  RELAY_SLOT_FAILOVER: flag
+    .default(true)
+    .describe(
+      'create the slot as a failover slot, synchronized to standbys (Postgres 17+; ignored before), and keep an existing one so',
+    ),
   RELAY_PUBLICATION: identifier
     .default('walnut_outbox')
     .describe('publication, created for outbox inserts when missing'),
+  RELAY_PUBLICATION_CHECK_MS: int(100)
+    .default(60_000)
+    .describe(
+      'how often, while streaming, the relay checks that the publication still publishes the outbox inserts (also at every session start)',
+    ),
   RELAY_OUTBOX_TABLE: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/, 'must be schema.table')
@@ -163,7 +172,11 @@ export interface RelayConfig {
   databaseUrl: string;
   kafka: KafkaConnection;
   slot: string;
+  /** Ask for a failover slot (Postgres 17+), so a promoted standby has it. Default true. */
+  slotFailover: boolean;
   publication: string;
+  /** How often the publication is checked while streaming (publication-check.ts). */
+  publicationCheckMs: number;
   outbox: OutboxMapping;
   /** Columns only replay and snapshot read: they select and order rows with ordinary queries. */
   replayColumns: { createdAt: string; aggregateType: string };
@@ -200,7 +213,9 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     databaseUrl: env.DATABASE_URL,
     kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
+    slotFailover: env.RELAY_SLOT_FAILOVER,
     publication: env.RELAY_PUBLICATION,
+    publicationCheckMs: env.RELAY_PUBLICATION_CHECK_MS,
     outbox: {
       schema,
       table,

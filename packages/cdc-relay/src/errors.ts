@@ -13,6 +13,7 @@ export type RelayErrorCode =
   | 'SLOT_MISSING'
   | 'RECORD_TOO_LARGE'
   | 'OUTBOX_TABLE_MISSING'
+  | 'PUBLICATION_DRIFT'
   | 'OUTBOX_ROW_UNMAPPABLE'
   | 'POSTGRES_UNAVAILABLE'
   | 'REPLICATION_STREAM_FAILED'
@@ -43,12 +44,23 @@ export function toRelayError(error: unknown): RelayError {
         `the relay's role lacks a privilege (needs REPLICATION and SELECT on the outbox): ${message}`,
         { retryable: false, cause: error },
       );
+    case 'PG_NO_SUITABLE_HOST':
+      return new RelayError('POSTGRES_UNAVAILABLE', message, { retryable: true, cause: error });
     case '55006':
       return new RelayError('SLOT_IN_USE', message, { retryable: true, cause: error });
-    case '55000':
-      if (/invalidated|wal_level/.test(message)) {
-        return new RelayError('SLOT_INVALIDATED', message, { retryable: false, cause: error });
+    case '55000': {
+      // Postgres puts the reason in the detail: 'This replication slot has been invalidated due
+      // to "idle_timeout".' (17+), '… because it exceeded the maximum reserved size.' (14-16).
+      const detail = (error as { detail?: unknown }).detail;
+      const said = typeof detail === 'string' && detail ? `${message} (${detail.replace(/\.$/, '')})` : message;
+      if (/invalidated|wal_level/.test(said)) {
+        return new RelayError(
+          'SLOT_INVALIDATED',
+          `${said}: events since the relay's last confirmation can no longer be streamed. Drop and recreate the slot (walnut-relay slot drop, slot create), then re-publish the gap from the outbox table with walnut-relay replay --since/--until (docs/relay.md, Replay and snapshot)`,
+          { retryable: false, cause: error },
+        );
       }
+    }
   }
   return new RelayError('REPLICATION_STREAM_FAILED', message, { retryable: true, cause: error });
 }

@@ -13,21 +13,35 @@ export interface SlotWithSnapshot {
 }
 
 /**
- * Creates the pgoutput slot on a replication connection and exports the
+ * The replication command. Postgres 14 knows only the old syntax (EXPORT_SNAPSHOT; the
+ * option list is new in 15) and rejects the new one with "syntax error". FAILOVER (17+)
+ * only when asked, and never by a later ALTER_REPLICATION_SLOT: this connection must
+ * stay open to keep the exported snapshot alive, and Postgres refuses to alter a slot
+ * its walsender holds.
+ */
+export function createSlotCommand(slot: string, opts: { failover: boolean; serverVersionNum: number }): string {
+  const name = pg.escapeIdentifier(slot);
+  if (opts.serverVersionNum < 150_000) return `CREATE_REPLICATION_SLOT ${name} LOGICAL pgoutput EXPORT_SNAPSHOT`;
+  return `CREATE_REPLICATION_SLOT ${name} LOGICAL pgoutput (${opts.failover ? 'FAILOVER true, ' : ''}SNAPSHOT 'export')`;
+}
+
+/**
+ * Creates the pgoutput slot (a failover slot when `opts.failover`: the caller
+ * checked the server is 17+) on a replication connection and exports the
  * snapshot of its consistent point: the rows that snapshot sees are exactly
  * those the slot will never stream. This is how Postgres's own logical
  * replication copies a table before streaming it (and Debezium's snapshot).
  */
-export async function createSlotWithSnapshot(databaseUrl: string, slot: string): Promise<SlotWithSnapshot> {
+export async function createSlotWithSnapshot(
+  databaseUrl: string,
+  slot: string,
+  opts: { failover: boolean; serverVersionNum: number },
+): Promise<SlotWithSnapshot> {
   // A walsender connection (the typings lack the option pg passes on as a startup parameter).
   const client = await connectPgClient({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
   try {
-    const version = await client.query<{ server_version_num: string }>('SHOW server_version_num');
-    // The option list came with Postgres 15; 14 knows only the keyword form (a syntax error otherwise).
-    const exportSnapshot =
-      Number(version.rows[0]?.server_version_num) >= 150_000 ? "(SNAPSHOT 'export')" : 'EXPORT_SNAPSHOT';
     const created = await client.query<{ consistent_point: string; snapshot_name: string }>(
-      `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(slot)} LOGICAL pgoutput ${exportSnapshot}`,
+      createSlotCommand(slot, opts),
     );
     const row = created.rows[0];
     if (!row?.snapshot_name) throw new Error(`CREATE_REPLICATION_SLOT returned no snapshot for ${slot}`);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, listeningPort, parseEnv } from '@walnut/runtime';
+import { formatLsn } from '@walnut/schema';
 import { Command } from 'commander';
 import type pg from 'pg';
 import type { z } from 'zod';
@@ -20,6 +21,7 @@ import {
   settingLabel,
 } from './settings.ts';
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
+import { noFailoverSlotsNote } from './slot-failover.ts';
 import { SlotFiguresProbe } from './slot-figures.ts';
 
 const program = new Command('walnut-relay')
@@ -64,6 +66,7 @@ function configOrExit(
 const adminEnv = relayEnv.pick({
   DATABASE_URL: true,
   RELAY_SLOT: true,
+  RELAY_SLOT_FAILOVER: true,
   RELAY_PUBLICATION: true,
   RELAY_OUTBOX_TABLE: true,
   LOG_LEVEL: true,
@@ -76,7 +79,14 @@ function adminCommand(parent: Command, name: string, description: string, action
     .action(async (opts: { json?: boolean }, command: Command) => {
       const env = parseOrExit(adminEnv, rawSettings(command, adminSettings));
       const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
-      const target = { slot: env.RELAY_SLOT, publication: env.RELAY_PUBLICATION, schema, table, json: !!opts.json };
+      const target = {
+        slot: env.RELAY_SLOT,
+        slotFailover: env.RELAY_SLOT_FAILOVER,
+        publication: env.RELAY_PUBLICATION,
+        schema,
+        table,
+        json: !!opts.json,
+      };
       try {
         await withPgClient(env.DATABASE_URL, (client) => action(client, target));
       } catch (error) {
@@ -88,8 +98,14 @@ function adminCommand(parent: Command, name: string, description: string, action
 
 type AdminAction = (
   client: pg.Client,
-  target: { slot: string; publication: string; schema: string; table: string; json: boolean },
+  target: { slot: string; slotFailover: boolean; publication: string; schema: string; table: string; json: boolean },
 ) => Promise<void>;
+
+/** A slot column only Postgres 17+ has: null before. */
+function orNotOnThisServer(value: boolean | string | null): string {
+  if (value === null) return 'n/a (Postgres 17+)';
+  return typeof value === 'boolean' ? (value ? 'yes' : 'no') : value;
+}
 
 const slot = program.command('slot').description('inspect or manage the replication slot');
 adminCommand(slot, 'status', 'slot name, active pid, confirmed LSN, lag and WAL retained', async (client, t) => {
@@ -111,11 +127,21 @@ adminCommand(slot, 'status', 'slot name, active pid, confirmed LSN, lag and WAL 
       `lag:           ${status.lagBytes} bytes (${status.lagPretty})`,
       `WAL retained:  ${status.retainedWalBytes} bytes (${status.retainedWalPretty})`,
       `wal_status:    ${status.walStatus}`,
+      `failover:      ${orNotOnThisServer(status.failover)}`,
+      `synced:        ${orNotOnThisServer(status.synced)}`,
+      `idle since:    ${status.active ? '-' : orNotOnThisServer(status.inactiveSince)}`,
+      `invalidated:   ${status.invalidationReason ?? (status.walStatus === 'lost' ? 'yes (wal_status lost)' : 'no')}`,
     ].join('\n'),
   );
 }).option('--json', 'print one JSON object');
 adminCommand(slot, 'create', 'create the pgoutput slot (before the app writes)', async (client, t) => {
-  console.log((await createSlot(client, t.slot)) ? `created slot ${t.slot}` : `slot ${t.slot} already exists`);
+  const created = await createSlot(client, t.slot, { failover: t.slotFailover });
+  if (!created) {
+    console.log(`slot ${t.slot} already exists`);
+    return;
+  }
+  console.log(`created slot ${t.slot} at ${formatLsn(created.startLsn)} (failover ${created.failover ? 'on' : 'off'})`);
+  if (t.slotFailover && !created.failover) console.error(noFailoverSlotsNote(created.serverVersionNum));
 });
 adminCommand(slot, 'drop', 'drop the slot (refused while a relay streams from it)', async (client, t) => {
   console.log((await dropSlot(client, t.slot)) ? `dropped slot ${t.slot}` : `slot ${t.slot} does not exist`);

@@ -19,7 +19,10 @@
  *    │ └─────────┘ ◀─ polls every RELAY_STANDBY_POLL_MS ─┘ (its own loop)
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
- * (1) A retryable error other than a held slot.
+ * (1) A retryable error other than a held slot. PUBLICATION_DRIFT (the publication
+ *     does not publish the outbox's inserts, see publication-check.ts) is shown
+ *     as `blocked` instead of `backoff`: the same loop, but a human must act, and
+ *     the state stays `blocked` (no `connecting` between checks) until it streams.
  * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
  * (3) SLOT_IN_USE: another relay streams from the slot. With RELAY_STANDBY
  *     (the default) this one waits as a standby, trying again every
@@ -30,7 +33,7 @@
  *     + 10 s), which is then fatal.
  */
 import type { Lsn } from '@walnut/schema';
-import { formatLsn, parseLsn } from '@walnut/schema';
+import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelayMs } from './backoff.ts';
@@ -42,11 +45,13 @@ import { closeForcibly, createProducer, type RelayProducer } from './kafka-produ
 import type { RecordPosition } from './kafka-record.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { connectPgClient, withPgClient } from './pg-client.ts';
+import { PublicationGuard } from './publication-check.ts';
 import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
-import { statusIntervalFor } from './status-reports.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { createPgoutputSlot } from './slot-admin.ts';
+import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
+import { statusIntervalFor } from './status-reports.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;
@@ -59,12 +64,12 @@ interface OpenedSlot {
 function slotMissing(slot: string, last: Checkpoint): RelayError {
   return new RelayError(
     'SLOT_MISSING',
-    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not)`,
+    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not; or drop nothing and run walnut-relay snapshot --slot ${slot} instead, which makes the slot and re-publishes every row the outbox holds before streaming on). On Postgres 17+ a failover slot (RELAY_SLOT_FAILOVER, docs/relay.md) keeps the slot through a primary failover`,
     { retryable: false },
   );
 }
 
-const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'stopped'] as const;
+const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'blocked', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
 
 /** active: streams (or drains) the slot; standby: waits for it. Other states keep the last role. */
@@ -110,6 +115,10 @@ export class Relay {
   private standbyClient: pg.Client | null = null;
   /** How long a held slot is waited for; see RELAY_SLOT_BUSY_TIMEOUT_MS. Refined once the server's setting is known. */
   private slotBusyTimeoutMs: number;
+  /** Said once per process: the server predates failover slots (Postgres 14-16). */
+  private toldNoFailoverSlots = false;
+  /** Checks the publication at each session's start and while streaming; remembers the outbox's oid. */
+  private readonly publication: PublicationGuard;
 
   constructor(
     private readonly config: RelayConfig,
@@ -118,6 +127,13 @@ export class Relay {
     private readonly status?: RelayStatus,
   ) {
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
+    this.publication = new PublicationGuard({
+      databaseUrl: config.databaseUrl,
+      publication: config.publication,
+      schema: config.outbox.schema,
+      table: config.outbox.table,
+      checkIntervalMs: config.publicationCheckMs,
+    });
   }
 
   /**
@@ -150,14 +166,21 @@ export class Relay {
     try {
       while (!this.stopping) {
         // A standby's polls are not state changes: one log line when the role changes, not one per poll.
-        if (this.current !== 'standby') this.transition('connecting');
+        // Nor are a blocked relay's checks: it stays blocked until it streams again.
+        if (this.current !== 'standby' && this.current !== 'blocked') this.transition('connecting');
         let producer: RelayProducer | undefined;
         try {
-          const slot = await this.openSlot();
+          // One server per session (a multi-host URL's primary, found again after a failover):
+          // the slot is inspected where it is then streamed.
+          const databaseUrl = await resolvePgUrl(this.config.databaseUrl);
+          const slot = await this.openSlot(databaseUrl);
+          // PUBLICATION_DRIFT is retryable: the relay waits in backoff, saying so, until it is fixed.
+          await this.publication.open(databaseUrl);
           producer = this.newProducer(slot.transactionalId);
           const session = new ReplicationSession(
             {
               ...this.config,
+              databaseUrl,
               statusIntervalMs: statusIntervalFor(this.config.statusIntervalMs, slot.walSenderTimeoutMs),
             },
             slot.startLsn,
@@ -166,6 +189,7 @@ export class Relay {
             this.log,
             this.metrics && sessionMetrics(this.metrics, this.status),
             this.config.delivery === 'exactly-once' ? () => this.readDelivered(slot.checkpoint) : undefined,
+            this.publication,
           );
           this.session = session;
           if (this.stopping) break;
@@ -199,9 +223,13 @@ export class Relay {
           } else {
             slotBusySince = null;
           }
-          this.transition('backoff', { code: failure.code, error: failure.message, delayMs });
+          // A publication that does not publish the outbox (publication-check.ts) needs a human, but
+          // the relay stays up saying so, checks again after each backoff, and streams once it is fixed.
+          const next = failure.code === 'PUBLICATION_DRIFT' ? 'blocked' : 'backoff';
+          this.transition(next, { code: failure.code, error: failure.message, delayMs });
           await this.sleep(delayMs);
         } finally {
+          this.publication.close();
           await this.session?.stop(0).catch(() => {});
           this.session = null;
           // Forced: a send still retrying must stop now, not after its retries run out.
@@ -282,12 +310,20 @@ export class Relay {
    * new slot's start would be skipped without a word (a restored database, a
    * failover to a server without the slot, a slot dropped by hand).
    */
-  private async openSlot(): Promise<OpenedSlot> {
+  private async openSlot(databaseUrl: string): Promise<OpenedSlot> {
     const { slot: slotName, kafka, checkpointTopic } = this.config;
-    const slot = await withPgClient(this.config.databaseUrl, (client) =>
+    const slot = await withPgClient(databaseUrl, (client) =>
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
     this.slotBusyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
+    const failover = failoverWanted(this.config.slotFailover, slot.serverVersionNum);
+    if (this.config.slotFailover && !failover && !this.toldNoFailoverSlots) {
+      this.toldNoFailoverSlots = true;
+      this.log.info(
+        { slot: slotName, serverVersionNum: slot.serverVersionNum },
+        noFailoverSlotsNote(slot.serverVersionNum),
+      );
+    }
     const transactionalId =
       this.config.transactionalId ?? `walnut-relay.${slot.systemIdentifier}.${slot.database}.${slotName}`;
     const checkpoint = {
@@ -307,11 +343,16 @@ export class Relay {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
         if (last) throw slotMissing(slotName, last);
         await ensureCheckpointTopic(kafka, checkpointTopic);
-        const startLsn = await withPgClient(this.config.databaseUrl, (client) => createPgoutputSlot(client, slotName));
-        this.log.info({ slot: slotName, at: formatLsn(startLsn) }, 'created replication slot (first start)');
+        const { startLsn } = await withPgClient(databaseUrl, (client) =>
+          createPgoutputSlot(client, slotName, { failover }),
+        );
+        this.log.info({ slot: slotName, at: formatLsn(startLsn), failover }, 'created replication slot (first start)');
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
       case 'ready':
+        if (slot.failover !== null && slot.failover !== this.config.slotFailover) {
+          await this.alignSlotFailover(slotName, this.config.slotFailover);
+        }
         await ensureCheckpointTopic(kafka, checkpointTopic);
         return {
           startLsn: slot.confirmedFlushLsn,
@@ -323,6 +364,25 @@ export class Relay {
         const unknown: never = slot;
         throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
       }
+    }
+  }
+
+  /**
+   * Makes an existing slot's failover what RELAY_SLOT_FAILOVER says, before
+   * this session streams from it: the slot was free a moment ago, and Postgres
+   * refuses ALTER_REPLICATION_SLOT only while a walsender holds it. If another
+   * relay took it in between, say how to do it by hand and stream anyway: the
+   * slot works either way, it just does (or does not) follow a failover.
+   */
+  private async alignSlotFailover(slotName: string, failover: boolean): Promise<void> {
+    try {
+      await alterSlotFailover(this.config.databaseUrl, slotName, failover);
+      this.log.info({ slot: slotName, failover }, `set failover ${failover} on the existing replication slot`);
+    } catch (error) {
+      this.log.warn(
+        { slot: slotName, failover, err: error },
+        `could not set failover ${failover} on replication slot ${slotName}: ${recreateForFailoverHint(slotName, failover)}`,
+      );
     }
   }
 
@@ -358,7 +418,7 @@ export class Relay {
   }
 
   private transition(next: RelayState, fields: Record<string, unknown> = {}): void {
-    if (next === this.current && next !== 'backoff') return;
+    if (next === this.current && next !== 'backoff' && next !== 'blocked') return;
     this.current = next;
     const code = typeof fields.code === 'string' ? fields.code : undefined;
     this.status?.onState(next, code ? { code, message: String(fields.error ?? '') } : undefined);

@@ -1,4 +1,4 @@
-import { formatLsn, parseLsn } from '@walnut/schema';
+import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
@@ -10,6 +10,7 @@ import { ProgressReport, type ReplayState, readReplayState, replayState, writeRe
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 import { replayPosition, republish, snapshotPosition } from './republish.ts';
 import { inspectSlot } from './slot.ts';
+import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 
 export interface ReplayRequest {
   selection: ReplaySelection;
@@ -134,7 +135,9 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
  * committed since the consistent point then go out twice, once streamed, once
  * positioned before every streamed record.
  */
-export async function runSnapshot(config: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
+export async function runSnapshot(given: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
+  // The slot's exported snapshot is read on other connections: all of them on one server.
+  const config = { ...given, databaseUrl: await resolvePgUrl(given.databaseUrl) };
   const previous = readReplayState(request.progressFile);
   const [columns, slot] = await withPgClient(
     config.databaseUrl,
@@ -146,6 +149,8 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
   );
   let state: ReplayState;
   let pages: OutboxPages;
+  /** Whether the slot this run created is a failover slot (undefined: resumed, not created now). */
+  let slotFailover: boolean | undefined;
   if (request.resume) {
     if (previous?.kind !== 'snapshot' || previous.slot !== config.slot) {
       throw new UsageError(`--resume: ${request.progressFile} holds no snapshot of slot ${config.slot}`);
@@ -175,7 +180,12 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
         `slot ${config.slot} already exists, so rows committed before it were never streamed and never will be: snapshot creates the slot, once. Re-publish older rows with walnut-relay replay, or --resume an interrupted snapshot`,
       );
     }
-    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot);
+    slotFailover = failoverWanted(config.slotFailover, slot.serverVersionNum);
+    if (config.slotFailover && !slotFailover) console.error(noFailoverSlotsNote(slot.serverVersionNum));
+    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot, {
+      failover: slotFailover,
+      serverVersionNum: slot.serverVersionNum,
+    });
     try {
       pages = await OutboxPages.open({
         databaseUrl: config.databaseUrl,
@@ -213,6 +223,7 @@ export async function runSnapshot(config: RelayConfig, request: SnapshotRequest,
         slot: config.slot,
         consistentPoint: state.consistentPoint,
         resumed: request.resume,
+        ...(slotFailover === undefined ? {} : { slotFailover }),
       },
     );
   } finally {

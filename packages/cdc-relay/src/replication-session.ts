@@ -2,8 +2,8 @@ import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
-import { alreadyDelivered } from './checkpoint-skip.ts';
 import type { CheckpointIdentity } from './checkpoint.ts';
+import { alreadyDelivered } from './checkpoint-skip.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
@@ -13,6 +13,7 @@ import { messageRecord } from './message-mapping.ts';
 import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
+import type { PublicationGuard } from './publication-check.ts';
 import { StatusReports } from './status-reports.ts';
 
 /**
@@ -51,6 +52,8 @@ export class ReplicationSession {
   /** Exactly-once: records at or before this are in Kafka already and are skipped (checkpoint-skip.ts). */
   private delivered: RecordPosition | null = null;
   private skipped = 0;
+  /** The oid of the last Relation message under the outbox's name (publication-check.ts). */
+  private outboxOid: number | undefined;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
   /** Settles when the session ends: resolves after stop(), rejects on failure. */
@@ -65,6 +68,8 @@ export class ReplicationSession {
     private readonly observer?: SessionObserver,
     /** Exactly-once: the last record Kafka holds, read to the high watermark (aborted and still-open transactions left out) once this session has fenced the last. */
     private readonly readDelivered?: () => Promise<RecordPosition | null>,
+    /** Opened (its check passed) by the caller: caps what is confirmed, and ends the session on drift. */
+    private readonly guard?: PublicationGuard,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
@@ -119,8 +124,10 @@ export class ReplicationSession {
     this.reports = new StatusReports(() => this.reportStatus(), config.statusIntervalMs);
   }
 
+  /** What Kafka acked, capped at the last good publication check (publication-check.ts). */
   get confirmedLsn(): Lsn {
-    return this.tracker.confirmedLsn;
+    const confirmed = this.tracker.confirmedLsn;
+    return this.guard ? this.guard.cap(confirmed) : confirmed;
   }
 
   /** Records Kafka acked in this session. */
@@ -158,6 +165,10 @@ export class ReplicationSession {
       (error: unknown) => this.fail(toRelayError(error)),
     );
     this.reports.start();
+    this.guard?.watch(
+      (error) => this.fail(error),
+      () => this.reports.soon(),
+    );
     await Promise.race([started, this.done]);
     // Stopped meanwhile (`done` resolved): without the slot, fencing would only knock out
     // the producer of the relay that has it.
@@ -255,6 +266,8 @@ export class ReplicationSession {
       case 'message':
         return this.applyMessage(message);
       case 'relation':
+        this.outboxOid = this.guard ? this.guard.relation(message.relation, this.outboxOid) : undefined;
+        return;
       case 'ignored':
         // Only outbox inserts and messages are events; a publication may carry more.
         return;
@@ -320,9 +333,10 @@ export class ReplicationSession {
 
   private reportStatus(): void {
     if (this.state === 'ended') return;
-    const flushLsn = this.tracker.flushLsnToReport;
-    if (flushLsn !== null) void this.service.acknowledge(formatLsn(flushLsn));
-    this.observer?.onConfirmed?.(this.tracker.confirmedLsn, this.tracker.inflightRecords);
+    const confirmed = this.confirmedLsn;
+    // The ack tracker's rule 3, at the capped LSN: the library reports one more than it is given.
+    if (confirmed > 0n) void this.service.acknowledge(formatLsn(confirmed - 1n));
+    this.observer?.onConfirmed?.(confirmed, this.tracker.inflightRecords);
   }
 
   private fail(error: RelayError): void {
@@ -336,6 +350,7 @@ export class ReplicationSession {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.reports.stop();
+    this.guard?.close();
     this.sink.close();
     this.releaseHandler?.();
     this.openGate();

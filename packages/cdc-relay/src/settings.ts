@@ -59,6 +59,7 @@ export const allSettings = Object.keys(relayEnv.shape) as SettingName[];
 export const adminSettings = [
   'DATABASE_URL',
   'RELAY_SLOT',
+  'RELAY_SLOT_FAILOVER',
   'RELAY_PUBLICATION',
   'RELAY_OUTBOX_TABLE',
   'LOG_LEVEL',

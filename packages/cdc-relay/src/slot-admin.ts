@@ -2,6 +2,7 @@ import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
 import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
+import { failoverWanted } from './slot-failover.ts';
 import { querySlotFigures } from './slot-figures.ts';
 
 export interface SlotStatus {
@@ -15,6 +16,13 @@ export interface SlotStatus {
   retainedWalBytes: number | null;
   retainedWalPretty: string | null;
   walStatus: string | null;
+  /** Synchronized to standbys, so it survives a failover (Postgres 17+; null before). */
+  failover: boolean | null;
+  /** On a standby: a synced copy of the primary's slot (Postgres 17+; null before). */
+  synced: boolean | null;
+  inactiveSince: string | null;
+  /** wal_removed, rows_removed, wal_level_insufficient, idle_timeout (18) (Postgres 17+; null before). */
+  invalidationReason: string | null;
 }
 
 /** What `walnut-relay slot status` prints: the same figures as walnut.replication_status. */
@@ -31,15 +39,22 @@ export async function slotStatus(client: pg.Client, slot: string): Promise<SlotS
     retainedWalBytes: figures?.retainedWalBytes ?? null,
     retainedWalPretty: figures?.retainedWalPretty ?? null,
     walStatus: figures?.walStatus ?? null,
+    failover: figures?.failover ?? null,
+    synced: figures?.synced ?? null,
+    inactiveSince: figures?.inactiveSince ?? null,
+    invalidationReason: figures?.invalidationReason ?? null,
   };
 }
 
-/** Creates the pgoutput slot; returns false when it already existed. */
-export async function createSlot(client: pg.Client, slot: string): Promise<boolean> {
+/** Creates the pgoutput slot; returns undefined when it already existed. */
+export async function createSlot(
+  client: pg.Client,
+  slot: string,
+  opts: { failover: boolean },
+): Promise<CreatedSlot | undefined> {
   const exists = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-  if (exists.rowCount) return false;
-  await createPgoutputSlot(client, slot);
-  return true;
+  if (exists.rowCount) return undefined;
+  return createPgoutputSlot(client, slot, opts);
 }
 
 /** Drops the slot (Postgres refuses while a relay streams from it); false when absent. */
@@ -93,11 +108,32 @@ export async function createPublication(
   }
 }
 
-/** Creates the pgoutput slot; returns where it starts (its consistent point). */
-export async function createPgoutputSlot(client: pg.Client, slot: string): Promise<Lsn> {
+export interface CreatedSlot {
+  /** Where the slot starts (its consistent point). */
+  startLsn: Lsn;
+  /** Whether it was created as a failover slot: false on Postgres 14-16 whatever was asked. */
+  failover: boolean;
+  serverVersionNum: number;
+}
+
+/**
+ * Creates the pgoutput slot, as a failover slot when asked and the server has
+ * them (17+): at creation, since an ALTER later is refused while a relay streams.
+ */
+export async function createPgoutputSlot(
+  client: pg.Client,
+  slot: string,
+  opts: { failover: boolean },
+): Promise<CreatedSlot> {
+  const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  const serverVersionNum = Number(version.rows[0]?.v);
+  const failover = failoverWanted(opts.failover, serverVersionNum);
+  // Arguments: slot_name, plugin, temporary, twophase, failover (the fifth is new in 17).
   const created = await client.query<{ lsn: string }>(
-    `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
+    failover
+      ? `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)`
+      : `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
     [slot],
   );
-  return parseLsn(created.rows[0]?.lsn ?? '0/0');
+  return { startLsn: parseLsn(created.rows[0]?.lsn ?? '0/0'), failover, serverVersionNum };
 }

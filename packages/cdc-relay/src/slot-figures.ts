@@ -1,3 +1,4 @@
+import { resolvePgUrl } from '@walnut/schema';
 import pg from 'pg';
 
 /**
@@ -21,6 +22,14 @@ export interface SlotFigures {
   maxSlotWalKeepSize: string | null;
   /** max_slot_wal_keep_size in bytes; null when it is -1 (the slot may hold WAL without limit). */
   maxSlotWalKeepBytes: number | null;
+  /** The slot is synchronized to standbys (Postgres 17+; null before). */
+  failover: boolean | null;
+  /** On a standby: the slot is a synced copy of the primary's (Postgres 17+; null before). */
+  synced: boolean | null;
+  /** Since when no walsender streams from the slot (Postgres 17+; null before, and while active). */
+  inactiveSince: string | null;
+  /** Why Postgres invalidated the slot (Postgres 17+; null before: see walStatus 'lost'). */
+  invalidationReason: string | null;
 }
 
 const SLOT_FIGURES_SQL = `
@@ -29,7 +38,12 @@ const SLOT_FIGURES_SQL = `
          retained, pg_size_pretty(retained) AS retained_pretty,
          extract(epoch FROM r.flush_lag)::float8 AS lag_seconds,
          current_setting('max_slot_wal_keep_size') AS keep,
-         pg_size_bytes(current_setting('max_slot_wal_keep_size'))::bigint AS keep_bytes
+         pg_size_bytes(current_setting('max_slot_wal_keep_size'))::bigint AS keep_bytes,
+         -- Columns of Postgres 17+, read through to_jsonb so the query also runs on 14-16.
+         (to_jsonb(s) ->> 'failover')::boolean AS failover,
+         (to_jsonb(s) ->> 'synced')::boolean AS synced,
+         to_jsonb(s) ->> 'inactive_since' AS inactive_since,
+         to_jsonb(s) ->> 'invalidation_reason' AS invalidation_reason
     FROM pg_replication_slots s
     LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid,
     LATERAL (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
@@ -54,6 +68,10 @@ export async function querySlotFigures(client: pg.ClientBase, slot: string): Pro
     maxSlotWalKeepSize: row.keep ?? null,
     // pg_size_bytes('-1') is -1: unlimited.
     maxSlotWalKeepBytes: row.keep_bytes === null || Number(row.keep_bytes) < 0 ? null : Number(row.keep_bytes),
+    failover: row.failover ?? null,
+    synced: row.synced ?? null,
+    inactiveSince: row.inactive_since === null ? null : new Date(row.inactive_since).toISOString(),
+    invalidationReason: row.invalidation_reason ?? null,
   };
 }
 
@@ -73,7 +91,7 @@ export class SlotFiguresProbe {
   async figures(): Promise<SlotFigures | null> {
     try {
       if (!this.client) {
-        const client = new pg.Client({ connectionString: this.url });
+        const client = new pg.Client({ connectionString: await resolvePgUrl(this.url) });
         client.on('error', () => {
           if (this.client === client) this.client = null;
         });

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 import { createPublication } from './slot-admin.ts';
+import { invalidationReason, type SlotInvalidationColumns, slotInvalidatedError } from './slot-invalidation.ts';
 
 /** Facts about the server the relay needs before it streams. */
 export interface ServerFacts {
@@ -11,11 +12,18 @@ export interface ServerFacts {
   database: string;
   /** The server's wal_sender_timeout; 0 when disabled. */
   walSenderTimeoutMs: number;
+  /** server_version_num, e.g. 170010: failover slots need 17+. */
+  serverVersionNum: number;
 }
 
 export type SlotState = ServerFacts &
   (
-    | { status: 'ready'; confirmedFlushLsn: Lsn }
+    | {
+        status: 'ready';
+        confirmedFlushLsn: Lsn;
+        /** Whether the slot is synchronized to standbys; null before Postgres 17. */
+        failover: boolean | null;
+      }
     | { status: 'missing' }
     | { status: 'busy'; activePid: number; client: string | null }
   );
@@ -36,8 +44,10 @@ export async function inspectSlot(
     wal_sender_timeout_ms: string;
     system_identifier: string;
     database: string;
+    server_version_num: string;
   }>(
     `SELECT current_setting('wal_level') AS wal_level,
+            current_setting('server_version_num') AS server_version_num,
             (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout') AS wal_sender_timeout_ms,
             (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
             current_database() AS database`,
@@ -54,6 +64,7 @@ export async function inspectSlot(
     systemIdentifier: row.system_identifier,
     database: row.database,
     walSenderTimeoutMs: Number(row.wal_sender_timeout_ms),
+    serverVersionNum: Number(row.server_version_num),
   };
 
   const table = `${pg.escapeIdentifier(opts.outbox.schema)}.${pg.escapeIdentifier(opts.outbox.table)}`;
@@ -78,31 +89,37 @@ export async function inspectSlot(
       { retryable: false },
     );
   }
-  if (slot.wal_status === 'lost') {
-    throw new RelayError(
-      'SLOT_INVALIDATED',
-      `slot ${opts.slot} was invalidated (WAL past max_slot_wal_keep_size was removed); events in the gap are lost. Drop and recreate the slot (walnut-relay slot drop, slot create), then re-publish the gap from the outbox table with walnut-relay replay --since/--until (docs/relay.md, Replay and snapshot)`,
-      { retryable: false },
-    );
-  }
+  const invalidated = invalidationReason(slot);
+  if (invalidated) throw slotInvalidatedError(opts.slot, invalidated);
   if (slot.active_pid !== null) return { ...facts, status: 'busy', activePid: slot.active_pid, client: slot.client };
-  return { ...facts, status: 'ready', confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0') };
+  return {
+    ...facts,
+    status: 'ready',
+    confirmedFlushLsn: parseLsn(slot.confirmed_flush_lsn ?? '0/0'),
+    failover: slot.failover,
+  };
 }
 
-interface SlotRow {
+interface SlotRow extends SlotInvalidationColumns {
   plugin: string;
   database: string;
   active_pid: number | null;
   client: string | null;
   confirmed_flush_lsn: string | null;
-  wal_status: string | null;
+  failover: boolean | null;
 }
 
 async function readSlot(client: pg.Client, slot: string): Promise<SlotRow | undefined> {
   const result = await client.query<SlotRow>(
     `SELECT s.plugin, s.database, s.active_pid,
             host(a.client_addr) || ':' || a.client_port AS client,
-            s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status
+            s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
+            -- Columns of newer servers (failover, invalidation_reason: 17+; conflicting: 16+),
+            -- null where absent: to_jsonb keeps the query valid on 14-16.
+            (to_jsonb(s) ->> 'failover')::boolean AS failover,
+            to_jsonb(s) ->> 'invalidation_reason' AS invalidation_reason,
+            to_jsonb(s) ->> 'conflicting' AS conflicting,
+            pg_is_in_recovery() AS in_recovery
        FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
       WHERE s.slot_name = $1`,
     [slot],

@@ -16,7 +16,7 @@ export const STATUS_PAGE = `<!doctype html>
   .cell { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; }
   .label { color: #666; font-size: .8rem; }
   .value { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
-  .state-streaming { color: #1a7f37; } .state-backoff, .state-stopped { color: #b42318; }
+  .state-streaming { color: #1a7f37; } .state-backoff, .state-blocked, .state-stopped { color: #b42318; }
   #last-error { white-space: pre-wrap; }
   #last-error.error { color: #b42318; }
   svg { width: 100%; height: 140px; border: 1px solid #ddd; border-radius: 6px; margin-top: 1rem; }
@@ -31,6 +31,7 @@ export const STATUS_PAGE = `<!doctype html>
   <div class="cell"><div class="label">slot lag</div><div class="value" id="lag-bytes">…</div></div>
   <div class="cell"><div class="label">confirmation lag (flush_lag)</div><div class="value" id="lag-seconds">…</div></div>
   <div class="cell"><div class="label">WAL retained by the slot</div><div class="value" id="retained-wal">…</div></div>
+  <div class="cell"><div class="label">failover slot (17+)</div><div class="value" id="failover">…</div></div>
   <div class="cell"><div class="label">events relayed (this process)</div><div class="value" id="events-total">…</div></div>
   <div class="cell"><div class="label">events/s (last 10 s)</div><div class="value" id="events-rate">…</div></div>
   <div class="cell"><div class="label">in flight</div><div class="value" id="inflight">…</div></div>
@@ -58,6 +59,7 @@ async function refresh() {
     $('lag-bytes').textContent = bytes(pg.lagBytes);
     $('lag-seconds').textContent = pg.lagSeconds == null ? 'n/a' : (pg.lagSeconds * 1000).toFixed(0) + ' ms';
     $('retained-wal').textContent = bytes(pg.retainedWalBytes) + (pg.maxSlotWalKeepSize && pg.maxSlotWalKeepSize !== '-1' ? ' of ' + pg.maxSlotWalKeepSize : '');
+    $('failover').textContent = pg.failover == null ? 'n/a' : (pg.failover ? 'yes' : 'no') + (pg.synced ? ' (synced copy)' : '');
     $('events-total').textContent = s.eventsTotal.toLocaleString('en-US');
     const last = s.eventsPerSecond.slice(-11, -1);
     $('events-rate').textContent = (last.reduce((a, b) => a + b, 0) / last.length).toFixed(1);

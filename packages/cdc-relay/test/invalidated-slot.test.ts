@@ -1,9 +1,10 @@
 /**
- * A slot that Postgres invalidated (WAL past max_slot_wal_keep_size removed)
- * has lost events for good: the relay must refuse it with one clear fatal
- * line, not stream from it as if nothing happened.
+ * A slot that Postgres invalidated (WAL past max_slot_wal_keep_size removed;
+ * on 18 also idle past idle_replication_slot_timeout) has lost events for
+ * good: the relay must refuse it with one clear fatal line giving the server's
+ * reason and naming replay, not stream from it as if nothing happened.
  */
-import { startWalnutProcess, type WalnutFixture, walnutFixture } from '@walnut/stack';
+import { startWalnutProcess, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -18,6 +19,8 @@ invalidated.before(async (ctx) => {
 invalidated.after(async ({ walnut, superuser }) => {
   if (superuser) {
     await walnut.pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+    const v = await walnut.pool.query(`SELECT current_setting('server_version_num')::int AS v`);
+    if (v.rows[0].v >= 180_000) await walnut.pool.query('ALTER SYSTEM RESET idle_replication_slot_timeout');
     await walnut.pool.query('SELECT pg_reload_conf()');
   }
   await walnut.close();
@@ -53,7 +56,61 @@ invalidated('the relay exits non-zero with SLOT_INVALIDATED and what to do', asy
   assert.is(await relay.stop('SIGTERM'), 1);
   assert.match(fatal, '"code":"SLOT_INVALIDATED"');
   assert.match(fatal, 'Drop and recreate the slot');
+  assert.match(fatal, '(wal_removed: ', 'the reason, as Postgres 17+ names it');
+  assert.match(fatal, 'walnut-relay replay');
   console.log(`  invalidated slot: ${JSON.parse(fatal).msg}`);
 });
+
+invalidated(
+  '18: a slot idle past idle_replication_slot_timeout stops the relay with reason idle_timeout',
+  async ({ walnut, superuser }) => {
+    const { pool, slot } = walnut;
+    const v = (await pool.query(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v as number;
+    if (v < 180_000) {
+      console.log(`  idle slot: skipped, idle_replication_slot_timeout is new in Postgres 18 (server ${v})`);
+      return;
+    }
+    if (!superuser) {
+      console.log('  idle slot: skipped, ALTER SYSTEM needs a superuser on this DATABASE_URL');
+      return;
+    }
+    const others = await pool.query('SELECT slot_name FROM pg_replication_slots WHERE slot_name <> $1', [slot]);
+    if (others.rowCount) {
+      console.log(`  idle slot: skipped, the cluster has other slots (${others.rows.map((r) => r.slot_name)})`);
+      return;
+    }
+    // A fresh slot (the previous test left an invalidated one), then a timeout of 1 s (its unit
+    // on 18 is seconds, reloadable); Postgres checks it at checkpoints.
+    await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+      slot,
+    ]);
+    await pool.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+    await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    await pool.query(`ALTER SYSTEM SET idle_replication_slot_timeout = '1s'`);
+    await pool.query('SELECT pg_reload_conf()');
+    const reason = await waitFor(
+      'Postgres invalidates the idle slot',
+      async () => {
+        await pool.query('CHECKPOINT');
+        const r = await pool.query(`SELECT invalidation_reason FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+        return r.rows[0]?.invalidation_reason ?? undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.is(reason, 'idle_timeout');
+    await pool.query('ALTER SYSTEM RESET idle_replication_slot_timeout');
+    await pool.query('SELECT pg_reload_conf()');
+
+    const relay = startWalnutProcess('relay', walnut.env);
+    const fatal = await relay.waitForLine(/"level":60/, 30_000);
+    assert.is(await relay.stop('SIGTERM'), 1);
+    assert.match(fatal, '"code":"SLOT_INVALIDATED"');
+    assert.match(fatal, '(idle_timeout: ');
+    assert.match(fatal, 'idle_replication_slot_timeout');
+    assert.match(fatal, 'walnut-relay replay');
+    assert.not.match(fatal, 'max_slot_wal_keep_size', 'wal_status is lost here too, yet WAL was not the reason');
+    console.log(`  idle slot: ${JSON.parse(fatal).msg}`);
+  },
+);
 
 invalidated.run();

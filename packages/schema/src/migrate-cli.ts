@@ -2,7 +2,7 @@ import { migrateEnv, runMigrations } from './migrate.ts';
 
 const env = migrateEnv.safeParse(process.env);
 if (!env.success) {
-  console.error('migrate: DATABASE_URL is not set');
+  for (const issue of env.error.issues) console.error(`migrate: DATABASE_URL: ${issue.message}`);
   process.exit(2);
 }
 await runMigrations(env.data.DATABASE_URL);

@@ -3,6 +3,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { z } from 'zod';
+import { resolvePgUrl } from './pg-connect.ts';
+import { pgUrlSetting } from './pg-hosts.ts';
 
 /** The repo's drizzle-kit output, shared by every runnable. */
 export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
@@ -10,11 +12,11 @@ export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import
 /** The migrate runnable's environment (`pnpm run migrate`), parsed once at start. */
 export const migrateEnv = z.object({
   /** Postgres to migrate. */
-  DATABASE_URL: z.string().min(1),
+  DATABASE_URL: pgUrlSetting,
 });
 
 export async function runMigrations(databaseUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new pg.Client({ connectionString: await resolvePgUrl(databaseUrl) });
   await client.connect();
   try {
     await migrate(drizzle(client), { migrationsFolder });

@@ -8,6 +8,7 @@ export { ensureKafkaJars } from './kafka-jars.ts';
 export { freePort } from './ports.ts';
 export { DEFAULT_PG_VERSION, PG_VERSIONS, type PgVersion, pgVersion } from './pg-binaries.ts';
 export { type PostgresHandle, startPostgres } from './postgres.ts';
+export { multiHostUrl, type StandbyHandle, type StandbyOptions, startStandby } from './postgres-standby.ts';
 export { type KafkaNodes, type Stack, startStack } from './stack.ts';
 export { waitFor } from './wait-for.ts';
 export {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, mkdir, readdir, stat } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { createDatabase } from './database.ts';
@@ -8,6 +8,7 @@ import { asPostgresArgv, isRoot, run, runSync, shellQuote, tailFile } from './ex
 import { onHarnessExit } from './exit-hooks.ts';
 import { postgresBinaries } from './pg-binaries.ts';
 import { rememberedPorts } from './ports.ts';
+import { waitFor } from './wait-for.ts';
 import { deadMansSwitch } from './watchdog.ts';
 
 export interface PostgresHandle {
@@ -23,6 +24,12 @@ export interface PostgresHandle {
   start(): Promise<void>;
   /** Stops and starts on the same port, so clients reconnect to the same URL. */
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
+  /**
+   * SIGKILLs the postmaster and every backend (its process group), as a
+   * machine crash would, and resolves once the postmaster is gone. start()
+   * afterwards recovers from the WAL like any crashed server.
+   */
+  kill(): Promise<void>;
 }
 
 /** pg_ctl's own wait (-t) for start and stop; a stop that overruns it is escalated to immediate. */
@@ -33,7 +40,12 @@ const pgCtlTimeoutS = '60';
  * log in `<dir>/postgres.log`. An existing cluster there is reused, so dev
  * restarts keep their data, and so is its port (`<dir>/pg.port`) when free.
  */
-export async function startPostgres(opts: { dir: string; log?: (line: string) => void }): Promise<PostgresHandle> {
+export async function startPostgres(opts: {
+  dir: string;
+  log?: (line: string) => void;
+  /** More `name=value` server settings, after (so overriding) the stack's own: a standby's primary_conninfo, say. */
+  extraSettings?: readonly string[];
+}): Promise<PostgresHandle> {
   const log = opts.log ?? (() => {});
   const binaries = await postgresBinaries();
   const bin = binaries.dir;
@@ -85,6 +97,7 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
     'listen_addresses=127.0.0.1',
     `port=${port}`,
     `unix_socket_directories=${socketDir}`,
+    ...(opts.extraSettings ?? []),
   ];
   // pg_ctl runs postgres through /bin/sh, hence the quoting.
   const serverOptions = settings.map((s) => `-c ${shellQuote(s)}`).join(' ');
@@ -150,7 +163,39 @@ export async function startPostgres(opts: { dir: string; log?: (line: string) =>
       await stop(mode);
       await start();
     },
+    async kill() {
+      await killPostmaster(dataDir);
+      watchdog?.disarm();
+      watchdog = undefined;
+    },
   };
+}
+
+/**
+ * SIGKILL to the postmaster's process group (pg_ctl starts it in a session of
+ * its own, so the group is the postmaster and its backends), then waits for
+ * the postmaster to be gone. No-op when nothing runs on `dataDir`.
+ */
+async function killPostmaster(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+  await waitFor(`postmaster ${pid} to die`, async () => !alive(), { timeoutMs: 10_000, intervalMs: 20 });
 }
 
 /**

@@ -110,6 +110,7 @@ function externalPostgres(url: string): PostgresHandle {
     stop: notOwned('Postgres', 'DATABASE_URL', 'stop'),
     start: notOwned('Postgres', 'DATABASE_URL', 'start'),
     restart: notOwned('Postgres', 'DATABASE_URL', 'restart'),
+    kill: notOwned('Postgres', 'DATABASE_URL', 'kill'),
   };
 }
 
