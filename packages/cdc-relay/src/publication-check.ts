@@ -250,6 +250,7 @@ export class PublicationGuard {
   private onDrift: ((error: RelayError) => void) | null = null;
   private onAdvance: (() => void) | null = null;
   private drifted: RelayError | null = null;
+  private pendingCheck: NodeJS.Timeout | null = null;
   /** The server the session streams from (a multi-host URL resolved once per session): checked there. */
   private sessionUrl: string;
 
@@ -299,6 +300,8 @@ export class PublicationGuard {
     this.opened = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.pendingCheck) clearTimeout(this.pendingCheck);
+    this.pendingCheck = null;
     this.onDrift = null;
     this.onAdvance = null;
     this.dropConnection();
@@ -310,9 +313,30 @@ export class PublicationGuard {
    */
   cap(confirmed: Lsn): Lsn {
     if (confirmed <= this.ceilingLsn) return confirmed;
-    if (performance.now() - this.lastCheckAt >= Math.min(ON_DEMAND_GAP_MS, this.options.checkIntervalMs))
-      this.checkSoon();
+    this.checkWithinGap();
     return this.ceilingLsn;
+  }
+
+  /**
+   * A check now, or once the gap since the last one has passed. Never dropped:
+   * the last acks of a burst often arrive within the gap (or during a check that
+   * read the WAL position before their commit), and nothing else would call cap
+   * again until the status timer.
+   */
+  private checkWithinGap(): void {
+    const wait = this.lastCheckAt + Math.min(ON_DEMAND_GAP_MS, this.options.checkIntervalMs) - performance.now();
+    if (wait <= 0 && !this.checking) {
+      this.checkSoon();
+      return;
+    }
+    this.pendingCheck ??= setTimeout(
+      () => {
+        this.pendingCheck = null;
+        if (this.checking) this.checking.finally(() => this.checkWithinGap());
+        else this.checkSoon();
+      },
+      Math.max(wait, 0),
+    );
   }
 
   /**
