@@ -340,6 +340,27 @@ export class PublicationGuard {
   }
 
   /**
+   * One check now, for a graceful stop's last confirmation: the ceiling catches up
+   * with what Kafka acked, so a clean restart replays nothing. A drift or a failed
+   * check leaves the ceiling where it is. Bounded by timeoutMs (a server that does
+   * not answer must not hold up the stop).
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    if (!this.opened || this.drifted) return;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = (async () => {
+      await this.checking?.catch(() => {});
+      const drift = await this.check().catch(() => null);
+      if (drift) this.drifted = drift;
+    })();
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([settled, timedOut]);
+    clearTimeout(timer);
+  }
+
+  /**
    * A Relation message of the stream, given the oid the last Relation message
    * under the outbox's name carried in this session: another oid means the
    * table was replaced while the relay streamed. Throws PUBLICATION_DRIFT;

@@ -199,6 +199,7 @@ export class ReplicationSession {
       const drained = await this.sink.drain(timeoutMs);
       if (!drained)
         this.log.warn({ inflight: this.tracker.inflightRecords }, 'shutdown timeout: unacked records will replay');
+      await this.guard?.settle(2_000);
       this.reports.now();
       await this.end();
       this.resolveDone();
