@@ -78,9 +78,16 @@ function serviceEnv(service: Service): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(service.environment ?? {})) {
     const secret = secretSettings.find((s) => name === `${s}_FILE`);
-    env[secret ?? name] = secret ? `<contents of ${value}>` : String(value);
+    env[secret ?? name] = secret ? secretStandIn(secret, String(value)) : String(value);
   }
   return env;
+}
+
+/** What a secret file would hold: a URL where the setting must parse as one (DATABASE_URL). */
+function secretStandIn(setting: string, file: string): string {
+  return setting === 'DATABASE_URL'
+    ? `postgres://relay@db/app?from=${encodeURIComponent(file)}`
+    : `<contents of ${file}>`;
 }
 
 /** The container port of a `ports` entry: "host:container", "ip:host:container" or "container". */
