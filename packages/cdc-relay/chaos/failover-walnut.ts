@@ -12,6 +12,7 @@ import {
   walnutFixture,
 } from '@walnut/stack';
 import pg from 'pg';
+import { withPgClient } from '../src/pg-client.ts';
 import { ApiLoad } from './load.ts';
 import type { Delivery } from './private-walnut.ts';
 import { WitnessTail } from './witness.ts';
@@ -106,7 +107,7 @@ export async function startFailoverWalnut(
   opts.log(
     `primary on :${ctx.stack.postgres.port}, standby on :${ctx.standby.port} (slot sync ${opts.slotSync ? 'on' : 'off'})`,
   );
-  await withClient(ctx.stack.postgres.adminUrl, async (client) => {
+  await withPgClient(ctx.stack.postgres.adminUrl, async (client) => {
     const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
     const running = Number(version.rows[0]?.v) / 10_000;
     if (Math.floor(running) !== opts.version) throw new Error(`asked for Postgres ${opts.version}, got ${running}`);
@@ -178,15 +179,4 @@ function pool(url: string): pg.Pool {
   const p = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5_000 });
   p.on('error', () => {});
   return p;
-}
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }

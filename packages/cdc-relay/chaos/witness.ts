@@ -13,26 +13,41 @@ export async function currentLsn(pool: pg.Pool): Promise<bigint> {
  * lsn is the end of its commit record, which is what phases are cut by.
  */
 export async function committedRows(pool: pg.Pool, slot: string): Promise<WitnessRow[]> {
+  return (await readWitness(pool, slot, 'get')).rows;
+}
+
+/**
+ * The slot's outbox inserts grouped by transaction, each row with its commit's
+ * LSN, and the last commit read (as text). 'get' consumes what it reads, 'peek'
+ * leaves the slot where it is.
+ */
+async function readWitness(
+  pool: pg.Pool,
+  slot: string,
+  read: 'get' | 'peek',
+): Promise<{ rows: WitnessRow[]; lastCommit: string | undefined }> {
   const changes = await pool.query<{ lsn: string; id: string | null; key: string | null }>(
     `SELECT lsn::text AS lsn,
             substring(data from $2) AS id,
             substring(data from $3) AS key
-       FROM pg_logical_slot_get_changes($1, NULL, NULL)
+       FROM ${read === 'get' ? 'pg_logical_slot_get_changes' : 'pg_logical_slot_peek_changes'}($1, NULL, NULL)
       WHERE data LIKE 'COMMIT%' OR data LIKE 'table public.outbox: INSERT:%'`,
     [slot, `id\\[uuid\\]:'([0-9a-f-]{36})'`, `aggregateid\\[text\\]:'([^']*)'`],
   );
   const rows: WitnessRow[] = [];
+  let lastCommit: string | undefined;
   let open: Array<{ id: string; key: string }> = [];
   for (const change of changes.rows) {
     if (change.id === null) {
       const commitLsn = parseLsn(change.lsn);
       for (const row of open) rows.push({ ...row, commitLsn });
       open = [];
+      lastCommit = change.lsn;
     } else {
       open.push({ id: change.id, key: change.key ?? '' });
     }
   }
-  return rows;
+  return { rows, lastCommit };
 }
 
 /**
@@ -55,31 +70,13 @@ export class WitnessTail {
 
   /** Reads what the slot holds on `pool`'s server and advances it; resolves with the number of new rows. */
   async drain(pool: pg.Pool): Promise<number> {
-    const changes = await pool.query<{ lsn: string; id: string | null; key: string | null }>(
-      `SELECT lsn::text AS lsn,
-              substring(data from $2) AS id,
-              substring(data from $3) AS key
-         FROM pg_logical_slot_peek_changes($1, NULL, NULL)
-        WHERE data LIKE 'COMMIT%' OR data LIKE 'table public.outbox: INSERT:%'`,
-      [this.slot, `id\\[uuid\\]:'([0-9a-f-]{36})'`, `aggregateid\\[text\\]:'([^']*)'`],
-    );
+    const { rows, lastCommit } = await readWitness(pool, this.slot, 'peek');
     let added = 0;
-    let lastCommit: string | undefined;
-    let open: Array<{ id: string; key: string }> = [];
-    for (const change of changes.rows) {
-      if (change.id === null) {
-        const commitLsn = parseLsn(change.lsn);
-        for (const row of open) {
-          if (this.ids.has(row.id)) continue;
-          this.ids.add(row.id);
-          this.rows.push({ ...row, commitLsn });
-          added++;
-        }
-        open = [];
-        lastCommit = change.lsn;
-      } else {
-        open.push({ id: change.id, key: change.key ?? '' });
-      }
+    for (const row of rows) {
+      if (this.ids.has(row.id)) continue;
+      this.ids.add(row.id);
+      this.rows.push(row);
+      added++;
     }
     if (lastCommit !== undefined)
       await pool.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.slot, lastCommit]);
