@@ -20,7 +20,7 @@ import {
   write,
 } from '@walnut/stack';
 import * as assert from 'uvu/assert';
-import { type KvRow, kvsIsWhatLiveRecordsMake, liveRecords, replayRecords } from './replay-checks.ts';
+import { exitCode, type KvRow, kvsIsWhatLiveRecordsMake, liveRecords, replayRecords } from './replay-checks.ts';
 
 const replay = walnutSuite('replay', 'replay');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-replay-'));
@@ -28,11 +28,6 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-replay-'));
 /** The relay's replay command as an operator runs it (JSON progress lines: stdout is not a TTY). */
 function startReplay(walnut: WalnutFixture, args: string[]): WalnutProcess {
   return startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', ['replay', ...args], walnut.env);
-}
-
-async function exitCode(run: WalnutProcess, timeoutMs = 120_000): Promise<number | null> {
-  await waitFor('replay to exit', async () => !run.running, { timeoutMs, intervalMs: 100 });
-  return run.child.exitCode;
 }
 
 function events(run: WalnutProcess, name: string): Array<Record<string, unknown>> {
