@@ -75,6 +75,9 @@ fence(
     const missing = bulk.rows.filter((r) => !seen.has(r.id));
     assert.is(missing.length, 0, `${missing.length} rows never replayed`);
     const twice = records.length - seen.size;
+    console.log(
+      `replay fence: ${records.length} committed records for ${rows} rows (${twice} twice); the thawed run: ${first.output.find((line) => line.includes('REPLAY_FENCED'))}`,
+    );
     // At most the transaction (4 pages) the first run committed after its last save; the rest of
     // what it sent before and after the freeze was aborted by the fence.
     assert.ok(twice <= 4 * pageSize, `${twice} records committed twice`);

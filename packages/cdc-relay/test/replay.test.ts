@@ -252,7 +252,7 @@ replay('a replay killed mid-way resumes after its last acked page, without a gap
   const missing = bulk.rows.filter((r) => !seen.has(r.id));
   assert.is(missing.length, 0, `${missing.length} rows never replayed`);
   const duplicates = records.length - seen.size;
-  // Sent but not yet acked and saved when killed: at most the pages in flight (4 × 100).
+  // Committed but not yet saved when killed: at most one transaction (4 pages of 100).
   assert.ok(duplicates <= 400, `${duplicates} records sent twice`);
   assert.is(records.length, rows + duplicates);
 });
