@@ -16,8 +16,16 @@ import { exitCode, replayRecords } from './replay-checks.ts';
 const fence = walnutSuite('replay fence', 'replay_fence');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-replay-fence-'));
 
+/** Every replay a test started, killed after it whatever it asserted. */
+const started: WalnutProcess[] = [];
+fence.after.each(async () => {
+  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
+});
+
 function startReplay(walnut: WalnutFixture, args: string[]): WalnutProcess {
-  return startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', ['replay', ...args], walnut.env);
+  const run = startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', ['replay', ...args], walnut.env);
+  started.push(run);
+  return run;
 }
 
 fence(

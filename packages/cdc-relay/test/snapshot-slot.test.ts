@@ -19,8 +19,16 @@ import { exitCode } from './replay-checks.ts';
 const snapshot = walnutSuite('snapshot slot', 'snapshot_slot');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-snapshot-slot-'));
 
+/** Every CLI run a test started, killed after it whatever it asserted. */
+const started: WalnutProcess[] = [];
+snapshot.after.each(async () => {
+  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
+});
+
 function relayCli(args: string[], env: Record<string, string>): WalnutProcess {
-  return startNodeScript('relay-cli', 'packages/cdc-relay/bin/walnut-relay.js', args, env);
+  const run = startNodeScript('relay-cli', 'packages/cdc-relay/bin/walnut-relay.js', args, env);
+  started.push(run);
+  return run;
 }
 
 async function insertRows(walnut: WalnutFixture, aggregateType: string, rows: number): Promise<void> {
