@@ -189,7 +189,7 @@ function stopOnSignals(): StopSignal {
   const stop = { stopped: false };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      console.error(`walnut-relay: ${signal}: stopping after the pages in flight are acked`);
+      console.error(`walnut-relay: ${signal}: stopping after the open Kafka transaction commits`);
       stop.stopped = true;
     });
   }
