@@ -107,6 +107,13 @@ export const relayEnv = z.object({
     .min(1)
     .optional()
     .describe('topic for a stand-in of each record over RELAY_MAX_RECORD_BYTES; unset: such a record stops the relay'),
+  RELAY_SNAPSHOT_PROGRESS_FILE: z
+    .string()
+    .min(1)
+    .default('walnut-snapshot.json')
+    .describe(
+      "snapshot's progress file (its --progress-file default); run refuses to stream while it holds an unfinished snapshot of the slot",
+    ),
   RELAY_TRANSACTIONAL_ID: z
     .string()
     .min(1)
@@ -189,6 +196,8 @@ export interface RelayConfig {
   checkpointIntervalMs: number;
   maxRecordBytes: number;
   deadLetterTopic: string | undefined;
+  /** Where `snapshot` saves its progress; `run` refuses while it holds an unfinished snapshot of the slot. */
+  snapshotProgressFile: string;
   /** Unset: derived from the database and slot when the relay starts (see transactionalIdFor). */
   transactionalId: string | undefined;
   checkpointTopic: string;
@@ -233,6 +242,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
     checkpointIntervalMs: env.RELAY_CHECKPOINT_INTERVAL_MS,
     maxRecordBytes: env.RELAY_MAX_RECORD_BYTES,
     deadLetterTopic: env.RELAY_DEAD_LETTER_TOPIC,
+    snapshotProgressFile: env.RELAY_SNAPSHOT_PROGRESS_FILE,
     transactionalId: env.RELAY_TRANSACTIONAL_ID,
     checkpointTopic: env.RELAY_CHECKPOINT_TOPIC,
     kafkaSendTimeoutMs: env.RELAY_KAFKA_SEND_TIMEOUT_MS,

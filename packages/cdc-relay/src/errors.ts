@@ -19,7 +19,9 @@ export type RelayErrorCode =
   | 'REPLICATION_STREAM_FAILED'
   | 'KAFKA_SEND_FAILED'
   | 'CHECKPOINT_MISMATCH'
-  | 'REPLAY_INTERRUPTED';
+  | 'REPLAY_INTERRUPTED'
+  | 'REPLAY_FENCED'
+  | 'SNAPSHOT_INCOMPLETE';
 
 export class RelayError extends CodedError<RelayErrorCode> {
   override readonly name = 'RelayError';

@@ -11,7 +11,7 @@ import { RelayMetrics } from './metrics.ts';
 import { withPgClient } from './pg-client.ts';
 import { RelayStatus } from './relay-status.ts';
 import { Relay } from './relay.ts';
-import { type ReplayRequest, runReplay, runSnapshot, type StopSignal, UsageError } from './replay-run.ts';
+import { type ReplayRequest, runReplay, type StopSignal, UsageError } from './replay-run.ts';
 import {
   addSettingOptions,
   adminSettings,
@@ -23,6 +23,7 @@ import {
 import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
 import { noFailoverSlotsNote } from './slot-failover.ts';
 import { SlotFiguresProbe } from './slot-figures.ts';
+import { incompleteSnapshot, runSnapshot, type SnapshotRequest } from './snapshot-run.ts';
 
 const program = new Command('walnut-relay')
   .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')
@@ -45,6 +46,12 @@ addSettingOptions(program.command('run', { isDefault: true }), allSettings)
   .description('stream the slot to Kafka until SIGTERM/SIGINT (the default command)')
   .action(async (_opts, command: Command) => {
     const { config, level } = configOrExit(command, allSettings);
+    try {
+      const refusal = incompleteSnapshot(config.snapshotProgressFile, config.slot);
+      if (refusal) throw refusal;
+    } catch (error) {
+      exitWith(error);
+    }
     await run(config, level);
   });
 
@@ -182,7 +189,7 @@ function stopOnSignals(): StopSignal {
   const stop = { stopped: false };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      console.error(`walnut-relay: ${signal}: stopping after the pages in flight are acked`);
+      console.error(`walnut-relay: ${signal}: stopping after the open Kafka transaction commits`);
       stop.stopped = true;
     });
   }
@@ -254,20 +261,22 @@ addSettingOptions(
       'adopt an outbox that already holds rows: create the slot, relay every row committed before it, then stream from it',
     )
     .option('--page-size <rows>', 'rows read, sent and acked per page', '1000')
-    .option('--progress-file <path>', 'where acked progress is saved after every page', 'walnut-snapshot.json')
+    .option('--progress-file <path>', 'where acked progress is saved (default: --snapshot-progress-file)')
     .option('--resume', 'continue the interrupted snapshot the progress file holds')
     .option('--no-stream', 'exit once the snapshot is acked instead of streaming the slot'),
   allSettings,
 ).action(
-  async (flags: { pageSize: string; progressFile: string; resume?: boolean; stream: boolean }, command: Command) => {
+  async (flags: { pageSize: string; progressFile?: string; resume?: boolean; stream: boolean }, command: Command) => {
     const { config, level } = configOrExit(command, allSettings);
     const stop = stopOnSignals();
+    const request: SnapshotRequest = {
+      pageSize: pageSizeOrExit(flags.pageSize),
+      progressFile: flags.progressFile ?? config.snapshotProgressFile,
+      resume: !!flags.resume,
+      ...(process.env.WALNUT_TEST_PAUSE_AFTER_SLOT_CREATED === '1' ? { afterSlotCreated: pauseForTests } : {}),
+    };
     try {
-      await runSnapshot(
-        config,
-        { pageSize: pageSizeOrExit(flags.pageSize), progressFile: flags.progressFile, resume: !!flags.resume },
-        stop,
-      );
+      await runSnapshot(config, request, stop);
     } catch (error) {
       exitWith(error);
     }
@@ -277,6 +286,18 @@ addSettingOptions(
     await run(config, level);
   },
 );
+
+/**
+ * WALNUT_TEST_PAUSE_AFTER_SLOT_CREATED=1, for tests only: the snapshot stops
+ * between creating its slot and saving its consistent point, says so, and
+ * waits for the SIGKILL the test sends (test/snapshot-slot.test.ts).
+ */
+function pauseForTests(): Promise<void> {
+  console.error('walnut-relay: WALNUT_TEST_PAUSE_AFTER_SLOT_CREATED: slot created, pausing until killed');
+  return new Promise(() => {
+    setInterval(() => {}, 60_000);
+  });
+}
 
 async function run(config: RelayConfig, level: string): Promise<void> {
   const log = createLogger('walnut-relay', level);

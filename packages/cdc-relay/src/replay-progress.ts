@@ -25,7 +25,12 @@ export const replayState = z.object({
   /** The order columns of the last acked row; null before the first page is acked. */
   cursor: z.array(z.string()).nullable(),
   rowsDone: z.number().int().nonnegative(),
-  /** Snapshot: the slot's consistent point, what its records are positioned just before. */
+  /**
+   * Snapshot: the slot's consistent point, what its records are positioned
+   * just before. Absent while the slot is being created: the state is saved
+   * before CREATE_REPLICATION_SLOT, so no moment exists when the slot does
+   * and no state names it.
+   */
   consistentPoint: z.string().optional(),
   slot: z.string().optional(),
   startedAt: z.string(),
@@ -41,7 +46,8 @@ export function readReplayState(file: string): ReplayState | undefined {
 }
 
 export function writeReplayState(file: string, state: ReplayState): void {
-  const temporary = `${file}.tmp`;
+  // Per process: a fenced run still saving must not write into the file its successor renames.
+  const temporary = `${file}.${process.pid}.tmp`;
   const fd = openSync(temporary, 'w');
   try {
     writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);

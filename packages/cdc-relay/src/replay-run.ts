@@ -1,16 +1,12 @@
-import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
-import { createSlotWithSnapshot } from './exported-snapshot.ts';
 import { closeForcibly, createProducer } from './kafka-producer.ts';
 import { OutboxPages, tableShape } from './outbox-pages.ts';
 import { withPgClient } from './pg-client.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
-import { replayPosition, republish, snapshotPosition } from './republish.ts';
-import { inspectSlot } from './slot.ts';
-import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
+import { replayPosition, republish } from './republish.ts';
 
 export interface ReplayRequest {
   selection: ReplaySelection;
@@ -22,12 +18,6 @@ export interface ReplayRequest {
   resume: boolean;
   replayId: string | undefined;
   dryRun: boolean;
-}
-
-export interface SnapshotRequest {
-  pageSize: number;
-  progressFile: string;
-  resume: boolean;
 }
 
 /** A refusal the user can fix from the command line: exit 2, no stack trace. */
@@ -127,111 +117,7 @@ export async function runReplay(config: RelayConfig, request: ReplayRequest, sto
   }
 }
 
-/**
- * `walnut-relay snapshot`: creates the slot with an exported snapshot and
- * relays the rows that snapshot sees (all committed before the slot's
- * consistent point), then returns so the caller streams the slot from that
- * point. A resumed snapshot reads a newer snapshot after its cursor: rows
- * committed since the consistent point then go out twice, once streamed, once
- * positioned before every streamed record.
- */
-export async function runSnapshot(given: RelayConfig, request: SnapshotRequest, stop: StopSignal): Promise<number> {
-  // The slot's exported snapshot is read on other connections: all of them on one server.
-  const config = { ...given, databaseUrl: await resolvePgUrl(given.databaseUrl) };
-  const previous = readReplayState(request.progressFile);
-  const [columns, slot] = await withPgClient(
-    config.databaseUrl,
-    async (client) =>
-      [
-        await replayColumns(client, config),
-        await inspectSlot(client, { slot: config.slot, publication: config.publication, outbox: config.outbox }),
-      ] as const,
-  );
-  let state: ReplayState;
-  let pages: OutboxPages;
-  /** Whether the slot this run created is a failover slot (undefined: resumed, not created now). */
-  let slotFailover: boolean | undefined;
-  if (request.resume) {
-    if (previous?.kind !== 'snapshot' || previous.slot !== config.slot) {
-      throw new UsageError(`--resume: ${request.progressFile} holds no snapshot of slot ${config.slot}`);
-    }
-    if (slot.status === 'missing') {
-      throw new UsageError(
-        `--resume: slot ${config.slot} no longer exists; start the snapshot afresh (delete ${request.progressFile})`,
-      );
-    }
-    state = previous;
-    if (state.finishedAt) return state.rowsDone;
-    pages = await OutboxPages.open({
-      databaseUrl: config.databaseUrl,
-      table: config.outbox,
-      selection: {},
-      columns,
-      order: state.order,
-    });
-  } else {
-    if (previous && !previous.finishedAt) {
-      throw new UsageError(
-        `${request.progressFile} holds unfinished ${previous.kind} ${previous.replayId}: continue it with --resume, or delete the file`,
-      );
-    }
-    if (slot.status !== 'missing') {
-      throw new UsageError(
-        `slot ${config.slot} already exists, so rows committed before it were never streamed and never will be: snapshot creates the slot, once. Re-publish older rows with walnut-relay replay, or --resume an interrupted snapshot`,
-      );
-    }
-    slotFailover = failoverWanted(config.slotFailover, slot.serverVersionNum);
-    if (config.slotFailover && !slotFailover) console.error(noFailoverSlotsNote(slot.serverVersionNum));
-    const created = await createSlotWithSnapshot(config.databaseUrl, config.slot, {
-      failover: slotFailover,
-      serverVersionNum: slot.serverVersionNum,
-    });
-    try {
-      pages = await OutboxPages.open({
-        databaseUrl: config.databaseUrl,
-        table: config.outbox,
-        selection: {},
-        columns,
-        order: pageOrder({}, columns),
-        snapshotName: created.snapshotName,
-      });
-    } finally {
-      // Imported (or failed): the reader's transaction holds the snapshot now.
-      await created.release();
-    }
-    state = newState('snapshot', `snapshot.${config.slot}.${created.consistentPoint}`, {
-      selection: {},
-      order: [...pages.order],
-      slot: config.slot,
-      consistentPoint: created.consistentPoint,
-    });
-    writeReplayState(request.progressFile, state);
-  }
-  try {
-    const remaining = await pages.count(state.cursor);
-    const before = formatLsn(parseLsn(state.consistentPoint ?? '0/1') - 1n);
-    return await publishPages(
-      config,
-      state,
-      request,
-      pages,
-      remaining,
-      stop,
-      snapshotPosition(state.replayId, before),
-      {
-        kind: 'snapshot',
-        slot: config.slot,
-        consistentPoint: state.consistentPoint,
-        resumed: request.resume,
-        ...(slotFailover === undefined ? {} : { slotFailover }),
-      },
-    );
-  } finally {
-    await pages.close();
-  }
-}
-
-async function publishPages(
+export async function publishPages(
   config: RelayConfig,
   state: ReplayState,
   request: { pageSize: number; progressFile: string },
@@ -243,7 +129,8 @@ async function publishPages(
 ): Promise<number> {
   const report = new ProgressReport(state.replayId, state.rowsDone, state.rowsDone + remaining, !!process.stdout.isTTY);
   report.start({ ...startFields, order: state.order, rowsDone: state.rowsDone });
-  // Its own transactional id: a resumed run's producer fences a killed one's sends still in flight.
+  // Its own transactional id: a resumed run's first transaction fences a killed or frozen
+  // run of the same replay (republish.ts).
   const producer = createProducer(config.kafka, {
     transactionalId: `walnut-replay.${state.replayId}`,
     requestTimeoutMs: config.kafkaSendTimeoutMs,
@@ -281,7 +168,7 @@ async function publishPages(
   }
 }
 
-function newState(
+export function newState(
   kind: ReplayState['kind'],
   replayId: string,
   fields: Pick<ReplayState, 'selection' | 'order'> & Partial<Pick<ReplayState, 'toTopic' | 'slot' | 'consistentPoint'>>,
@@ -305,7 +192,7 @@ function defaultReplayId(): string {
     .replace(/\.\d+Z$/, 'Z')}`;
 }
 
-async function replayColumns(client: pg.Client, config: RelayConfig): Promise<ReplayColumns> {
+export async function replayColumns(client: pg.Client, config: RelayConfig): Promise<ReplayColumns> {
   const shape = await tableShape(client, config.outbox.schema, config.outbox.table);
   if (shape.columns.size === 0) {
     throw new RelayError(

@@ -8,14 +8,15 @@ import type { OutboxPages } from './outbox-pages.ts';
 import type { ProgressReport, ReplayState } from './replay-progress.ts';
 
 /**
- * Pages read ahead of the last acked one. Sends go out in order on one
- * idempotent producer, so a page is acked only after the pages before it; a
- * crash re-sends at most this many pages on `--resume`.
+ * Pages per Kafka transaction. Their reads and sends overlap; the cursor
+ * advances when the transaction commits, so a crash re-sends at most this
+ * many pages on `--resume`, and read_committed consumers never see them twice.
  */
-export const PAGES_IN_FLIGHT = 4;
+export const PAGES_PER_TRANSACTION = 4;
 
 export interface RepublishOptions {
   pages: OutboxPages;
+  /** Transactional: its id is the replay's own, so a resumed run fences a killed or frozen one. */
   producer: RelayProducer;
   mapping: OutboxMapping;
   /** Every record to this topic instead of the mapping's. */
@@ -34,54 +35,79 @@ export interface RepublishOptions {
 
 /**
  * Re-publishes the selected rows: reads a page, maps each row exactly as the
- * live relay maps an insert, sends, and advances the saved cursor only when
- * Kafka (acks=all) has acked that page and every page before it. Returns the
- * rows acked in all runs of this replay.
+ * live relay maps an insert, and sends it inside a Kafka transaction of up to
+ * PAGES_PER_TRANSACTION pages; the saved cursor advances only when that
+ * transaction has committed. Returns the rows acked in all runs of this replay.
+ *
+ * The first beginTransaction runs InitProducerId for the replay's
+ * transactional id: the coordinator bumps its epoch and aborts whatever
+ * transaction an earlier run of the same replay left open, and that run's
+ * next send, AddPartitionsToTxn or commit is refused (fenced).
  */
 export async function republish(opts: RepublishOptions): Promise<number> {
   const { state } = opts;
   const map = outboxRowMapper(opts.mapping, opts.pages.tableRelation);
-  const inFlight: Array<{ sent: Promise<void>; cursor: string[]; rowsDone: number }> = [];
   let cursor = state.cursor;
   let index = state.rowsDone;
+  let exhausted = false;
 
-  const settleOldest = async () => {
-    const page = inFlight.shift();
-    if (!page) return;
-    await page.sent;
-    state.cursor = page.cursor;
-    state.rowsDone = page.rowsDone;
+  while (!exhausted && !opts.stopping()) {
+    const transaction = await opts.producer.beginTransaction().catch((cause: unknown) => {
+      throw sendFailure('could not begin a Kafka transaction', cause);
+    });
+    const sends: Array<Promise<void>> = [];
+    let failed = false;
+    try {
+      // A failed send must end the transaction's sends at once: after a fence the library
+      // forgets its producer id, and a later send would get a new one, outside any transaction.
+      while (sends.length < PAGES_PER_TRANSACTION && !failed && !opts.stopping()) {
+        const page = await opts.pages.next(cursor, opts.pageSize);
+        if (page.rows.length === 0) {
+          exhausted = true;
+          break;
+        }
+        const records = page.rows.map((row, i) => {
+          const record = map(row, opts.position(index + i));
+          return opts.toTopic ? { ...record, topic: opts.toTopic } : record;
+        });
+        index += records.length;
+        cursor = page.cursor;
+        const sent = sendPage(opts, transaction, records);
+        // Awaited below; a rejection before then is not unhandled.
+        sent.catch(() => {
+          failed = true;
+        });
+        sends.push(sent);
+      }
+      if (sends.length === 0) {
+        // Nothing was added to it: dropped on the client, nothing to tell the coordinator.
+        await transaction.cancel();
+        break;
+      }
+      await Promise.all(sends);
+      await transaction.commit().catch((cause: unknown) => {
+        throw sendFailure('Kafka did not commit a replayed transaction', cause);
+      });
+    } catch (error) {
+      // Left open: the next run's InitProducerId aborts it, so read_committed never sees it.
+      // What was committed before stays saved; the rest is sent again on --resume.
+      await Promise.allSettled(sends);
+      throw error;
+    }
+    state.cursor = cursor;
+    state.rowsDone = index;
     opts.save(state);
     opts.report.acked(state.rowsDone, state.cursor);
-  };
-
-  try {
-    while (!opts.stopping()) {
-      const page = await opts.pages.next(cursor, opts.pageSize);
-      if (page.rows.length === 0) break;
-      const records = page.rows.map((row, i) => {
-        const record = map(row, opts.position(index + i));
-        return opts.toTopic ? { ...record, topic: opts.toTopic } : record;
-      });
-      index += records.length;
-      cursor = page.cursor;
-      const sent = sendPage(opts, records);
-      // Awaited in order below; a rejection before then is not unhandled.
-      sent.catch(() => {});
-      inFlight.push({ sent, cursor, rowsDone: index });
-      while (inFlight.length >= PAGES_IN_FLIGHT) await settleOldest();
-    }
-    while (inFlight.length > 0) await settleOldest();
-  } catch (error) {
-    // What was acked before the failure stays saved; the rest is sent again on --resume.
-    await Promise.allSettled(inFlight.map((p) => p.sent));
-    throw error;
   }
   return state.rowsDone;
 }
 
 /** One page as produce requests no larger than the live relay's, all in flight at once. */
-function sendPage(opts: RepublishOptions, records: KafkaRecord[]): Promise<void> {
+function sendPage(
+  opts: RepublishOptions,
+  transaction: Awaited<ReturnType<RelayProducer['beginTransaction']>>,
+  records: KafkaRecord[],
+): Promise<void> {
   const requests: KafkaRecord[][] = [];
   let current: KafkaRecord[] = [];
   let bytes = 0;
@@ -108,16 +134,33 @@ function sendPage(opts: RepublishOptions, records: KafkaRecord[]): Promise<void>
   }
   if (current.length > 0) requests.push(current);
   return Promise.all(
-    requests.map((messages) => opts.producer.send({ messages: messages as unknown as MessageToProduce[] })),
+    requests.map((messages) => transaction.send({ messages: messages as unknown as MessageToProduce[] })),
   ).then(
     () => {},
     (cause) => {
-      throw new RelayError('KAFKA_SEND_FAILED', `Kafka did not ack a replayed page: ${(cause as Error).message}`, {
-        retryable: true,
-        cause,
-      });
+      throw sendFailure('Kafka did not ack a replayed page', cause);
     },
   );
+}
+
+/**
+ * Says when the failure is a fence: another run of this replay (a `--resume`)
+ * took over its transactional id, and this one must stop without saving more.
+ */
+function sendFailure(what: string, cause: unknown): RelayError {
+  const found = cause as { findBy?: (property: string, value: unknown) => unknown } | null;
+  const fenced =
+    !!found?.findBy?.('producerFenced', true) ||
+    !!found?.findBy?.('apiId', 'PRODUCER_FENCED') ||
+    !!found?.findBy?.('apiId', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
+  if (fenced) {
+    return new RelayError(
+      'REPLAY_FENCED',
+      `${what}: fenced, another run of this replay (--resume) took over its transactional id; this run stops, the other one goes on (${(cause as Error).message})`,
+      { retryable: false, cause },
+    );
+  }
+  return new RelayError('KAFKA_SEND_FAILED', `${what}: ${(cause as Error).message}`, { retryable: true, cause });
 }
 
 /**

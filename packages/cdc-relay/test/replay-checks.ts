@@ -1,5 +1,5 @@
 import { eventVersion, RELAY_HEADERS } from '@walnut/schema';
-import type { TopicRecord } from '@walnut/stack';
+import { type TopicRecord, type WalnutProcess, waitFor } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 /** How often each outbox row id went out in the replay (or snapshot) named `replayId`. */
@@ -48,4 +48,10 @@ export function kvsIsWhatLiveRecordsMake(kvs: readonly KvRow[], records: readonl
     assert.is(row.version, expected?.version.toString(), `${row.key}: version of its newest live event`);
     assert.equal(row.value, expected?.event.op === 'set' ? expected.event.value : null, `${row.key}: its value`);
   }
+}
+
+/** Waits for a relay CLI run to exit; its exit code (null when a signal ended it). */
+export async function exitCode(run: WalnutProcess, timeoutMs = 120_000): Promise<number | null> {
+  await waitFor(`${run.name} to exit`, async () => !run.running, { timeoutMs, intervalMs: 100 });
+  return run.child.exitCode;
 }
