@@ -508,10 +508,24 @@ function hasKafkaError(error: unknown, apiId: string): boolean {
  */
 const TOPIC_REFUSALS = ['INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'UNKNOWN_TOPIC_OR_PARTITION'];
 
+/**
+ * The client answers UNKNOWN_TOPIC_OR_PARTITION, once its metadata retries are
+ * spent, with a UserError of its own ("Unknown topic x.") that keeps no apiId.
+ */
+function unknownTopic(error: unknown): boolean {
+  const found = (error as { findBy?: (key: string, value: unknown) => unknown } | null)?.findBy?.(
+    'code',
+    'PLT_KFK_USER',
+  );
+  return found instanceof Error && found.message.startsWith('Unknown topic');
+}
+
 /** `sent`: the records of the failed request, whose topics the error names; empty for the fence. */
 export function toSendFailure(cause: unknown, maxRecordBytes: number, sent: readonly KafkaRecord[] = []): RelayError {
   if (cause instanceof RelayError) return cause;
-  const refusal = TOPIC_REFUSALS.find((apiId) => hasKafkaError(cause, apiId));
+  const refusal =
+    TOPIC_REFUSALS.find((apiId) => hasKafkaError(cause, apiId)) ??
+    (unknownTopic(cause) ? 'UNKNOWN_TOPIC_OR_PARTITION' : undefined);
   if (refusal) {
     const topics = [...new Set(sent.map((r) => r.topic))].join(', ') || 'unknown';
     const detail = cause instanceof Error ? errorText(cause) : String(cause);
