@@ -9,8 +9,19 @@
  * stays up `blocked` (/ready 503, walnut_relay_state, the status page) without
  * starting session after session.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseLsn } from '@walnut/schema';
-import { readTopic, startWalnutProcess, type WalnutFixture, type WalnutProcess, walnutSuite } from '@walnut/stack';
+import {
+  readTopic,
+  startNodeScript,
+  startWalnutProcess,
+  type WalnutFixture,
+  type WalnutProcess,
+  waitFor,
+  walnutSuite,
+} from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const unmappable = walnutSuite('unmappable outbox rows', 'unmappable_row');
@@ -119,5 +130,19 @@ unmappable(
     assert.is(await relay.stop('SIGTERM'), 0);
   },
 );
+
+unmappable('replay stops at the row, naming it, instead of sending it to an illegal topic', async ({ walnut }) => {
+  const replay = startNodeScript(
+    'replay',
+    'packages/cdc-relay/bin/walnut-relay.js',
+    ['replay', '--all', '--progress-file', path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-')), 'replay.json')],
+    walnut.env,
+  );
+  started.push(replay);
+  await waitFor('replay to exit', async () => !replay.running, { timeoutMs: 60_000 });
+  assert.is.not(replay.child.exitCode, 0, replay.tail());
+  assert.match(replay.tail(), 'OUTBOX_ROW_UNMAPPABLE');
+  assert.match(replay.tail(), `outbox row ${badId} cannot be re-published`);
+});
 
 unmappable.run();
