@@ -19,11 +19,17 @@
  *    │ └─────────┘ ◀─ polls every RELAY_STANDBY_POLL_MS ─┘ (its own loop)
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
- * (1) A retryable error other than a held slot. PUBLICATION_DRIFT (the publication
- *     does not publish the outbox's inserts, see publication-check.ts) is shown
- *     as `blocked` instead of `backoff`: the same loop, but a human must act, and
- *     the state stays `blocked` (no `connecting` between checks) until it streams.
+ * (1) A retryable error other than a held slot, after a wait that grows with each
+ *     session that failed before streaming HEALTHY_SESSION_MS (backoff.ts).
+ *     PUBLICATION_DRIFT (the publication does not publish the outbox's inserts,
+ *     see publication-check.ts) and KAFKA_TOPIC_REFUSED (a topic Kafka will not
+ *     take records for; waits the longest at once) are shown as `blocked`
+ *     instead of `backoff`: the same loop, but a human must act, and the state
+ *     stays `blocked` (no `connecting` between checks) until it streams.
  * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
+ *     Except OUTBOX_ROW_UNMAPPABLE (a row no session can relay, and no
+ *     RELAY_DEAD_LETTER_TOPIC): the relay stays up `blocked`, starting no more
+ *     sessions, until stop().
  * (3) SLOT_IN_USE: another relay streams from the slot. With RELAY_STANDBY
  *     (the default) this one waits as a standby, trying again every
  *     RELAY_STANDBY_POLL_MS, for as long as it takes; Postgres lets one
