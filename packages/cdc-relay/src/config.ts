@@ -106,7 +106,9 @@ export const relayEnv = z.object({
     .string()
     .min(1)
     .optional()
-    .describe('topic for a stand-in of each record over RELAY_MAX_RECORD_BYTES; unset: such a record stops the relay'),
+    .describe(
+      'topic for a stand-in of each record over RELAY_MAX_RECORD_BYTES or outbox row that maps to no legal topic; unset: a too-large record stops the relay, an unmappable row blocks it (OUTBOX_ROW_UNMAPPABLE)',
+    ),
   RELAY_SNAPSHOT_PROGRESS_FILE: z
     .string()
     .min(1)
@@ -146,7 +148,11 @@ export const relayEnv = z.object({
     .default(10_000)
     .describe('how often the confirmed LSN is reported when nothing else reports it'),
   RELAY_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000).describe('SIGTERM: longest wait for in-flight acks'),
-  RELAY_BACKOFF_MAX_MS: int(100).default(10_000).describe('cap of the reconnect backoff'),
+  RELAY_BACKOFF_MAX_MS: int(100)
+    .default(10_000)
+    .describe(
+      'cap of the reconnect backoff (each wait is half to all of its ceiling); a session that streamed under 30 s (or this) counts as failed, so a lasting fault costs at most one session per half of it',
+    ),
   // Unset, it outlasts the server's wal_sender_timeout: that is how long Postgres may take to
   // notice that a predecessor on a dead host is gone and free its slot.
   RELAY_STANDBY: flag

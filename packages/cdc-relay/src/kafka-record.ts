@@ -19,6 +19,12 @@ export interface KafkaRecord {
   source: string;
   /** Where it sits in the WAL: its transaction's commit LSN and its index in it. */
   position: RecordPosition;
+  /**
+   * Why the row cannot become this record (an empty topic column, a bytea
+   * payload in an unknown format); unset when it mapped. The sink dead-letters
+   * it or stops: a row is never silently dropped.
+   */
+  unmappable?: string;
 }
 
 export interface RecordPosition {
@@ -53,10 +59,29 @@ export function kafkaRecord(
   headers: Map<Buffer, Buffer>,
   source: string,
   position: RecordPosition,
+  unmappable?: string,
 ): KafkaRecord {
   let sizeBytes = RECORD_FRAMING_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
   for (const [name, headerValue] of headers) sizeBytes += HEADER_FRAMING_BYTES + name.length + headerValue.length;
-  return { topic, key, value, headers, sizeBytes, source, position };
+  const record: KafkaRecord = { topic, key, value, headers, sizeBytes, source, position };
+  if (unmappable !== undefined) record.unmappable = unmappable;
+  return record;
+}
+
+/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic.validate). */
+const LEGAL_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+/**
+ * Why Kafka would refuse `topic` as a name, or undefined when it is legal. A
+ * rendered topic is checked before sending: the broker answers an illegal one
+ * with INVALID_TOPIC_EXCEPTION for the whole batch, on every retry.
+ */
+export function topicProblem(topic: string): string | undefined {
+  if (topic === '.' || topic === '..')
+    return `topic "${topic}" is not a legal Kafka topic name ("." and ".." are reserved)`;
+  if (LEGAL_TOPIC.test(topic)) return undefined;
+  const why = topic.length > 249 ? `${topic.length} characters, over 249` : 'Kafka allows only A-Z a-z 0-9 . _ -';
+  return `topic "${topic}" is not a legal Kafka topic name (${why})`;
 }
 
 /** A header's value as text, for tests and error messages. */

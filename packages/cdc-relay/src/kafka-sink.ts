@@ -9,6 +9,7 @@ import {
   kafkaRecord,
   RECORD_BATCH_OVERHEAD_BYTES,
   type RecordPosition,
+  topicProblem,
 } from './kafka-record.ts';
 
 /** What the sink tells the LSN rule (acks) and asks it (records in flight, for the window). */
@@ -32,7 +33,11 @@ export interface KafkaSinkOptions {
   maxRequestsInFlight: number;
   /** Largest record the brokers take (their message.max.bytes, less a batch header). */
   maxRecordBytes: number;
-  /** Where a record over maxRecordBytes goes, as a small stand-in; unset: the relay stops. */
+  /**
+   * Where a stand-in goes for a record that cannot be sent: one over
+   * maxRecordBytes (without its payload), or an unmappable row (an illegal
+   * topic name, an empty topic column). Unset: such a record stops the relay.
+   */
   deadLetterTopic: string | undefined;
   /**
    * Longest wait for one produce request's ack. Past it the session fails and
@@ -229,20 +234,26 @@ export class KafkaSink {
 
   /**
    * A record the brokers would refuse can never be sent: retrying it would pin
-   * WAL until the slot is invalidated. It stops the relay, naming the row, or
-   * goes to the dead-letter topic as a stand-in without its payload.
+   * WAL until the slot is invalidated, and its session would fail again each
+   * time it reached the row. It stops the relay, naming the row, or goes to the
+   * dead-letter topic as a stand-in.
    */
   private fitOrDeadLetter(record: KafkaRecord): KafkaRecord {
+    const problem = record.unmappable ?? topicProblem(record.topic);
+    const { deadLetterTopic, maxRecordBytes } = this.options;
+    if (problem !== undefined) {
+      if (!deadLetterTopic) throw rowUnmappable(record, problem);
+      const why = { reason: 'OUTBOX_ROW_UNMAPPABLE', detail: problem };
+      // The payload is kept (the row can be re-published from it) unless it is what does not fit.
+      const standIn = deadLetter(deadLetterTopic, record, why, record.value);
+      if (standIn.sizeBytes + RECORD_BATCH_OVERHEAD_BYTES <= maxRecordBytes) return standIn;
+      return deadLetter(deadLetterTopic, record, why, undefined);
+    }
     const size = record.sizeBytes + RECORD_BATCH_OVERHEAD_BYTES;
-    if (size <= this.options.maxRecordBytes) return record;
-    const { deadLetterTopic } = this.options;
-    if (!deadLetterTopic) throw recordTooLarge(record, size, this.options.maxRecordBytes);
-    const headers = new Map(record.headers);
-    headers.set(headerName('walnut-dlq-reason'), Buffer.from('RECORD_TOO_LARGE'));
-    headers.set(headerName('walnut-dlq-topic'), Buffer.from(record.topic, 'utf8'));
-    headers.set(headerName('walnut-dlq-size-bytes'), Buffer.from(String(size)));
-    headers.set(headerName('walnut-dlq-limit-bytes'), Buffer.from(String(this.options.maxRecordBytes)));
-    return kafkaRecord(deadLetterTopic, record.key, undefined, headers, record.source, record.position);
+    if (size <= maxRecordBytes) return record;
+    if (!deadLetterTopic) throw recordTooLarge(record, size, maxRecordBytes);
+    const why = { reason: 'RECORD_TOO_LARGE', 'size-bytes': String(size), 'limit-bytes': String(maxRecordBytes) };
+    return deadLetter(deadLetterTopic, record, why, undefined);
   }
 
   private scheduleLinger(): void {
@@ -314,7 +325,7 @@ export class KafkaSink {
         request.acked = true;
         this.settle();
       },
-      (cause) => this.failWith(cause),
+      (cause) => this.failWith(cause, messages),
     );
   }
 
@@ -387,13 +398,13 @@ export class KafkaSink {
         this.checkpointed = checkpoint;
         this.kick();
       },
-      (cause) => this.failWith(cause),
+      (cause) => this.failWith(cause, messages),
     );
   }
 
-  private failWith(cause: unknown): void {
+  private failWith(cause: unknown, sent: readonly KafkaRecord[]): void {
     if (this.failure) return;
-    this.failure = toSendFailure(cause, this.options.maxRecordBytes);
+    this.failure = toSendFailure(cause, this.options.maxRecordBytes, sent);
     this.clearCheckpointTimer();
     this.buffer = [];
     this.bufferBytes = 0;
@@ -450,6 +461,32 @@ export class KafkaSink {
   }
 }
 
+/**
+ * A stand-in on the dead-letter topic: the record's key and headers, plus
+ * walnut-dlq-topic (where it was bound) and a walnut-dlq-<name> header per entry of `why`.
+ */
+function deadLetter(
+  topic: string,
+  record: KafkaRecord,
+  why: { reason: string } & Record<string, string>,
+  value: Buffer | undefined,
+): KafkaRecord {
+  const headers = new Map(record.headers);
+  headers.set(headerName('walnut-dlq-topic'), Buffer.from(record.topic, 'utf8'));
+  for (const [name, text] of Object.entries(why))
+    headers.set(headerName(`walnut-dlq-${name}`), Buffer.from(text, 'utf8'));
+  return kafkaRecord(topic, record.key, value, headers, record.source, record.position);
+}
+
+function rowUnmappable(record: KafkaRecord, problem: string): RelayError {
+  const { commitLsn, seq } = record.position;
+  return new RelayError(
+    'OUTBOX_ROW_UNMAPPABLE',
+    `${record.source} (transaction committed at LSN ${commitLsn}, its event #${seq}) cannot be relayed: ${problem}. The relay has stopped streaming at this row rather than skip it; its slot keeps the WAL from here. Either set RELAY_DEAD_LETTER_TOPIC (the row's stand-in goes there and the rows after it are relayed) and restart the relay, or change RELAY_TOPIC_TEMPLATE (RELAY_MESSAGE_TOPIC_TEMPLATE for pg_logical_emit_message records) so that this row maps to a legal topic, and restart the relay`,
+    { retryable: false },
+  );
+}
+
 function recordTooLarge(record: KafkaRecord, size: number, limit: number): RelayError {
   return new RelayError(
     'RECORD_TOO_LARGE',
@@ -464,8 +501,40 @@ function hasKafkaError(error: unknown, apiId: string): boolean {
   return Boolean(found);
 }
 
-function toSendFailure(cause: unknown, maxRecordBytes: number): RelayError {
+/**
+ * Kafka errors no retry of the same records can get past: the client gives up on
+ * them at once (or, for an unknown topic, after its metadata retries), and so
+ * does the relay, until a human creates the topic or grants the ACL.
+ */
+const TOPIC_REFUSALS = ['INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'UNKNOWN_TOPIC_OR_PARTITION'];
+
+/**
+ * The client answers UNKNOWN_TOPIC_OR_PARTITION, once its metadata retries are
+ * spent, with a UserError of its own ("Unknown topic x.") that keeps no apiId.
+ */
+function unknownTopic(error: unknown): boolean {
+  const found = (error as { findBy?: (key: string, value: unknown) => unknown } | null)?.findBy?.(
+    'code',
+    'PLT_KFK_USER',
+  );
+  return found instanceof Error && found.message.startsWith('Unknown topic');
+}
+
+/** `sent`: the records of the failed request, whose topics the error names; empty for the fence. */
+export function toSendFailure(cause: unknown, maxRecordBytes: number, sent: readonly KafkaRecord[] = []): RelayError {
   if (cause instanceof RelayError) return cause;
+  const refusal =
+    TOPIC_REFUSALS.find((apiId) => hasKafkaError(cause, apiId)) ??
+    (unknownTopic(cause) ? 'UNKNOWN_TOPIC_OR_PARTITION' : undefined);
+  if (refusal) {
+    const topics = [...new Set(sent.map((r) => r.topic))].join(', ') || 'unknown';
+    const detail = cause instanceof Error ? errorText(cause) : String(cause);
+    return new RelayError(
+      'KAFKA_TOPIC_REFUSED',
+      `Kafka refused records for topic(s) ${topics} with ${refusal} (${detail}). Retrying the same records cannot help: create the topic (the brokers have auto.create.topics.enable off), or grant the relay's principal WRITE and DESCRIBE on it, or change RELAY_TOPIC_TEMPLATE (RELAY_MESSAGE_TOPIC_TEMPLATE for pg_logical_emit_message records) and restart the relay. Until then the relay is blocked and tries again every RELAY_BACKOFF_MAX_MS`,
+      { retryable: true, cause },
+    );
+  }
   if (hasKafkaError(cause, 'MESSAGE_TOO_LARGE') || hasKafkaError(cause, 'RECORD_LIST_TOO_LARGE')) {
     return new RelayError(
       'RECORD_TOO_LARGE',

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { relayEnv } from './config.ts';
-import { headersAsText } from './kafka-record.ts';
+import { headersAsText, topicProblem } from './kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type RowValues, topicRenderer } from './outbox-mapping.ts';
 import type { Relation } from './pgoutput.ts';
 
@@ -91,12 +91,33 @@ test('transaction-wide headers are encoded once per transaction', () => {
   assert.is(headersAsText(b)['walnut-seq'], '4');
 });
 
-test('a topic placeholder naming an empty column is an error, not a silent drop', () => {
+test('a topic placeholder naming an empty column makes the row unmappable, not a silent drop', () => {
   const render = topicRenderer('t.{aggregatetype}', () => 0);
-  assert.throws(() => render([null]), /aggregatetype/);
-  assert.throws(() => render([Buffer.alloc(0)]), /aggregatetype/);
+  assert.match(JSON.stringify(render([null])), /aggregatetype/);
+  assert.match(JSON.stringify(render([Buffer.alloc(0)])), /aggregatetype/);
   assert.is(topicRenderer('static-topic', () => -1)([]), 'static-topic');
   assert.is(topicRenderer('a.{x}.b.{y}', (c) => (c === 'x' ? 0 : 1))(row(['1', '2'])), 'a.1.b.2');
+  const rec = outboxRowMapper(mapping, relation())(row(['e1', '', 'k', 't', '{}']), tx);
+  assert.match(rec.unmappable ?? '', 'needs column "aggregatetype"');
+  assert.is(rec.value?.toString(), '{}', 'the payload is kept for the stand-in');
+});
+
+test('a bytea payload in another format makes the row unmappable', () => {
+  const rec = outboxRowMapper(mapping, relation(17))(row(['e1', 'x', 'k', null, 'raw']), tx);
+  assert.match(rec.unmappable ?? '', 'hex');
+});
+
+// Issue 24: aggregatetype `eu/orders` rendered `outbox.event.eu/orders`; the broker refused it
+// and the relay restarted 535 times in two minutes.
+test('topic names Kafka would refuse are found before sending', () => {
+  assert.is(topicProblem('outbox.event.order_v2-x'), undefined);
+  assert.is(topicProblem('a'.repeat(249)), undefined);
+  assert.match(topicProblem('outbox.event.eu/orders') ?? '', 'A-Z a-z 0-9 . _ -');
+  assert.match(topicProblem('outbox.event.ü') ?? '', 'not a legal Kafka topic name');
+  assert.match(topicProblem('a'.repeat(250)) ?? '', '250 characters');
+  assert.ok(topicProblem(''));
+  assert.ok(topicProblem('.'));
+  assert.ok(topicProblem('..'));
 });
 
 test.run();

@@ -1,5 +1,4 @@
 import { RELAY_HEADERS } from '@walnut/schema';
-import { RelayError } from './errors.ts';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
 import type { Relation } from './pgoutput.ts';
 
@@ -88,14 +87,22 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
       const value = at(values, index);
       if (value) headers.set(name, value);
     }
-    const payloadValue = at(values, payload);
+    const payloadValue = at(values, payload) ?? undefined;
+    const rendered = topic(values);
+    const decoded = payloadValue && payloadIsBytea ? decodeByteaHex(payloadValue) : payloadValue;
+    const problems: string[] = [];
+    if (typeof rendered !== 'string') problems.push(rendered.problem);
+    let value = payloadValue;
+    if (decoded && 'problem' in decoded) problems.push(decoded.problem);
+    else value = decoded;
     return kafkaRecord(
-      topic(values),
+      typeof rendered === 'string' ? rendered : mapping.topicTemplate,
       at(values, key) ?? undefined,
-      payloadValue && payloadIsBytea ? decodeByteaHex(payloadValue) : (payloadValue ?? undefined),
+      value,
       headers,
       idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${tx.commitLsn} #${tx.seq}`,
       { commitLsn: tx.commitLsn, seq: tx.seq },
+      problems.length > 0 ? problems.join('; ') : undefined,
     );
   };
   mappers.set(relation, mapper);
@@ -108,8 +115,20 @@ function at(values: RowValues, index: number): Buffer | null {
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** A topic template compiled against a relation's columns; a template without placeholders is a constant. */
-export function topicRenderer(template: string, position: (column: string) => number): (values: RowValues) => string {
+/** Why a row cannot be mapped; the sink dead-letters or stops on it (kafka-sink.ts). */
+export interface Unmappable {
+  problem: string;
+}
+
+/**
+ * A topic template compiled against a relation's columns; a template without
+ * placeholders is a constant. Whether the rendered name is legal is the sink's
+ * check (topicProblem), which covers message topics too.
+ */
+export function topicRenderer(
+  template: string,
+  position: (column: string) => number,
+): (values: RowValues) => string | Unmappable {
   if (!template.includes('{')) return () => template;
   const parts: Array<string | { column: string; index: number }> = [];
   let last = 0;
@@ -129,11 +148,7 @@ export function topicRenderer(template: string, position: (column: string) => nu
       }
       const value = at(values, part.index);
       if (!value || value.length === 0) {
-        throw new RelayError(
-          'OUTBOX_ROW_UNMAPPABLE',
-          `topic template ${template} needs column "${part.column}", which is empty in an outbox row`,
-          { retryable: false },
-        );
+        return { problem: `topic template ${template} needs column "${part.column}", which is empty in this row` };
       }
       topic += value.toString('utf8');
     }
@@ -141,12 +156,10 @@ export function topicRenderer(template: string, position: (column: string) => nu
   };
 }
 
-function decodeByteaHex(text: Buffer): Buffer {
+function decodeByteaHex(text: Buffer): Buffer | Unmappable {
   // bytea_output=hex is the default since Postgres 9.0; pgoutput uses it too.
   if (text[0] !== 0x5c /* \ */ || text[1] !== 0x78 /* x */) {
-    throw new RelayError('OUTBOX_ROW_UNMAPPABLE', 'bytea payload is not in hex output format', {
-      retryable: false,
-    });
+    return { problem: 'its bytea payload is not in hex output format' };
   }
   return Buffer.from(text.toString('latin1', 2), 'hex');
 }

@@ -19,11 +19,17 @@
  *    │ └─────────┘ ◀─ polls every RELAY_STANDBY_POLL_MS ─┘ (its own loop)
  *    └──────────────── fatal (2), or stop() ─────────────────┘
  *
- * (1) A retryable error other than a held slot. PUBLICATION_DRIFT (the publication
- *     does not publish the outbox's inserts, see publication-check.ts) is shown
- *     as `blocked` instead of `backoff`: the same loop, but a human must act, and
- *     the state stays `blocked` (no `connecting` between checks) until it streams.
+ * (1) A retryable error other than a held slot, after a wait that grows with each
+ *     session that failed before streaming HEALTHY_SESSION_MS (backoff.ts).
+ *     PUBLICATION_DRIFT (the publication does not publish the outbox's inserts,
+ *     see publication-check.ts) and KAFKA_TOPIC_REFUSED (a topic Kafka will not
+ *     take records for; waits the longest at once) are shown as `blocked`
+ *     instead of `backoff`: the same loop, but a human must act, and the state
+ *     stays `blocked` (no `connecting` between checks) until it streams.
  * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
+ *     Except OUTBOX_ROW_UNMAPPABLE (a row no session can relay, and no
+ *     RELAY_DEAD_LETTER_TOPIC): the relay stays up `blocked`, starting no more
+ *     sessions, until stop().
  * (3) SLOT_IN_USE: another relay streams from the slot. With RELAY_STANDBY
  *     (the default) this one waits as a standby, trying again every
  *     RELAY_STANDBY_POLL_MS, for as long as it takes; Postgres lets one
@@ -36,7 +42,7 @@ import type { Lsn } from '@walnut/schema';
 import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { backoffDelayMs } from './backoff.ts';
+import { SessionBackoff } from './backoff.ts';
 import type { Checkpoint, CheckpointIdentity } from './checkpoint.ts';
 import { ensureCheckpointTopic, readCheckpoint } from './checkpoint-topic.ts';
 import type { RelayConfig } from './config.ts';
@@ -68,6 +74,21 @@ function slotMissing(slot: string, last: Checkpoint): RelayError {
     { retryable: false },
   );
 }
+
+/**
+ * A session that streamed this long (or RELAY_BACKOFF_MAX_MS, if longer) was
+ * healthy: its failure starts the backoff over. One that fails sooner counts as
+ * another failed attempt, so a fault that strikes right after `streaming` backs off.
+ */
+const HEALTHY_SESSION_MS = 30_000;
+
+/**
+ * Retryable, but only a human can fix them: shown as `blocked`, not `backoff`.
+ * PUBLICATION_DRIFT: publication-check.ts. KAFKA_TOPIC_REFUSED: a topic Kafka
+ * refuses to take records for (missing with auto-creation off, no ACL): tried
+ * again at the backoff's cap, not as if it were transient.
+ */
+const BLOCKING_CODES: ReadonlySet<string> = new Set(['PUBLICATION_DRIFT', 'KAFKA_TOPIC_REFUSED']);
 
 const RELAY_STATES = ['connecting', 'standby', 'streaming', 'draining', 'backoff', 'blocked', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
@@ -160,11 +181,21 @@ export class Relay {
 
   /** Resolves after a graceful stop(); rejects with a non-retryable RelayError. */
   async run(): Promise<void> {
-    let attempt = 0;
+    const backoff = new SessionBackoff({
+      baseMs: 200,
+      maxMs: this.config.backoffMaxMs,
+      healthyMs: Math.max(HEALTHY_SESSION_MS, this.config.backoffMaxMs),
+    });
     /** When the slot was first found held by another connection, in an unbroken run of such failures. */
     let slotBusySince: number | null = null;
+    /** A row no session can relay (OUTBOX_ROW_UNMAPPABLE): blocked until stop(). */
+    let held = false;
     try {
       while (!this.stopping) {
+        if (held) {
+          await this.sleep(Number.POSITIVE_INFINITY);
+          break;
+        }
         // A standby's polls are not state changes: one log line when the role changes, not one per poll.
         // Nor are a blocked relay's checks: it stays blocked until it streams again.
         if (this.current !== 'standby' && this.current !== 'blocked') this.transition('connecting');
@@ -198,11 +229,20 @@ export class Relay {
           await session.start();
           if (this.stopping) break;
           this.transition('streaming', { from: formatLsn(slot.startLsn) });
-          attempt = 0;
+          backoff.streaming();
           slotBusySince = null;
           await session.done;
         } catch (error) {
           const failure = toRelayError(error);
+          if (failure.code === 'OUTBOX_ROW_UNMAPPABLE') {
+            if (this.stopping) break;
+            // Every session would fail at the same row (and resend what precedes it in its
+            // transaction): no more sessions. The relay stays up saying so until it is restarted
+            // with a setting that lets the row through (the error names them).
+            this.transition('blocked', { code: failure.code, error: failure.message });
+            held = true;
+            continue;
+          }
           if (!failure.retryable) throw failure;
           this.metrics?.reconnects.inc({ code: failure.code });
           if (this.stopping) break;
@@ -211,7 +251,8 @@ export class Relay {
             await this.waitWhileSlotHeld();
             continue;
           }
-          let delayMs = backoffDelayMs(attempt++, { baseMs: 200, maxMs: this.config.backoffMaxMs });
+          const needsHuman = BLOCKING_CODES.has(failure.code);
+          let delayMs = backoff.next({ atCap: failure.code === 'KAFKA_TOPIC_REFUSED' });
           if (failure.code === 'SLOT_IN_USE') {
             // Usually a predecessor that Postgres has not yet seen die: a SIGKILLed
             // relay's walsender stays active until it notices the closed socket. Held
@@ -225,8 +266,7 @@ export class Relay {
           }
           // A publication that does not publish the outbox (publication-check.ts) needs a human, but
           // the relay stays up saying so, checks again after each backoff, and streams once it is fixed.
-          const next = failure.code === 'PUBLICATION_DRIFT' ? 'blocked' : 'backoff';
-          this.transition(next, { code: failure.code, error: failure.message, delayMs });
+          this.transition(needsHuman ? 'blocked' : 'backoff', { code: failure.code, error: failure.message, delayMs });
           await this.sleep(delayMs);
         } finally {
           this.publication.close();
@@ -430,9 +470,10 @@ export class Relay {
     this.log.info({ state: next, ...fields }, `relay ${next}`);
   }
 
+  /** Until stop() wakes it, or ms elapse; Infinity: until stop(). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
+      const timer = Number.isFinite(ms) ? setTimeout(resolve, ms) : undefined;
       this.wakeBackoff = () => {
         clearTimeout(timer);
         resolve();

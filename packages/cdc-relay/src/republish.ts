@@ -2,7 +2,7 @@ import type { MessageToProduce } from '@platformatic/kafka';
 import { RELAY_HEADERS } from '@walnut/schema';
 import { RelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
-import { headerName, type KafkaRecord } from './kafka-record.ts';
+import { headerName, type KafkaRecord, topicProblem } from './kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
 import type { OutboxPages } from './outbox-pages.ts';
 import type { ProgressReport, ReplayState } from './replay-progress.ts';
@@ -112,6 +112,15 @@ function sendPage(
   let current: KafkaRecord[] = [];
   let bytes = 0;
   for (const record of records) {
+    // As the live relay does (kafka-sink.ts), but a replay has no dead-letter topic: it stops, naming the row.
+    const problem = record.unmappable ?? topicProblem(record.topic);
+    if (problem !== undefined) {
+      return Promise.reject(
+        new RelayError('OUTBOX_ROW_UNMAPPABLE', `${record.source} cannot be re-published: ${problem}`, {
+          retryable: false,
+        }),
+      );
+    }
     if (record.sizeBytes > opts.maxRecordBytes) {
       return Promise.reject(
         new RelayError(
