@@ -342,7 +342,10 @@ export class Relay {
       }
       case 'missing': {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
-        if (last) throw slotMissing(slotName, last);
+        if (last) {
+          this.refuseSharedTransactionalId(last, checkpoint);
+          throw slotMissing(slotName, last);
+        }
         await ensureCheckpointTopic(kafka, checkpointTopic);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
