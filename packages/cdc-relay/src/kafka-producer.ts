@@ -102,7 +102,7 @@ class BudgetedProducer extends Producer<Buffer, Buffer, Buffer, Buffer> {
     attempt = 0,
     errors: Error[] = [],
     shouldSkipRetry?: (e: Error) => boolean,
-  ): void | Promise<ReturnType> {
+  ) {
     const now = performance.now();
     if (attempt === 0) this.chains.set(errors, now);
     const next = countedAttempt(attempt, errors.at(-1), now - (this.chains.get(errors) ?? now), this.budgetMs);

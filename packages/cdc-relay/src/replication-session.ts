@@ -350,7 +350,7 @@ export class ReplicationSession {
     if (!mismatch) return;
     throw new RelayError(
       'CHECKPOINT_MISMATCH',
-      `the exactly-once checkpoint names a transaction this server's WAL does not hold: ${mismatch}. The database's WAL history is not the one the relay relayed from (a restore, or a failover to a standby that had not received it). Nothing was skipped: the slot was not confirmed past where this session started. To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
+      `the exactly-once checkpoint names a transaction this server's WAL does not hold: ${mismatch}. The database's WAL history is not the one the relay relayed from (a restore, or a failover to a standby that had not received it). Nothing was lost: this session confirmed nothing past where it started, so the slot still holds what it skipped. To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
       { retryable: false },
     );
   }
