@@ -9,8 +9,8 @@ import { RelayError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { RelayMetrics } from './metrics.ts';
 import { withPgClient } from './pg-client.ts';
-import { Relay } from './relay.ts';
 import { RelayStatus } from './relay-status.ts';
+import { Relay } from './relay.ts';
 import { type ReplayRequest, runReplay, runSnapshot, type StopSignal, UsageError } from './replay-run.ts';
 import {
   addSettingOptions,
