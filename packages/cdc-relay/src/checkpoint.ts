@@ -13,17 +13,34 @@ import { type KafkaRecord, kafkaRecord, type RecordPosition } from './kafka-reco
 export interface Checkpoint {
   slot: string;
   database: string;
+  /** The server's system identifier (pg_control_system()); absent in records of older relays. */
+  systemIdentifier?: string;
   /** Commit LSN of the last relayed event's transaction, and the event's index in it. */
   commitLsn: string;
   seq: number;
+  /**
+   * Which transaction committed at commitLsn: an LSN alone does not say, as a
+   * restored or failed-over server reuses LSNs for other transactions
+   * (checkpoint-skip.ts). Absent in records of older relays.
+   */
+  tx?: TxIdentity;
   relayedAt: string;
+}
+
+/** xid and commit time of a transaction; xid 0 (never a real one) for a non-transactional message. */
+export interface TxIdentity {
+  xid: number;
+  commitTimeMicros: bigint;
 }
 
 const checkpointJson = z.object({
   slot: z.string(),
   database: z.string(),
+  system_identifier: z.string().optional(),
   commit_lsn: z.string().regex(LSN_TEXT),
   seq: z.number().int().min(0),
+  xid: z.number().int().min(0).optional(),
+  commit_time_us: z.string().regex(/^\d+$/).optional(),
   relayed_at: z.string(),
 });
 
@@ -33,6 +50,7 @@ export interface CheckpointIdentity {
   key: Buffer;
   slot: string;
   database: string;
+  systemIdentifier: string;
 }
 
 export function checkpointRecord(identity: CheckpointIdentity, position: RecordPosition): KafkaRecord {
@@ -40,8 +58,10 @@ export function checkpointRecord(identity: CheckpointIdentity, position: RecordP
     JSON.stringify({
       slot: identity.slot,
       database: identity.database,
+      system_identifier: identity.systemIdentifier,
       commit_lsn: position.commitLsn,
       seq: position.seq,
+      ...(position.tx ? { xid: position.tx.xid, commit_time_us: String(position.tx.commitTimeMicros) } : {}),
       relayed_at: new Date().toISOString(),
     }),
   );
@@ -59,6 +79,28 @@ export function parseCheckpoint(value: Buffer | null): Checkpoint | null {
   }
   const parsed = checkpointJson.safeParse(json);
   if (!parsed.success) return null;
-  const { slot, database, commit_lsn, seq, relayed_at } = parsed.data;
-  return { slot, database, commitLsn: commit_lsn, seq, relayedAt: relayed_at };
+  const { slot, database, system_identifier, commit_lsn, seq, xid, commit_time_us, relayed_at } = parsed.data;
+  return {
+    slot,
+    database,
+    ...(system_identifier !== undefined ? { systemIdentifier: system_identifier } : {}),
+    commitLsn: commit_lsn,
+    seq,
+    ...(xid !== undefined && commit_time_us !== undefined
+      ? { tx: { xid, commitTimeMicros: BigInt(commit_time_us) } }
+      : {}),
+    relayedAt: relayed_at,
+  };
+}
+
+/**
+ * Whether a checkpoint under this relay's key was written for another slot
+ * (RELAY_TRANSACTIONAL_ID shared). Slot name, database and system identifier
+ * survive a slot's drop and re-create and a restore from a backup, so those
+ * still count as this slot; a record without a system identifier (an older
+ * relay's) is compared by slot and database only.
+ */
+export function writtenForAnotherSlot(last: Checkpoint, identity: CheckpointIdentity): boolean {
+  if (last.slot !== identity.slot || last.database !== identity.database) return true;
+  return last.systemIdentifier !== undefined && last.systemIdentifier !== identity.systemIdentifier;
 }

@@ -120,7 +120,9 @@ export const relayEnv = z.object({
     .string()
     .min(1)
     .optional()
-    .describe('Kafka transactional id; default walnut-relay.<database system id>.<database>.<slot>: one per slot'),
+    .describe(
+      "Kafka transactional id; default walnut-relay.<database system id>.<database>.<slot>: one per slot (one whose checkpoints are another slot's stops the relay with CONFIG_INVALID)",
+    ),
   RELAY_DELIVERY: z
     .enum(['at-least-once', 'exactly-once'])
     .default('at-least-once')

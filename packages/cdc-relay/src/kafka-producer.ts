@@ -1,4 +1,11 @@
-import { compatibilityPartitioner, Producer } from '@platformatic/kafka';
+import {
+  type Callback,
+  type CallbackWithPromise,
+  compatibilityPartitioner,
+  kPerformWithRetry,
+  Producer,
+  type ProducerOptions,
+} from '@platformatic/kafka';
 import type { KafkaConnection } from './config.ts';
 
 /**
@@ -18,6 +25,12 @@ import type { KafkaConnection } from './config.ts';
  * instead of landing a stale record after newer ones (see kafka-sink.ts).
  */
 export type RelayProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
+
+/** Retries of any other retriable error, 250 ms apart, before a request fails. */
+const RETRIES = 10;
+
+/** Where CONCURRENT_TRANSACTIONS retries stop counting: their delay is at its 100 ms cap there. */
+const CONCURRENT_PLATEAU = 6;
 
 export interface ProducerSettings {
   transactionalId: string;
@@ -39,7 +52,7 @@ export function clientOptions(kafka: KafkaConnection, role?: string) {
 }
 
 export function createProducer(kafka: KafkaConnection, settings: ProducerSettings): RelayProducer {
-  return new Producer({
+  return new BudgetedProducer(settings.requestTimeoutMs, {
     ...clientOptions(kafka),
     idempotent: true,
     transactionalId: settings.transactionalId,
@@ -56,9 +69,66 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
     maxInflights: settings.maxRequestsInFlight,
     // Bounded, unlike the library's default for idempotent producers (forever): a
     // send that cannot complete fails the session, whose new producer fences this one.
-    retries: 10,
+    retries: RETRIES,
     retryDelay: retryDelayMs,
   });
+}
+
+/**
+ * Retries CONCURRENT_TRANSACTIONS for a time, not a count. The coordinator
+ * answers it while the previous transaction's markers are still being
+ * written, which is a few ms, but during a partition leader move (or while a
+ * partition of the transaction has no leader) as long as the move takes: ten
+ * retries, about 0.6 s, gave up long before, and the session failed and
+ * fenced itself again. So those retries do not count towards RETRIES until
+ * budgetMs (the send timeout, which the sink also waits at most) has passed
+ * since the operation's first try; any other error counts as before.
+ */
+class BudgetedProducer extends Producer<Buffer, Buffer, Buffer, Buffer> {
+  /** First try of each retry chain, keyed by the chain's error list (the library passes the same array along). */
+  private readonly chains = new WeakMap<Error[], number>();
+
+  constructor(
+    private readonly budgetMs: number,
+    options: ProducerOptions<Buffer, Buffer, Buffer, Buffer>,
+  ) {
+    super(options);
+  }
+
+  override [kPerformWithRetry]<ReturnType>(
+    operationId: string,
+    operation: (callback: Callback<ReturnType>) => void,
+    callback: CallbackWithPromise<ReturnType>,
+    attempt = 0,
+    errors: Error[] = [],
+    shouldSkipRetry?: (e: Error) => boolean,
+  ) {
+    const now = performance.now();
+    if (attempt === 0) this.chains.set(errors, now);
+    const next = countedAttempt(attempt, errors.at(-1), now - (this.chains.get(errors) ?? now), this.budgetMs);
+    return super[kPerformWithRetry](operationId, operation, callback, next, errors, shouldSkipRetry);
+  }
+}
+
+/**
+ * The attempt number a retry goes on with: a CONCURRENT_TRANSACTIONS retry
+ * within the budget is held at CONCURRENT_PLATEAU, so it never reaches RETRIES
+ * (and its delay stays at 100 ms); past the budget, counting resumes. Pure.
+ */
+export function countedAttempt(
+  attempt: number,
+  lastError: Error | undefined,
+  elapsedMs: number,
+  budgetMs: number,
+): number {
+  if (attempt <= CONCURRENT_PLATEAU || !lastError || !isConcurrentTransactions(lastError)) return attempt;
+  return elapsedMs < budgetMs ? CONCURRENT_PLATEAU : attempt;
+}
+
+function isConcurrentTransactions(error: Error): boolean {
+  return Boolean(
+    (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'CONCURRENT_TRANSACTIONS'),
+  );
 }
 
 /**
@@ -68,11 +138,7 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
  * that long; this retries it the way the Java client does, within milliseconds. Everything else backs off 250 ms.
  */
 function retryDelayMs(_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number {
-  const concurrent = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.(
-    'apiId',
-    'CONCURRENT_TRANSACTIONS',
-  );
-  return concurrent ? Math.min(2 * 2 ** attempt, 100) : 250;
+  return isConcurrentTransactions(error) ? Math.min(2 * 2 ** attempt, 100) : 250;
 }
 
 /**

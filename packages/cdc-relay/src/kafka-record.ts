@@ -30,6 +30,8 @@ export interface KafkaRecord {
 export interface RecordPosition {
   commitLsn: string;
   seq: number;
+  /** Exactly-once: the transaction's xid and commit time, kept in the checkpoint (checkpoint.ts). */
+  tx?: { xid: number; commitTimeMicros: bigint };
 }
 
 /** Batch header of a v2 record batch (KIP-98): offsets, CRC, producer id/epoch, sequence, count. */

@@ -48,7 +48,7 @@ const options: KafkaSinkOptions = {
   lingerMs: 0,
   maxInflightRecords: 1_000,
   maxInflightBytes: 64 * 1024 * 1024,
-  checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd' },
+  checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd', systemIdentifier: '1' },
   checkpointIntervalMs: 0,
   transactional: false,
 };

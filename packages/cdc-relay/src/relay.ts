@@ -43,7 +43,7 @@ import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { SessionBackoff } from './backoff.ts';
-import type { Checkpoint, CheckpointIdentity } from './checkpoint.ts';
+import { type Checkpoint, type CheckpointIdentity, writtenForAnotherSlot } from './checkpoint.ts';
 import { ensureCheckpointTopic, readCheckpoint } from './checkpoint-topic.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
@@ -371,6 +371,7 @@ export class Relay {
       key: Buffer.from(transactionalId, 'utf8'),
       slot: slotName,
       database: slot.database,
+      systemIdentifier: slot.systemIdentifier,
     };
     switch (slot.status) {
       case 'busy': {
@@ -381,7 +382,10 @@ export class Relay {
       }
       case 'missing': {
         const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
-        if (last) throw slotMissing(slotName, last);
+        if (last) {
+          this.refuseSharedTransactionalId(last, checkpoint);
+          throw slotMissing(slotName, last);
+        }
         await ensureCheckpointTopic(kafka, checkpointTopic);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
@@ -390,6 +394,12 @@ export class Relay {
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
       case 'ready':
+        // Before this session's producer fences the id: a relay sharing it with another slot stops
+        // here, without knocking the other one's producer out first.
+        if (this.config.transactionalId) {
+          const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
+          if (last) this.refuseSharedTransactionalId(last, checkpoint);
+        }
         if (slot.failover !== null && slot.failover !== this.config.slotFailover) {
           await this.alignSlotFailover(slotName, this.config.slotFailover);
         }
@@ -430,11 +440,7 @@ export class Relay {
   private async readDelivered(checkpoint: CheckpointIdentity): Promise<RecordPosition | null> {
     const last = await readCheckpoint(this.config.kafka, checkpoint.topic, checkpoint.key);
     if (!last) return null;
-    if (last.slot !== checkpoint.slot || last.database !== checkpoint.database) {
-      // A RELAY_TRANSACTIONAL_ID shared with another slot: its positions say nothing about this one.
-      this.log.warn({ checkpoint: last }, "exactly-once: the last checkpoint is another slot's; skipping nothing");
-      return null;
-    }
+    this.refuseSharedTransactionalId(last, checkpoint);
     // A checkpoint past the server's WAL belongs to another WAL history (a restore, a failover
     // to a standby that had not received it): skipping by it would drop new events that reuse
     // those LSNs. Nothing can tell what Kafka holds of this history, so a human decides.
@@ -449,7 +455,23 @@ export class Relay {
         { retryable: false },
       );
     }
-    return { commitLsn: last.commitLsn, seq: last.seq };
+    return { commitLsn: last.commitLsn, seq: last.seq, ...(last.tx ? { tx: last.tx } : {}) };
+  }
+
+  /**
+   * Two slots under one RELAY_TRANSACTIONAL_ID fence each other's producer at
+   * every session start, and each one's checkpoints say nothing about the
+   * other's slot: a human must give each its own id.
+   */
+  private refuseSharedTransactionalId(last: Checkpoint, checkpoint: CheckpointIdentity): void {
+    if (!writtenForAnotherSlot(last, checkpoint)) return;
+    const where = (c: { slot: string; database: string; systemIdentifier?: string | undefined }) =>
+      `slot ${c.slot} of database ${c.database}${c.systemIdentifier ? ` on server ${c.systemIdentifier}` : ''}`;
+    throw new RelayError(
+      'CONFIG_INVALID',
+      `RELAY_TRANSACTIONAL_ID ${checkpoint.key.toString('utf8')} is another slot's: its last checkpoint (written ${last.relayedAt}) is from ${where(last)}, and this relay streams ${where(checkpoint)}. Relays sharing a transactional id fence each other at every start. Give each slot its own RELAY_TRANSACTIONAL_ID (or unset it: the default is unique per server, database and slot)`,
+      { retryable: false },
+    );
   }
 
   /** Streaming with a live session: what /ready reports. */

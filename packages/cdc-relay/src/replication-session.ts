@@ -3,7 +3,7 @@ import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
 import type { CheckpointIdentity } from './checkpoint.ts';
-import { alreadyDelivered } from './checkpoint-skip.ts';
+import { DeliveredFilter } from './checkpoint-skip.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
@@ -49,8 +49,10 @@ export class ReplicationSession {
   private gate: Promise<void> | null;
   private openGate!: () => void;
   private acked = 0;
-  /** Exactly-once: records at or before this are in Kafka already and are skipped (checkpoint-skip.ts). */
-  private delivered: RecordPosition | null = null;
+  /** Exactly-once: which records are in Kafka already and are skipped (checkpoint-skip.ts). */
+  private delivered: DeliveredFilter | null = null;
+  /** The current transaction's xid and commit time, for each of its records' checkpoints. */
+  private txIdentity: { xid: number; commitTimeMicros: bigint } | undefined;
   private skipped = 0;
   /** The oid of the last Relation message under the outbox's name (publication-check.ts). */
   private outboxOid: number | undefined;
@@ -126,7 +128,9 @@ export class ReplicationSession {
 
   /** What Kafka acked, capped at the last good publication check (publication-check.ts). */
   get confirmedLsn(): Lsn {
-    const confirmed = this.tracker.confirmedLsn;
+    let confirmed = this.tracker.confirmedLsn;
+    // Skipped on a checkpoint the stream has not shown yet: if it never does, the slot must replay them.
+    if (this.delivered?.verifying && confirmed > this.startLsn) confirmed = this.startLsn;
     return this.guard ? this.guard.cap(confirmed) : confirmed;
   }
 
@@ -180,9 +184,16 @@ export class ReplicationSession {
     // Only after the fence: a transaction the last session left open is aborted now, so
     // the checkpoint read cannot be overtaken by one of its commits.
     if (this.readDelivered) {
-      this.delivered = await Promise.race([this.readDelivered(), this.done.then(() => null)]);
+      const checkpoint = await Promise.race([this.readDelivered(), this.done.then(() => null)]);
       if (this.state !== 'starting') return;
-      if (this.delivered) this.log.info({ through: this.delivered }, 'exactly-once: skipping what Kafka already holds');
+      this.delivered = new DeliveredFilter(checkpoint, this.startLsn);
+      const through = this.delivered.checkpoint;
+      if (through) {
+        this.log.info(
+          { through: { commitLsn: through.commitLsn, seq: through.seq, xid: through.tx?.xid } },
+          'exactly-once: skipping what Kafka already holds',
+        );
+      }
     }
     this.openGate();
     if (this.state === 'starting') this.state = 'streaming';
@@ -248,6 +259,8 @@ export class ReplicationSession {
           commitTimeMicros: message.commitTimeMicros,
           seq: 0,
         };
+        this.txIdentity = this.delivered ? { xid: message.xid, commitTimeMicros: message.commitTimeMicros } : undefined;
+        if (this.txIdentity) this.checkHistory(message.commitLsn, this.txIdentity);
         return;
       case 'insert': {
         const { relation } = message;
@@ -257,6 +270,7 @@ export class ReplicationSession {
           throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
         if (this.skip(this.tx)) return;
         const record = outboxRowMapper(outbox, relation)(message.values, this.tx);
+        if (this.txIdentity) record.position.tx = this.txIdentity;
         this.tx.seq++;
         return this.sink.push(record, this.tracker.track());
       }
@@ -293,6 +307,7 @@ export class ReplicationSession {
       const record = messageRecord(this.config.messages, message.prefix, message.content, this.tx);
       if (!record) return undefined;
       if (this.skip(this.tx)) return undefined;
+      if (this.txIdentity) record.position.tx = this.txIdentity;
       this.tx.seq++;
       return this.sink.push(record, this.tracker.track());
     }
@@ -304,8 +319,12 @@ export class ReplicationSession {
     // transaction may start: its first event would share the position (X, 0), and a
     // checkpoint naming the message would skip that event. One byte earlier is still after
     // every earlier record (WAL records are 8-byte aligned) and before that transaction.
-    const position = { commitLsn: formatLsn(parseLsn(lsn) - 1n), seq: 0 };
-    if (alreadyDelivered(position, this.delivered)) return undefined;
+    const position: RecordPosition = { commitLsn: formatLsn(parseLsn(lsn) - 1n), seq: 0 };
+    if (this.delivered) {
+      position.tx = NON_TRANSACTIONAL;
+      this.checkHistory(position.commitLsn, NON_TRANSACTIONAL);
+      if (this.delivered.skip(position)) return undefined;
+    }
     const record = { ...made, position };
     this.tracker.begin();
     const token = this.tracker.track();
@@ -315,16 +334,25 @@ export class ReplicationSession {
 
   /** Whether the event at the transaction's next index is in Kafka already; if so it is counted as passed. */
   private skip(tx: TxPosition): boolean {
-    if (!this.delivered) return false;
-    if (!alreadyDelivered(tx, this.delivered)) {
-      // The stream is past the checkpoint for good: stop comparing.
-      this.delivered = null;
+    if (!this.delivered?.checkpoint) return false;
+    if (!this.delivered.skip(tx)) {
       if (this.skipped > 0) this.log.info({ skipped: this.skipped }, 'exactly-once: caught up with Kafka');
       return false;
     }
     tx.seq++;
     this.skipped++;
     return true;
+  }
+
+  /** Stops the relay when the stream shows another transaction where the checkpoint's was (checkpoint-skip.ts). */
+  private checkHistory(commitLsn: string, tx: { xid: number; commitTimeMicros: bigint }): void {
+    const mismatch = this.delivered?.transaction(commitLsn, tx);
+    if (!mismatch) return;
+    throw new RelayError(
+      'CHECKPOINT_MISMATCH',
+      `the exactly-once checkpoint names a transaction this server's WAL does not hold: ${mismatch}. The database's WAL history is not the one the relay relayed from (a restore, or a failover to a standby that had not received it). Nothing was lost: this session confirmed nothing past where it started, so the slot still holds what it skipped. To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
+      { retryable: false },
+    );
   }
 
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
@@ -360,6 +388,9 @@ export class ReplicationSession {
 }
 
 type SessionState = 'starting' | 'streaming' | 'draining' | 'ended';
+
+/** A non-transactional message's stand-in identity: no xid, no commit time (see checkpoint.ts). */
+const NON_TRANSACTIONAL = { xid: 0, commitTimeMicros: 0n };
 
 export interface SessionObserver extends SinkObserver {
   onConfirmed?(lsn: Lsn, inflightRecords: number): void;
