@@ -141,35 +141,36 @@ ops('/health and /ready', async ({ api }) => {
   assert.equal((await call(api, 'GET', '/ready')).body, { status: 'ready' });
 });
 
-ops('/ready without Postgres: 503 DATABASE_UNREACHABLE, and no Postgres error text in the open body', async ({
-  walnut,
-}) => {
-  // A role Postgres refuses, then nothing listening at all: both reasons stay in the log.
-  const refused = new URL(walnut.databaseUrl);
-  refused.username = 'walnut_no_such_role';
-  const closed = new URL(walnut.databaseUrl);
-  closed.port = String(await freePort());
-  for (const databaseUrl of [refused, closed]) {
-    const port = await freePort();
-    const api = startWalnutProcess('api', {
-      ...walnut.env,
-      DATABASE_URL: databaseUrl.toString(),
-      API_LISTEN_DATABASE_URL: walnut.databaseUrl,
-      API_PORT: String(port),
-    });
-    try {
-      await api.waitForLine(/api listening/);
-      const reply = await call(`http://127.0.0.1:${port}`, 'GET', '/ready');
-      assertError(reply, 503, 'DATABASE_UNREACHABLE');
-      const body = JSON.stringify(reply.body);
-      for (const leak of ['walnut_no_such_role', 'ECONNREFUSED', databaseUrl.port, databaseUrl.host, 'role']) {
-        assert.not.ok(body.includes(leak), `/ready's body names ${leak}: ${body}`);
+ops(
+  '/ready without Postgres: 503 DATABASE_UNREACHABLE, and no Postgres error text in the open body',
+  async ({ walnut }) => {
+    // A role Postgres refuses, then nothing listening at all: both reasons stay in the log.
+    const refused = new URL(walnut.databaseUrl);
+    refused.username = 'walnut_no_such_role';
+    const closed = new URL(walnut.databaseUrl);
+    closed.port = String(await freePort());
+    for (const databaseUrl of [refused, closed]) {
+      const port = await freePort();
+      const api = startWalnutProcess('api', {
+        ...walnut.env,
+        DATABASE_URL: databaseUrl.toString(),
+        API_LISTEN_DATABASE_URL: walnut.databaseUrl,
+        API_PORT: String(port),
+      });
+      try {
+        await api.waitForLine(/api listening/);
+        const reply = await call(`http://127.0.0.1:${port}`, 'GET', '/ready');
+        assertError(reply, 503, 'DATABASE_UNREACHABLE');
+        const body = JSON.stringify(reply.body);
+        for (const leak of ['walnut_no_such_role', 'ECONNREFUSED', databaseUrl.port, databaseUrl.host, 'role']) {
+          assert.not.ok(body.includes(leak), `/ready's body names ${leak}: ${body}`);
+        }
+        await api.waitForLine(/readiness: Postgres does not answer/);
+      } finally {
+        await api.stop('SIGKILL');
       }
-      await api.waitForLine(/readiness: Postgres does not answer/);
-    } finally {
-      await api.stop('SIGKILL');
     }
-  }
-});
+  },
+);
 
 ops.run();
