@@ -2,8 +2,9 @@
  * The compose files say what the code reads. Every variable set on a runnable's
  * service is a key of that runnable's zod schema and the set parses; every published
  * and healthcheck port, and Prometheus's scrape target, is the port that env configures
- * (on an address reachable from outside the container); every command names a script,
- * file or relay subcommand that exists; every file mounted from the repo exists. Docker
+ * (on an address reachable from outside the container); every published port binds
+ * 127.0.0.1 only; every command names a script, file or relay subcommand that exists;
+ * every file mounted from the repo exists. Docker
  * Compose itself accepts both files (`docker-compose config -q`, Debian's v1, which needs
  * no engine; skipped with a printed reason without it).
  */
@@ -141,6 +142,16 @@ for (const file of composeFiles) {
       const listen = http(schema.parse(serviceEnv(service)) as Record<string, unknown>);
       for (const port of [...published, ...probed]) assert.is(port, listen.port, `${file} ${name}`);
       if (published.length > 0) assert.is(listen.host, '0.0.0.0', `${file} ${name}: published but listens on`);
+    }
+  });
+
+  compose(`${file}: every published port binds 127.0.0.1 only`, () => {
+    // Postgres, Adminer, Kafka UI, Grafana and the relays' pages answer anyone who reaches
+    // them; a port published without an address is published on every interface of the host.
+    for (const [name, service] of Object.entries(services)) {
+      for (const entry of service.ports ?? []) {
+        assert.ok(String(entry).startsWith('127.0.0.1:'), `${file} ${name}: "${entry}" binds every interface`);
+      }
     }
   });
 
