@@ -144,6 +144,9 @@ roles('a write goes API → relay (walnut_relay) → applier (walnut_applier), a
   await waitFor(
     'retention to delete the applied outbox row and the idempotency record',
     async () => {
+      // A missing grant shows as a failed sweep (permission denied), retried: the wait reports its line.
+      const failed = applier.output.find((line) => line.includes('retention sweep failed'));
+      if (failed) throw new Error(failed);
       const { rows } = await walnut.pool.query(
         'SELECT (SELECT count(*) FROM outbox)::int AS outbox, (SELECT count(*) FROM idempotency_keys)::int AS keys',
       );
