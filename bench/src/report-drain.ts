@@ -45,9 +45,7 @@ export function drainSection(r: {
     '|---:|---:|---:|---:|',
   );
   for (const w of r.walnut)
-    out.push(
-      `| ${fmt(w.rowsPerTx)} | ${fmt(w.rows)} | ${w.fillSeconds.toFixed(1)} | ${fmt(rate(w.rows, w.fillSeconds))} |`,
-    );
+    out.push(`| ${fmt(w.rowsPerTx)} | ${fmt(w.rows)} | ${w.fillSeconds.toFixed(1)} | ${fmt(rate(w.rows, w.fillSeconds))} |`);
   out.push('');
   return out;
 }

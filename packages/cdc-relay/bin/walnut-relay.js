@@ -7,9 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const built = new URL('../dist/main.js', import.meta.url);
-const sources = ['../src/', '../../schema/src/', '../../runtime/src/'].map((dir) =>
-  fileURLToPath(new URL(dir, import.meta.url)),
-);
+const sources = ['../src/', '../../schema/src/', '../../runtime/src/'].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
 
 function newestSourceMs() {
   let newest = 0;
