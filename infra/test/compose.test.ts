@@ -2,8 +2,9 @@
  * The compose files say what the code reads. Every variable set on a runnable's
  * service is a key of that runnable's zod schema and the set parses; every published
  * and healthcheck port, and Prometheus's scrape target, is the port that env configures
- * (on an address reachable from outside the container); every command names a script,
- * file or relay subcommand that exists; every file mounted from the repo exists. Docker
+ * (on an address reachable from outside the container); every published port binds
+ * 127.0.0.1 only; every command names a script, file or relay subcommand that exists;
+ * every file mounted from the repo exists. Docker
  * Compose itself accepts both files (`docker-compose config -q`, Debian's v1, which needs
  * no engine; skipped with a printed reason without it).
  */
@@ -13,7 +14,7 @@ import { promisify } from 'node:util';
 import { apiEnv } from '@walnut/api';
 import { applierEnv } from '@walnut/applier';
 import { relayEnv, secretSettings } from '@walnut/cdc-relay';
-import { migrateEnv } from '@walnut/schema';
+import { APPLIER_ROLE, migrateEnv, RELAY_ROLE } from '@walnut/schema';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { z } from 'zod';
@@ -76,11 +77,17 @@ const composeFiles = ['compose.yaml', 'docs/sidecar-compose.yaml'];
  */
 function serviceEnv(service: Service): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(service.environment ?? {})) {
+  for (const [name, raw] of Object.entries(service.environment ?? {})) {
+    const value = interpolate(String(raw));
     const secret = secretSettings.find((s) => name === `${s}_FILE`);
-    env[secret ?? name] = secret ? secretStandIn(secret, String(value)) : String(value);
+    env[secret ?? name] = secret ? secretStandIn(secret, value) : value;
   }
   return env;
+}
+
+/** Compose's `${NAME:-default}` as it is when NAME is unset, which is how the test reads it. */
+function interpolate(value: string): string {
+  return value.replace(/\$\{\w+(?::?-([^}]*))?\}/g, (_, fallback: string | undefined) => fallback ?? '');
 }
 
 /** What a secret file would hold: a URL where the setting must parse as one (DATABASE_URL). */
@@ -144,6 +151,16 @@ for (const file of composeFiles) {
     }
   });
 
+  compose(`${file}: every published port binds 127.0.0.1 only`, () => {
+    // Postgres, Adminer, Kafka UI, Grafana and the relays' pages answer anyone who reaches
+    // them; a port published without an address is published on every interface of the host.
+    for (const [name, service] of Object.entries(services)) {
+      for (const entry of service.ports ?? []) {
+        assert.ok(String(entry).startsWith('127.0.0.1:'), `${file} ${name}: "${entry}" binds every interface`);
+      }
+    }
+  });
+
   compose(`${file}: commands name scripts, files and relay subcommands that exist`, async () => {
     const scripts = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> })
       .scripts;
@@ -176,6 +193,29 @@ for (const file of composeFiles) {
     }
   });
 }
+
+compose('compose.yaml: the relay and the applier connect as the roles migrate makes, not the superuser', () => {
+  const services = readYaml('compose.yaml').services as Record<string, Service>;
+  const migrate = migrateEnv.parse(serviceEnv(services.migrate as Service));
+  const superuser = new URL(migrate.DATABASE_URL).username;
+  const roles = {
+    relay: [RELAY_ROLE, migrate.RELAY_ROLE_PASSWORD],
+    applier: [APPLIER_ROLE, migrate.APPLIER_ROLE_PASSWORD],
+  };
+  for (const [name, [role, password]] of Object.entries(roles)) {
+    const url = new URL(serviceEnv(services[name] as Service).DATABASE_URL ?? '');
+    assert.is.not(url.username, superuser, `compose.yaml ${name} connects as ${superuser}`);
+    assert.is(url.username, role, `compose.yaml ${name}`);
+    assert.ok(password, `compose.yaml migrate sets no password for ${role}`);
+    assert.is(
+      decodeURIComponent(url.password),
+      password,
+      `compose.yaml ${name}: not the password migrate gives ${role}`,
+    );
+  }
+  const relay = relayEnv.parse(serviceEnv(services.relay as Service)) as { RELAY_PUBLICATION: string };
+  assert.is(relay.RELAY_PUBLICATION, migrate.RELAY_PUBLICATION, 'the relay streams the publication migrate makes');
+});
 
 compose("Prometheus scrapes each runnable's service at the port its env configures", () => {
   const services = readYaml('compose.yaml').services as Record<string, Service>;

@@ -38,7 +38,10 @@ export function registerOps(
       try {
         await deps.pool.query('SELECT 1');
       } catch (error) {
-        throw new ApiError(503, 'DATABASE_UNREACHABLE', `Postgres: ${(error as Error).message}`);
+        // /ready is open: Postgres's text (host, port, role, "password authentication
+        // failed") is for the log, not for whoever asks.
+        c.get('log').warn({ err: error }, 'readiness: Postgres does not answer');
+        throw new ApiError(503, 'DATABASE_UNREACHABLE', 'Postgres does not answer; the reason is in the API log');
       }
       return c.json({ status: 'ready' }, 200);
     },

@@ -4,7 +4,15 @@
  * counts by route and status, latency and pool gauges, and X-Request-Id goes in,
  * out and into the log line.
  */
-import { assertError, call, type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
+import {
+  assertError,
+  call,
+  freePort,
+  startWalnutProcess,
+  type WalnutFixture,
+  type WalnutProcess,
+  walnutFixture,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -132,5 +140,37 @@ ops('/health and /ready', async ({ api }) => {
   assert.equal((await call(api, 'GET', '/health')).body, { status: 'ok' });
   assert.equal((await call(api, 'GET', '/ready')).body, { status: 'ready' });
 });
+
+ops(
+  '/ready without Postgres: 503 DATABASE_UNREACHABLE, and no Postgres error text in the open body',
+  async ({ walnut }) => {
+    // A role Postgres refuses, then nothing listening at all: both reasons stay in the log.
+    const refused = new URL(walnut.databaseUrl);
+    refused.username = 'walnut_no_such_role';
+    const closed = new URL(walnut.databaseUrl);
+    closed.port = String(await freePort());
+    for (const databaseUrl of [refused, closed]) {
+      const port = await freePort();
+      const api = startWalnutProcess('api', {
+        ...walnut.env,
+        DATABASE_URL: databaseUrl.toString(),
+        API_LISTEN_DATABASE_URL: walnut.databaseUrl,
+        API_PORT: String(port),
+      });
+      try {
+        await api.waitForLine(/api listening/);
+        const reply = await call(`http://127.0.0.1:${port}`, 'GET', '/ready');
+        assertError(reply, 503, 'DATABASE_UNREACHABLE');
+        const body = JSON.stringify(reply.body);
+        for (const leak of ['walnut_no_such_role', 'ECONNREFUSED', databaseUrl.port, databaseUrl.host, 'role']) {
+          assert.not.ok(body.includes(leak), `/ready's body names ${leak}: ${body}`);
+        }
+        await api.waitForLine(/readiness: Postgres does not answer/);
+      } finally {
+        await api.stop('SIGKILL');
+      }
+    }
+  },
+);
 
 ops.run();

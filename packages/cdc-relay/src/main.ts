@@ -304,7 +304,7 @@ async function run(config: RelayConfig, level: string): Promise<void> {
   const metrics = new RelayMetrics();
   const status = new RelayStatus(config.slot);
   const relay = new Relay(config, log, metrics, status);
-  const lagClient = new SlotFiguresProbe(config.databaseUrl, config.slot);
+  const lagClient = new SlotFiguresProbe(config.databaseUrl, config.slot, { onQuery: () => metrics.slotQueries.inc() });
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {
     ready: () => relay.ready,
     beforeScrape: async () => {

@@ -50,6 +50,12 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
+  readonly slotQueries = new Counter({
+    name: 'walnut_relay_slot_queries_total',
+    help: "Queries sent for the slot's figures (/status.json and /metrics share one a second).",
+    registers: [this.registry],
+  });
+
   readonly slotLagBytes = new Gauge({
     name: 'walnut_relay_slot_lag_bytes',
     help: "WAL written since the slot's confirmed LSN, read from Postgres at scrape time.",

@@ -75,20 +75,55 @@ export async function querySlotFigures(client: pg.ClientBase, slot: string): Pro
   };
 }
 
+export interface SlotFiguresProbeOptions {
+  /** How long one answer serves every caller, in ms; 1000 by default. */
+  maxAgeMs?: number;
+  /** Called for each query actually sent (walnut_relay_slot_queries_total). */
+  onQuery?: () => void;
+}
+
 /**
  * One lazily opened connection for the status page and the slot gauges,
  * reopened after a failure.
+ *
+ * /status.json and /metrics are open and each asks for the figures: one query at
+ * a time is sent, shared by every caller while it runs, and its answer serves
+ * them for `maxAgeMs`. Otherwise a flood of requests queues as many queries on
+ * this one connection, and the page polls once a second anyway.
  */
 export class SlotFiguresProbe {
   private client: pg.Client | null = null;
+  private inFlight: Promise<SlotFigures | null> | null = null;
+  private last: { at: number; figures: SlotFigures | null } | null = null;
+  private readonly maxAgeMs: number;
+  private readonly onQuery: () => void;
 
   constructor(
     private readonly url: string,
     private readonly slot: string,
-  ) {}
+    options: SlotFiguresProbeOptions = {},
+  ) {
+    this.maxAgeMs = options.maxAgeMs ?? 1000;
+    this.onQuery = options.onQuery ?? (() => {});
+  }
 
-  /** The slot's figures; null when the slot does not exist. */
-  async figures(): Promise<SlotFigures | null> {
+  /** The slot's figures, at most `maxAgeMs` old; null when the slot does not exist. */
+  figures(): Promise<SlotFigures | null> {
+    const last = this.last;
+    if (last && performance.now() - last.at < this.maxAgeMs) return Promise.resolve(last.figures);
+    // A failure is not kept: it reaches every caller of that query, and the next one tries again.
+    this.inFlight ??= this.query()
+      .then((figures) => {
+        this.last = { at: performance.now(), figures };
+        return figures;
+      })
+      .finally(() => {
+        this.inFlight = null;
+      });
+    return this.inFlight;
+  }
+
+  private async query(): Promise<SlotFigures | null> {
     try {
       if (!this.client) {
         const client = new pg.Client({ connectionString: await resolvePgUrl(this.url) });
@@ -98,6 +133,7 @@ export class SlotFiguresProbe {
         await client.connect();
         this.client = client;
       }
+      this.onQuery();
       return (await querySlotFigures(this.client, this.slot)) ?? null;
     } catch (error) {
       await this.close();

@@ -2,6 +2,7 @@ export * from './event-version.ts';
 export * from './kv-event.ts';
 export * from './lsn.ts';
 export * from './migrate.ts';
+export * from './service-roles.ts';
 export * from './pg-connect.ts';
 export * from './pg-hosts.ts';
 export * from './pg-pool.ts';
