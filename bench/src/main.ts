@@ -21,6 +21,7 @@ import { kafkaProducerPerf, type ProducerPerfResult, pgRecvlogicalSeconds } from
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
 import { startPollingDeployment } from './polling-deployment.ts';
 import { measureReplay, type ReplayOutcome } from './replay.ts';
+import { withKeptPart } from './report-kept.ts';
 import { renderMarkdown } from './report.ts';
 import { runSweep, type SweepPoint } from './scaling-sweep.ts';
 import { startWalnutDeployment, walnutSystem } from './walnut-deployment.ts';
@@ -311,7 +312,9 @@ try {
     writes,
     footprint,
   });
-  await writeFile(path.join(repoRoot, 'docs', 'benchmarks.md'), markdown);
+  const reportFile = path.join(repoRoot, 'docs', 'benchmarks.md');
+  const previous = await readFile(reportFile, 'utf8').catch(() => '');
+  await writeFile(reportFile, withKeptPart(markdown, previous));
   log('wrote docs/benchmarks.md and its charts');
 } catch (error) {
   failed = true;

@@ -2,7 +2,7 @@
  * The relay next to an app it was not written for: its own schema, a
  * differently named outbox, plain SQL writes, configuration only. The relay
  * runs as a least-privilege role (REPLICATION + SELECT on the outbox); the app
- * owner creates the publication, as the README documents.
+ * owner creates the publication, as docs/relay.md documents.
  */
 import { readTopic, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
