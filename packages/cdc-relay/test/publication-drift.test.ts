@@ -12,11 +12,11 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parseLsn } from '@walnut/schema';
 import { readTopic, startWalnutProcess, type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { confirmedLsn, walLsn } from './slot-lsn.ts';
 
 const exec = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
@@ -57,19 +57,6 @@ async function insert(
      SELECT gen_random_uuid(), 'kv', 'k' || g, 'kv.set', '{}' FROM generate_series(1, $1::int) g`,
     [n],
   );
-}
-
-async function walLsn(walnut: WalnutFixture): Promise<bigint> {
-  const r = await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return parseLsn(r.rows[0]?.lsn ?? '0/0');
-}
-
-async function confirmedLsn(walnut: WalnutFixture): Promise<bigint> {
-  const r = await walnut.pool.query<{ lsn: string }>(
-    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-    [walnut.slot],
-  );
-  return parseLsn(r.rows[0]?.lsn ?? '0/0');
 }
 
 /** A first relay creates the slot and publication, relays two rows and stops: the state drift starts from. */

@@ -12,7 +12,6 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseLsn } from '@walnut/schema';
 import {
   readTopic,
   startNodeScript,
@@ -23,6 +22,7 @@ import {
   walnutSuite,
 } from '@walnut/stack';
 import * as assert from 'uvu/assert';
+import { confirmedLsn, walLsn } from './slot-lsn.ts';
 
 const unmappable = walnutSuite('unmappable outbox rows', 'unmappable_row');
 /** A short cap: a relay that restarted on the row would show many sessions within seconds. */
@@ -45,19 +45,6 @@ async function insert(walnut: WalnutFixture, aggregateType: string, payload: str
     [aggregateType, payload],
   );
   return r.rows[0]?.id as string;
-}
-
-async function confirmedLsn(walnut: WalnutFixture): Promise<bigint> {
-  const r = await walnut.pool.query<{ lsn: string }>(
-    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-    [walnut.slot],
-  );
-  return parseLsn(r.rows[0]?.lsn ?? '0/0');
-}
-
-async function walLsn(walnut: WalnutFixture): Promise<bigint> {
-  const r = await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return parseLsn(r.rows[0]?.lsn ?? '0/0');
 }
 
 const sessions = (relay: WalnutProcess) => relay.output.filter((line) => line.includes('"state":"streaming"')).length;
