@@ -44,7 +44,7 @@ function unusedModulesDropped(pkg: string): Plugin {
 }
 
 await build({
-  entryPoints: [here('src/main.ts')],
+  entryPoints: [here('src/cli/main.ts')],
   outfile: here('dist/main.js'),
   bundle: true,
   platform: 'node',

@@ -1,6 +1,6 @@
 import type { MessageToProduce } from '@platformatic/kafka';
 import type { AckTracker, TxToken } from './ack-tracker.ts';
-import { type CheckpointIdentity, checkpointRecord } from './checkpoint.ts';
+import { type CheckpointIdentity, checkpointRecord } from './checkpoint/checkpoint.ts';
 import { RelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
 import {

@@ -26,7 +26,7 @@
  *     take records for; waits the longest at once) are shown as `blocked`
  *     instead of `backoff`: the same loop, but a human must act, and the state
  *     stays `blocked` (no `connecting` between checks) until it streams.
- * (2) run() rejects with a non-retryable RelayError; main.ts exits non-zero.
+ * (2) run() rejects with a non-retryable RelayError; cli/main.ts exits non-zero.
  *     Except OUTBOX_ROW_UNMAPPABLE (a row no session can relay, and no
  *     RELAY_DEAD_LETTER_TOPIC): the relay stays up `blocked`, starting no more
  *     sessions, until stop().
@@ -43,21 +43,21 @@ import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { SessionBackoff } from './backoff.ts';
-import { type Checkpoint, type CheckpointIdentity, writtenForAnotherSlot } from './checkpoint.ts';
-import { ensureCheckpointTopic, readCheckpoint } from './checkpoint-topic.ts';
+import { type Checkpoint, type CheckpointIdentity, writtenForAnotherSlot } from './checkpoint/checkpoint.ts';
+import { ensureCheckpointTopic, readCheckpoint } from './checkpoint/checkpoint-topic.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
+import type { RelayMetrics } from './http/metrics.ts';
+import type { RelayStatus } from './http/relay-status.ts';
 import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import type { RecordPosition } from './kafka-record.ts';
-import type { RelayMetrics } from './metrics.ts';
 import { connectPgClient, withPgClient } from './pg-client.ts';
 import { PublicationGuard } from './publication-check.ts';
-import type { RelayStatus } from './relay-status.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
-import { createPgoutputSlot } from './slot-admin.ts';
 import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
-import { statusIntervalFor } from './status-reports.ts';
+import { createPgoutputSlot } from './slot-lifecycle.ts';
+import { statusIntervalFor } from './standby-status-update.ts';
 
 interface OpenedSlot {
   startLsn: Lsn;

@@ -2,8 +2,8 @@ import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker } from './ack-tracker.ts';
-import type { CheckpointIdentity } from './checkpoint.ts';
-import { DeliveredFilter } from './checkpoint-skip.ts';
+import type { CheckpointIdentity } from './checkpoint/checkpoint.ts';
+import { DeliveredFilter } from './checkpoint/checkpoint-skip.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RelayProducer } from './kafka-producer.ts';
@@ -14,7 +14,7 @@ import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
 import type { PublicationGuard } from './publication-check.ts';
-import { StatusReports } from './status-reports.ts';
+import { StandbyStatusUpdates } from './standby-status-update.ts';
 
 /**
  * One replication connection's lifetime: stream pgoutput from the slot, hand
@@ -40,7 +40,7 @@ export class ReplicationSession {
   private readonly sink: KafkaSink;
   private readonly service: LogicalReplicationService;
   private readonly plugin: DecodingPgoutputPlugin;
-  private readonly reports: StatusReports;
+  private readonly reports: StandbyStatusUpdates;
   private state: SessionState = 'starting';
   private tx: TxPosition | null = null;
   private stopping: Promise<void> | null = null;
@@ -123,7 +123,7 @@ export class ReplicationSession {
       { protoVersion: 1, publicationNames: [config.publication], messages: config.messages.prefixes.length > 0 },
       () => this.tracker.messageReceived(),
     );
-    this.reports = new StatusReports(() => this.reportStatus(), config.statusIntervalMs);
+    this.reports = new StandbyStatusUpdates(() => this.reportStatus(), config.statusIntervalMs);
   }
 
   /** What Kafka acked, capped at the last good publication check (publication-check.ts). */

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { toRelayError } from './errors.ts';
-import { createSlotCommand } from './exported-snapshot.ts';
+import { createSlotCommand } from './replay/exported-snapshot.ts';
 import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 import { invalidationReason, slotInvalidatedError } from './slot-invalidation.ts';
 

@@ -2,8 +2,8 @@ import { type Lsn, parseLsn } from '@walnut/schema';
 import pg from 'pg';
 import { RelayError } from './errors.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
-import { createPublication } from './slot-admin.ts';
 import { invalidationReason, type SlotInvalidationColumns, slotInvalidatedError } from './slot-invalidation.ts';
+import { createPublication } from './slot-lifecycle.ts';
 
 /** Facts about the server the relay needs before it streams. */
 export interface ServerFacts {

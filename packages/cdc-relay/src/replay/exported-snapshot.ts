@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { connectPgClient } from './pg-client.ts';
+import { connectPgClient } from '../pg-client.ts';
 
 export interface SlotWithSnapshot {
   /** Where streaming starts: transactions committing before it are in the snapshot, none after. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { z } from 'zod';
-import { relayEnv, secretSettings } from './config.ts';
+import { relayEnv, secretSettings } from '../config.ts';
 
 type SettingName = keyof typeof relayEnv.shape;
 

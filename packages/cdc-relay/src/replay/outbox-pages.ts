@@ -1,7 +1,7 @@
 import pg from 'pg';
-import type { RowValues } from './outbox-mapping.ts';
-import { connectPgClient } from './pg-client.ts';
-import type { Relation } from './pgoutput.ts';
+import type { RowValues } from '../outbox-mapping.ts';
+import { connectPgClient } from '../pg-client.ts';
+import type { Relation } from '../pgoutput.ts';
 import { countQuery, pageQuery, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 
 /** Every value as the text its type's output function prints: what pgoutput sends. */

@@ -1,6 +1,6 @@
 import { LSN_TEXT } from '@walnut/schema';
 import { z } from 'zod';
-import { type KafkaRecord, kafkaRecord, type RecordPosition } from './kafka-record.ts';
+import { type KafkaRecord, kafkaRecord, type RecordPosition } from '../kafka-record.ts';
 
 /**
  * The relay's own record of how far it got, kept in Kafka beside the events:

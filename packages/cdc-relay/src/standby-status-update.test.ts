@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { statusIntervalFor } from './status-reports.ts';
+import { statusIntervalFor } from './standby-status-update.ts';
 
 test('reports at least every third of wal_sender_timeout, so a paused reader is not taken for dead', () => {
   assert.is(statusIntervalFor(10_000, 60_000), 10_000, 'the default interval fits the default timeout');

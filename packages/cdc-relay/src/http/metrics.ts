@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { SlotFigures } from './slot-figures.ts';
+import type { SlotFigures } from '../slot-figures.ts';
 
 /** What the relay exposes on /metrics. Names follow Prometheus conventions (unit suffixes). */
 export class RelayMetrics {

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { headersAsText } from './kafka-record.ts';
-import { outboxRowMapper } from './outbox-mapping.ts';
+import { headersAsText } from '../kafka-record.ts';
+import { outboxRowMapper } from '../outbox-mapping.ts';
 import { ProgressReport, type ReplayState, readReplayState, writeReplayState } from './replay-progress.ts';
 import { replayPosition, snapshotPosition } from './republish.ts';
 

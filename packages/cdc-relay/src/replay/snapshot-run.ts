@@ -1,18 +1,18 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
-import type { RelayConfig } from './config.ts';
-import { RelayError, toRelayError } from './errors.ts';
+import type { RelayConfig } from '../config.ts';
+import { RelayError, toRelayError } from '../errors.ts';
+import { withPgClient } from '../pg-client.ts';
+import { inspectSlot } from '../slot.ts';
+import { failoverWanted, noFailoverSlotsNote } from '../slot-failover.ts';
+import { dropSlot } from '../slot-lifecycle.ts';
 import { createSlotWithSnapshot } from './exported-snapshot.ts';
 import { OutboxPages } from './outbox-pages.ts';
-import { withPgClient } from './pg-client.ts';
 import { type ReplayState, readReplayState, writeReplayState } from './replay-progress.ts';
 import { newState, publishPages, replayColumns, type StopSignal, UsageError } from './replay-run.ts';
 import { pageOrder } from './replay-selection.ts';
 import { snapshotPosition } from './republish.ts';
-import { inspectSlot } from './slot.ts';
-import { dropSlot } from './slot-admin.ts';
-import { failoverWanted, noFailoverSlotsNote } from './slot-failover.ts';
 
 export interface SnapshotRequest {
   pageSize: number;

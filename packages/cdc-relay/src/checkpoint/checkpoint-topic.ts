@@ -1,8 +1,8 @@
 import { Admin } from '@platformatic/kafka';
+import type { KafkaConnection } from '../config.ts';
+import { RelayError } from '../errors.ts';
+import { clientOptions } from '../kafka-producer.ts';
 import { type Checkpoint, parseCheckpoint } from './checkpoint.ts';
-import type { KafkaConnection } from './config.ts';
-import { RelayError } from './errors.ts';
-import { clientOptions } from './kafka-producer.ts';
 import { readCommittedRecords } from './topic-reader.ts';
 
 function admin(kafka: KafkaConnection): Admin {

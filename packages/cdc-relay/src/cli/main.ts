@@ -4,14 +4,18 @@ import { formatLsn } from '@walnut/schema';
 import { Command } from 'commander';
 import type pg from 'pg';
 import type { z } from 'zod';
-import { type RelayConfig, relayConfig, relayEnv } from './config.ts';
-import { RelayError } from './errors.ts';
-import { startHttpServer } from './http-server.ts';
-import { RelayMetrics } from './metrics.ts';
-import { withPgClient } from './pg-client.ts';
-import { RelayStatus } from './relay-status.ts';
-import { Relay } from './relay.ts';
-import { type ReplayRequest, runReplay, type StopSignal, UsageError } from './replay-run.ts';
+import { type RelayConfig, relayConfig, relayEnv } from '../config.ts';
+import { RelayError } from '../errors.ts';
+import { startHttpServer } from '../http/http-server.ts';
+import { RelayMetrics } from '../http/metrics.ts';
+import { RelayStatus } from '../http/relay-status.ts';
+import { withPgClient } from '../pg-client.ts';
+import { Relay } from '../relay.ts';
+import { type ReplayRequest, runReplay, type StopSignal, UsageError } from '../replay/replay-run.ts';
+import { incompleteSnapshot, runSnapshot, type SnapshotRequest } from '../replay/snapshot-run.ts';
+import { noFailoverSlotsNote } from '../slot-failover.ts';
+import { SlotFiguresProbe } from '../slot-figures.ts';
+import { dropSlot } from '../slot-lifecycle.ts';
 import {
   addSettingOptions,
   adminSettings,
@@ -20,10 +24,7 @@ import {
   replaySettings,
   settingLabel,
 } from './settings.ts';
-import { createSlot, dropSlot, slotStatus, syncPublication } from './slot-admin.ts';
-import { noFailoverSlotsNote } from './slot-failover.ts';
-import { SlotFiguresProbe } from './slot-figures.ts';
-import { incompleteSnapshot, runSnapshot, type SnapshotRequest } from './snapshot-run.ts';
+import { createSlot, slotStatus, syncPublication } from './slot-admin.ts';
 
 const program = new Command('walnut-relay')
   .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')

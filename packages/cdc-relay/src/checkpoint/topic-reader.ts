@@ -1,7 +1,7 @@
 import { Consumer } from '@platformatic/kafka';
+import type { KafkaConnection } from '../config.ts';
+import { clientOptions, closeForcibly } from '../kafka-producer.ts';
 import { CommittedBatches } from './committed-batches.ts';
-import type { KafkaConnection } from './config.ts';
-import { clientOptions, closeForcibly } from './kafka-producer.ts';
 
 const READ_UNCOMMITTED = 0;
 const LIST_EARLIEST = -2n;

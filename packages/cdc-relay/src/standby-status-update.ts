@@ -1,11 +1,12 @@
 /**
- * When the session sends a standby status update (the confirmed LSN) to
- * Postgres: on a timer, so wal_sender_timeout never fires while Kafka is down
- * and the WAL reader is paused; and soon after acks, at most every `gapMs`,
- * because what is acked but unreported is what a crash replays as duplicates.
- * What is reported is the ack tracker's business, not this file's.
+ * When the session sends Postgres a standby status update: the reply on the
+ * replication connection that confirms the LSN (not the relay's status page,
+ * not a standby relay). On a timer, so wal_sender_timeout never fires while
+ * Kafka is down and the WAL reader is paused; and soon after acks, at most
+ * every `gapMs`, because what is acked but unreported is what a crash replays
+ * as duplicates. What is reported is the ack tracker's business, not this file's.
  */
-export class StatusReports {
+export class StandbyStatusUpdates {
   private timer: NodeJS.Timeout | null = null;
   private trailing: NodeJS.Timeout | null = null;
   private lastAt = 0;

@@ -1,11 +1,12 @@
 /**
- * What the relay tells Postgres: the confirmed LSN right after the last acks
- * (not on the next status tick), and a reply_time Postgres reads as "now".
+ * What the relay tells Postgres in its standby status updates: the confirmed LSN
+ * right after the last acks (not on the next status tick), and a reply_time
+ * Postgres reads as "now".
  */
 import { waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const status = walnutSuite('status reports', 'status_report');
+const status = walnutSuite('standby status updates', 'status_report');
 
 // Regression: pg-logical-replication 2.5.0 counted from 946080000000 ms instead
 // of 2000-01-01 (946684800000) and wrote the low word in ms, so reply_time in

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import type { RelayConfig } from './config.ts';
-import { RelayError } from './errors.ts';
-import { closeForcibly, createProducer } from './kafka-producer.ts';
+import type { RelayConfig } from '../config.ts';
+import { RelayError } from '../errors.ts';
+import { closeForcibly, createProducer } from '../kafka-producer.ts';
+import { withPgClient } from '../pg-client.ts';
 import { OutboxPages, tableShape } from './outbox-pages.ts';
-import { withPgClient } from './pg-client.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 import { replayPosition, republish } from './republish.ts';

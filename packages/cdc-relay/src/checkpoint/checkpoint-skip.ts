@@ -1,6 +1,6 @@
 import { parseLsn } from '@walnut/schema';
+import type { RecordPosition } from '../kafka-record.ts';
 import type { TxIdentity } from './checkpoint.ts';
-import type { RecordPosition } from './kafka-record.ts';
 
 /**
  * Exactly-once delivery's other half (the first is that each Kafka transaction

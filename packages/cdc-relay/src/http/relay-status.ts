@@ -2,9 +2,9 @@
  * What the relay's status page shows, kept in memory: state, the last error,
  * events acked per second over the last minutes, and recent Kafka ack
  * latencies. Fed by the relay's own callbacks; the slot's figures come from
- * Postgres when the page asks (see main.ts).
+ * Postgres when the page asks (see cli/main.ts).
  */
-import type { SlotFigures } from './slot-figures.ts';
+import type { SlotFigures } from '../slot-figures.ts';
 
 export interface StatusSnapshot {
   slot: string;

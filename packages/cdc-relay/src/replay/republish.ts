@@ -1,9 +1,9 @@
 import type { MessageToProduce } from '@platformatic/kafka';
 import { RELAY_HEADERS } from '@walnut/schema';
-import { RelayError } from './errors.ts';
-import type { RelayProducer } from './kafka-producer.ts';
-import { headerName, type KafkaRecord, topicProblem } from './kafka-record.ts';
-import { type OutboxMapping, outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
+import { RelayError } from '../errors.ts';
+import type { RelayProducer } from '../kafka-producer.ts';
+import { headerName, type KafkaRecord, topicProblem } from '../kafka-record.ts';
+import { type OutboxMapping, outboxRowMapper, type TxPosition } from '../outbox-mapping.ts';
 import type { OutboxPages } from './outbox-pages.ts';
 import type { ProgressReport, ReplayState } from './replay-progress.ts';
 
