@@ -3,6 +3,7 @@ import type { RelayConfig } from '../config.ts';
 import { RelayError } from '../errors.ts';
 import { closeForcibly, createProducer } from '../kafka-producer.ts';
 import { withPgClient } from '../pg-client.ts';
+import { replaySink } from '../publish/kafka-sink-options.ts';
 import { OutboxPages, tableShape } from './outbox-pages.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
@@ -130,7 +131,7 @@ export async function publishPages(
   const report = new ProgressReport(state.replayId, state.rowsDone, state.rowsDone + remaining, !!process.stdout.isTTY);
   report.start({ ...startFields, order: state.order, rowsDone: state.rowsDone });
   // Its own transactional id: a resumed run's first transaction fences a killed or frozen
-  // run of the same replay (republish.ts).
+  // run of the same replay (REPLAY_FENCED).
   const producer = createProducer(config.kafka, {
     transactionalId: `walnut-replay.${state.replayId}`,
     requestTimeoutMs: config.kafkaSendTimeoutMs,
@@ -139,13 +140,10 @@ export async function publishPages(
   try {
     const rows = await republish({
       pages,
-      producer,
+      openSink: replaySink(producer, config),
       mapping: config.outbox,
       toTopic: state.toTopic,
       pageSize: request.pageSize,
-      maxBatchRecords: config.maxBatchRecords,
-      maxBatchBytes: config.maxBatchBytes,
-      maxRecordBytes: config.maxRecordBytes,
       position,
       state,
       save: (s) => writeReplayState(request.progressFile, s),
