@@ -1,10 +1,10 @@
 import type { CheckpointIdentity } from '../checkpoint/checkpoint.ts';
 import type { RelayConfig } from '../config.ts';
-import type { RelayProducer } from '../kafka-producer.ts';
+import { closeForcibly, createProducer, type RelayProducer } from '../kafka-producer.ts';
 import type { TransactionMode } from './kafka-requests.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import type { RecordRules } from './record-rules.ts';
-import type { OpenSink } from './sink.ts';
+import type { OpenSink, SinkConnection } from './sink.ts';
 
 export interface KafkaSinkOptions extends RecordRules {
   /** Most records in one produce request. */
@@ -78,15 +78,20 @@ export function streamSink<Token>(
 
 /**
  * Replay's and snapshot's sink: transactions of the pages the run seals
- * together, no checkpoints. `producer`'s transactional id is the replay's own,
- * so a resumed run's fence stops a killed or frozen one (REPLAY_FENCED).
+ * together, no checkpoints. Its producer's transactional id is the replay's
+ * own, so a resumed run's fence stops a killed or frozen one (REPLAY_FENCED).
  */
-export function replaySink<Token>(producer: RelayProducer, config: RelayConfig): OpenSink<Token> {
+export function replaySink<Token>(config: RelayConfig, replayId: string): SinkConnection<Token> {
+  const producer = createProducer(config.kafka, {
+    transactionalId: `walnut-replay.${replayId}`,
+    requestTimeoutMs: config.kafkaSendTimeoutMs,
+    maxRequestsInFlight: config.maxRequestsInFlight,
+  });
   const options: KafkaSinkOptions = {
     ...shared(config),
     publisher: 'replay',
     transactions: 'sealed',
     checkpoint: undefined,
   };
-  return (events) => new KafkaSink(producer, options, events);
+  return { open: (events) => new KafkaSink(producer, options, events), release: () => closeForcibly(producer) };
 }

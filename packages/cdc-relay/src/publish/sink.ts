@@ -66,3 +66,9 @@ export interface SinkObserver {
 
 /** Opens a sink that reports to `events`: what the stream and replay are given, so they name no implementation. */
 export type OpenSink<Token> = (events: SinkEvents<Token>) => RecordSink<Token>;
+
+/** A run's sinks and the connection they share, released (at once, whatever is in flight) when the run is over. */
+export interface SinkConnection<Token> {
+  open: OpenSink<Token>;
+  release(): Promise<void>;
+}
