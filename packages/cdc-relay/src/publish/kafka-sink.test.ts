@@ -10,52 +10,19 @@ import * as assert from 'uvu/assert';
 import { AckTracker, type TxToken } from '../ack-tracker.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayProducer } from '../kafka-producer.ts';
-import { type KafkaRecord, kafkaRecord } from '../kafka-record.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import type { KafkaSinkOptions } from './kafka-sink-options.ts';
-
-interface Sent {
-  messages: KafkaRecord[];
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-/**
- * Every send of the scripted producers. A send a test leaves pending is failed
- * after it: the sink's send timeout (a minute) would otherwise hold the process.
- */
-const everySent: Sent[] = [];
-
-function scriptedProducer() {
-  const sent: Sent[] = [];
-  const producer = {
-    send({ messages }: { messages: KafkaRecord[] }) {
-      return new Promise<void>((resolve, reject) => {
-        sent.push({ messages, resolve, reject });
-        everySent.push({ messages, resolve, reject });
-      });
-    },
-  } as unknown as RelayProducer;
-  return { producer, sent };
-}
-
-const options: KafkaSinkOptions = {
-  maxBatchRecords: 2,
-  maxBatchBytes: 1024 * 1024,
-  maxRequestsInFlight: 3,
-  maxRecordBytes: 1024 * 1024,
-  deadLetterTopic: undefined,
-  publisher: 'stream',
-  sendTimeoutMs: 60_000,
-  lingerMs: 0,
-  maxInflightRecords: 1_000,
-  maxInflightBytes: 64 * 1024 * 1024,
-  transactions: 'none',
-  checkpoint: {
-    identity: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd', systemIdentifier: '1' },
-    intervalMs: 0,
-  },
-};
+import {
+  checkpointOf,
+  events,
+  failPending,
+  options,
+  record,
+  type Sent,
+  scriptedProducer,
+  scriptedTransactions,
+  tick,
+} from './scripted-kafka.ts';
 
 /** The stream's sink as the session opens it: acks go to the tracker, a failure to `failures`. */
 function streamSink(producer: RelayProducer, tracker: AckTracker, opts: KafkaSinkOptions, failures: RelayError[] = []) {
@@ -71,16 +38,6 @@ const interval = (intervalMs: number, opts: KafkaSinkOptions = options): KafkaSi
   checkpoint: opts.checkpoint && { ...opts.checkpoint, intervalMs },
 });
 
-const record = (commitLsn: string, seq: number) =>
-  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, { commitLsn, seq });
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-const events = (s: Sent) => s.messages.filter((m) => m.topic === 'events').map((m) => m.position.seq);
-const checkpointOf = (s: Sent) => {
-  const found = s.messages.find((m) => m.topic === 'checkpoints');
-  return found ? (JSON.parse(String(found.value)) as { seq: number }).seq : null;
-};
-
 /** One transaction (commit 0/10) of n records pushed at once; the sink's requests so far. */
 async function pushTransaction(sink: KafkaSink<TxToken>, tracker: AckTracker, n: number) {
   tracker.begin();
@@ -91,9 +48,7 @@ async function pushTransaction(sink: KafkaSink<TxToken>, tracker: AckTracker, n:
 
 const sink = suite('kafka sink, several requests in flight');
 
-sink.after.each(() => {
-  for (const pending of everySent.splice(0)) pending.reject(new Error('test over'));
-});
+sink.after.each(failPending);
 
 sink('full requests go out side by side; a partial one waits for those ahead', async () => {
   const { producer, sent } = scriptedProducer();
@@ -187,23 +142,6 @@ sink.run();
 
 const transactional = suite('kafka sink, exactly-once (one transaction at a time)');
 
-/** A producer whose transactions commit when the test says; what each committed or was sent. */
-function scriptedTransactions() {
-  const sent: Sent[] = [];
-  const producer = {
-    async beginTransaction() {
-      let messages: KafkaRecord[] = [];
-      return {
-        async send(request: { messages: KafkaRecord[] }) {
-          messages = request.messages;
-        },
-        commit: () => new Promise<void>((resolve, reject) => sent.push({ messages, resolve, reject })),
-      };
-    },
-  } as unknown as RelayProducer;
-  return { producer, sent };
-}
-
 transactional('each transaction carries a checkpoint of its own last record; acks wait for the commit', async () => {
   const { producer, sent } = scriptedTransactions();
   const tracker = new AckTracker(0n);
@@ -246,113 +184,3 @@ transactional('a transaction that does not commit ends the session with nothing 
 });
 
 transactional.run();
-
-const sealed = suite('kafka sink, sealed groups (replay and snapshot)');
-
-sealed.after.each(() => {
-  for (const pending of everySent.splice(0)) pending.reject(new Error('test over'));
-});
-
-const replayOptions: KafkaSinkOptions = {
-  ...options,
-  publisher: 'replay',
-  transactions: 'sealed',
-  checkpoint: undefined,
-};
-
-/** A producer whose transactional sends and commits settle when the test says. */
-function scriptedGroups() {
-  const sent: Sent[] = [];
-  const commits: Array<Omit<Sent, 'messages'>> = [];
-  let begun = 0;
-  const producer = {
-    async beginTransaction() {
-      begun++;
-      return {
-        send: ({ messages }: { messages: KafkaRecord[] }) =>
-          new Promise<void>((resolve, reject) => {
-            sent.push({ messages, resolve, reject });
-            everySent.push({ messages, resolve, reject });
-          }),
-        commit: () => new Promise<void>((resolve, reject) => commits.push({ resolve, reject })),
-      };
-    },
-  } as unknown as RelayProducer;
-  return { producer, sent, commits, begun: () => begun };
-}
-
-function replaySink(producer: RelayProducer, opts: KafkaSinkOptions = replayOptions) {
-  const acked: number[] = [];
-  const failures: RelayError[] = [];
-  const sink = new KafkaSink<number>(producer, opts, {
-    acked: (token) => acked.push(token),
-    failed: (error) => failures.push(error),
-  });
-  return { sink, acked, failures };
-}
-
-sealed('a sealed group is one transaction: its requests go side by side, acks wait for its commit', async () => {
-  const { producer, sent, commits, begun } = scriptedGroups();
-  const { sink, acked } = replaySink(producer);
-  for (let i = 0; i < 5; i++) sink.push(record('0/0', i), i);
-  sink.seal();
-  await tick();
-  assert.equal(sent.map(events), [[0, 1], [2, 3], [4]], "the group's last request goes at once, partial or not");
-  for (const s of sent) s.resolve();
-  await tick();
-  assert.is(commits.length, 1, 'committed once every request of the group is acked');
-  assert.equal(acked, [], 'nothing acked before the commit');
-  for (let i = 5; i < 7; i++) sink.push(record('0/0', i), i);
-  await tick();
-  assert.is(sent.length, 3, 'no request of the next group while this one commits');
-  commits[0]?.resolve();
-  await tick();
-  await tick();
-  assert.equal(acked, [0, 1, 2, 3, 4]);
-  assert.equal(sent.map(events).at(-1), [5, 6], 'then the next group begins');
-  assert.is(begun(), 2);
-  const drained = sink.drain();
-  sent[3]?.resolve();
-  await tick();
-  commits[1]?.resolve();
-  assert.is(await drained, true, 'drain seals and commits the open group');
-  assert.equal(acked, [0, 1, 2, 3, 4, 5, 6]);
-});
-
-sealed('a group that fills the window ends there, so its commit makes room', async () => {
-  const { producer, sent, commits } = scriptedGroups();
-  const { sink, acked } = replaySink(producer, { ...replayOptions, maxInflightRecords: 3 });
-  assert.is(sink.push(record('0/0', 0), 0), undefined);
-  assert.is(sink.push(record('0/0', 1), 1), undefined);
-  const room = sink.push(record('0/0', 2), 2);
-  assert.ok(room, 'the window is full');
-  await tick();
-  assert.equal(sent.map(events), [[0, 1], [2]]);
-  for (const s of sent) s.resolve();
-  await tick();
-  commits[0]?.resolve();
-  await room;
-  assert.equal(acked, [0, 1, 2]);
-});
-
-sealed('a fenced send stops the run with REPLAY_FENCED, nothing acked', async () => {
-  const { producer, sent } = scriptedGroups();
-  const { sink, acked, failures } = replaySink(producer);
-  sink.push(record('0/0', 0), 0);
-  sink.seal();
-  await tick();
-  const fenced = Object.assign(new Error('There is a newer producer with the same transactionalId'), {
-    findBy: (key: string, value: unknown) => (key === 'apiId' && value === 'PRODUCER_FENCED' ? {} : undefined),
-  });
-  sent[0]?.reject(fenced);
-  await tick();
-  await tick();
-  assert.is(failures[0]?.code, 'REPLAY_FENCED');
-  assert.equal(acked, []);
-  assert.throws(
-    () => sink.push(record('0/0', 1), 1),
-    (e: unknown) => e instanceof RelayError,
-  );
-});
-
-sealed.run();
