@@ -22,7 +22,7 @@ import type { KafkaConnection } from './config.ts';
  * or standby relay) bumps its epoch, and partition leaders that have seen the
  * new epoch refuse the old one. A send of an abandoned session that is still
  * retrying, or sitting in a frozen broker's socket buffer, is then refused
- * instead of landing a stale record after newer ones (see kafka-sink.ts).
+ * instead of landing a stale record after newer ones (see publish/kafka-sink.ts).
  */
 export type RelayProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 

@@ -115,7 +115,7 @@ function at(values: RowValues, index: number): Buffer | null {
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** Why a row cannot be mapped; the sink dead-letters or stops on it (kafka-sink.ts). */
+/** Why a row cannot be mapped; the sink dead-letters or stops on it (publish/record-rules.ts). */
 export interface Unmappable {
   problem: string;
 }

@@ -53,6 +53,7 @@ import { closeForcibly, createProducer, type RelayProducer } from './kafka-produ
 import type { RecordPosition } from './kafka-record.ts';
 import { connectPgClient, withPgClient } from './pg-client.ts';
 import { PublicationGuard } from './publication-check.ts';
+import { streamSink } from './publish/kafka-sink-options.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
@@ -215,8 +216,7 @@ export class Relay {
               statusIntervalMs: statusIntervalFor(this.config.statusIntervalMs, slot.walSenderTimeoutMs),
             },
             slot.startLsn,
-            producer,
-            slot.checkpoint,
+            streamSink(producer, this.config, slot.checkpoint),
             this.log,
             this.metrics && sessionMetrics(this.metrics, this.status),
             this.config.delivery === 'exactly-once' ? () => this.readDelivered(slot.checkpoint) : undefined,

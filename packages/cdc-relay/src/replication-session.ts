@@ -1,24 +1,22 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
-import { AckTracker } from './ack-tracker.ts';
-import type { CheckpointIdentity } from './checkpoint/checkpoint.ts';
+import { AckTracker, type TxToken } from './ack-tracker.ts';
 import { DeliveredFilter } from './checkpoint/checkpoint-skip.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
-import type { RelayProducer } from './kafka-producer.ts';
 import type { RecordPosition } from './kafka-record.ts';
-import { KafkaSink, type SinkObserver } from './kafka-sink.ts';
 import { messageRecord } from './message-mapping.ts';
 import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
+import type { OpenSink, RecordSink, SinkObserver } from './publish/sink.ts';
 import type { PublicationGuard } from './publication-check.ts';
 import { StandbyStatusUpdates } from './standby-status-update.ts';
 
 /**
  * One replication connection's lifetime: stream pgoutput from the slot, hand
- * outbox inserts to the Kafka sink, and report the LSN the ack tracker allows.
+ * outbox inserts to the sink (publish/sink.ts), and report the LSN the ack tracker allows.
  * When it ends, for any reason, its in-memory state is thrown away: the next
  * session resumes from the slot's confirmed LSN, so nothing unacked is lost.
  *
@@ -37,7 +35,7 @@ import { StandbyStatusUpdates } from './standby-status-update.ts';
  */
 export class ReplicationSession {
   private readonly tracker: AckTracker;
-  private readonly sink: KafkaSink;
+  private readonly sink: RecordSink<TxToken>;
   private readonly service: LogicalReplicationService;
   private readonly plugin: DecodingPgoutputPlugin;
   private readonly reports: StandbyStatusUpdates;
@@ -64,8 +62,8 @@ export class ReplicationSession {
   constructor(
     private readonly config: RelayConfig,
     private readonly startLsn: Lsn,
-    producer: RelayProducer,
-    checkpoint: CheckpointIdentity,
+    /** The session's sink: its start() fences older writers of the slot. */
+    openSink: OpenSink<TxToken>,
     private readonly log: Logger,
     private readonly observer?: SessionObserver,
     /** Exactly-once: the last record Kafka holds, read to the high watermark (aborted and still-open transactions left out) once this session has fenced the last. */
@@ -86,33 +84,16 @@ export class ReplicationSession {
       };
     });
     this.tracker = new AckTracker(this.startLsn);
-    this.sink = new KafkaSink(
-      producer,
-      this.tracker,
-      {
-        maxBatchRecords: config.maxBatchRecords,
-        maxBatchBytes: config.maxBatchBytes,
-        maxRequestsInFlight: config.maxRequestsInFlight,
-        maxRecordBytes: config.maxRecordBytes,
-        deadLetterTopic: config.deadLetterTopic,
-        sendTimeoutMs: config.kafkaSendTimeoutMs,
-        lingerMs: config.lingerMs,
-        maxInflightRecords: config.maxInflightRecords,
-        maxInflightBytes: config.maxInflightBytes,
-        checkpoint,
-        checkpointIntervalMs: config.checkpointIntervalMs,
-        transactional: config.delivery === 'exactly-once',
+    this.sink = openSink({
+      acked: (token) => this.tracker.ack(token),
+      failed: (error) => this.fail(error),
+      onAcked: (records, bytes, latencyMs) => {
+        this.acked += records;
+        this.reports.soon();
+        observer?.onAcked?.(records, bytes, latencyMs);
       },
-      (error) => this.fail(error),
-      {
-        onAcked: (records, bytes, latencyMs) => {
-          this.acked += records;
-          this.reports.soon();
-          observer?.onAcked(records, bytes, latencyMs);
-        },
-        onSent: (requestsInFlight) => observer?.onSent?.(requestsInFlight),
-      },
-    );
+      onSent: (requestsInFlight) => observer?.onSent?.(requestsInFlight),
+    });
     this.service = new LogicalReplicationService(
       { connectionString: config.databaseUrl },
       // The library's own acknowledgements report what was *received*; the relay

@@ -16,6 +16,7 @@ import {
   readTopic,
   startNodeScript,
   startWalnutProcess,
+  type TopicRecord,
   type WalnutFixture,
   type WalnutProcess,
   waitFor,
@@ -131,5 +132,43 @@ unmappable('replay stops at the row, naming it, instead of sending it to an ille
   assert.match(replay.tail(), 'OUTBOX_ROW_UNMAPPABLE');
   assert.match(replay.tail(), `outbox row ${badId} cannot be re-published`);
 });
+
+// Issue 25 item 2: replay goes through the live stream's sink, dead-letter rule included.
+unmappable(
+  'replay with RELAY_DEAD_LETTER_TOPIC: the stand-in goes there, the rows behind it are re-published',
+  async ({ walnut }) => {
+    const deadLetters = `${walnut.topic}.replay-dlq`;
+    const replayId = 'unmappable-dlq';
+    const replay = startNodeScript(
+      'replay',
+      'packages/cdc-relay/bin/walnut-relay.js',
+      [
+        'replay',
+        '--all',
+        '--replay-id',
+        replayId,
+        '--progress-file',
+        path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-')), 'replay.json'),
+      ],
+      { ...walnut.env, RELAY_DEAD_LETTER_TOPIC: deadLetters },
+    );
+    started.push(replay);
+    await waitFor('replay to exit', async () => !replay.running, { timeoutMs: 60_000 });
+    assert.is(replay.child.exitCode, 0, replay.tail());
+    const replayed = (records: readonly TopicRecord[]) =>
+      records.filter((r) => r.headers['walnut-replay'] === replayId);
+    const standIns = replayed(await readTopic(walnut.kafka, deadLetters, (r) => replayed(r).length >= 1, 30_000));
+    assert.is(standIns.length, 1);
+    assert.is(standIns[0]?.headers.id, badId);
+    assert.is(standIns[0]?.headers['walnut-dlq-reason'], 'OUTBOX_ROW_UNMAPPABLE');
+    assert.is(standIns[0]?.value, '{"n": 2}');
+    const records = replayed(await readTopic(walnut.kafka, walnut.topic, (r) => replayed(r).length >= 3, 30_000));
+    assert.equal(
+      records.map((r) => r.value),
+      ['{"n": 1}', '{"n": 3}', '{"n": 4}'],
+      replay.tail(),
+    );
+  },
+);
 
 unmappable.run();

@@ -65,7 +65,7 @@ export const adminSettings = [
   'LOG_LEVEL',
 ] as const satisfies readonly SettingName[];
 
-/** What replay reads: the outbox and its mapping, Kafka, and the produce limits. */
+/** What replay reads: the outbox and its mapping, Kafka, and the sink's limits and dead-letter topic (the stream's). */
 export const replaySettings = [
   'DATABASE_URL',
   'KAFKA_BROKERS',
@@ -87,6 +87,10 @@ export const replaySettings = [
   'RELAY_MAX_BATCH_BYTES',
   'RELAY_MAX_RECORD_BYTES',
   'RELAY_MAX_REQUESTS_IN_FLIGHT',
+  'RELAY_MAX_INFLIGHT_RECORDS',
+  'RELAY_MAX_INFLIGHT_BYTES',
+  'RELAY_LINGER_MS',
+  'RELAY_DEAD_LETTER_TOPIC',
   'RELAY_KAFKA_SEND_TIMEOUT_MS',
   'LOG_LEVEL',
 ] as const satisfies readonly SettingName[];

@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { RelayConfig } from '../config.ts';
 import { RelayError } from '../errors.ts';
-import { closeForcibly, createProducer } from '../kafka-producer.ts';
 import { withPgClient } from '../pg-client.ts';
+import { replaySink } from '../publish/kafka-sink-options.ts';
 import { OutboxPages, tableShape } from './outbox-pages.ts';
 import { ProgressReport, type ReplayState, readReplayState, replayState, writeReplayState } from './replay-progress.ts';
 import { isEmptySelection, pageOrder, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
-import { replayPosition, republish } from './republish.ts';
+import { type PageEnd, replayPosition, republish } from './republish.ts';
 
 export interface ReplayRequest {
   selection: ReplaySelection;
@@ -129,23 +129,15 @@ export async function publishPages(
 ): Promise<number> {
   const report = new ProgressReport(state.replayId, state.rowsDone, state.rowsDone + remaining, !!process.stdout.isTTY);
   report.start({ ...startFields, order: state.order, rowsDone: state.rowsDone });
-  // Its own transactional id: a resumed run's first transaction fences a killed or frozen
-  // run of the same replay (republish.ts).
-  const producer = createProducer(config.kafka, {
-    transactionalId: `walnut-replay.${state.replayId}`,
-    requestTimeoutMs: config.kafkaSendTimeoutMs,
-    maxRequestsInFlight: config.maxRequestsInFlight,
-  });
+  // Fenced by the replay's own id: a resumed run stops a killed or frozen run of it (REPLAY_FENCED).
+  const sink = replaySink<PageEnd | null>(config, state.replayId);
   try {
     const rows = await republish({
       pages,
-      producer,
+      openSink: sink.open,
       mapping: config.outbox,
       toTopic: state.toTopic,
       pageSize: request.pageSize,
-      maxBatchRecords: config.maxBatchRecords,
-      maxBatchBytes: config.maxBatchBytes,
-      maxRecordBytes: config.maxRecordBytes,
       position,
       state,
       save: (s) => writeReplayState(request.progressFile, s),
@@ -164,7 +156,7 @@ export async function publishPages(
     report.done(rows);
     return rows;
   } finally {
-    await closeForcibly(producer);
+    await sink.release();
   }
 }
 

@@ -1,30 +1,37 @@
-import type { MessageToProduce } from '@platformatic/kafka';
 import { RELAY_HEADERS } from '@walnut/schema';
-import { RelayError } from '../errors.ts';
-import type { RelayProducer } from '../kafka-producer.ts';
-import { headerName, type KafkaRecord, topicProblem } from '../kafka-record.ts';
+import type { RelayError } from '../errors.ts';
+import { headerName } from '../kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type TxPosition } from '../outbox-mapping.ts';
+import type { OpenSink } from '../publish/sink.ts';
 import type { OutboxPages } from './outbox-pages.ts';
 import type { ProgressReport, ReplayState } from './replay-progress.ts';
 
 /**
- * Pages per Kafka transaction. Their reads and sends overlap; the cursor
- * advances when the transaction commits, so a crash re-sends at most this
- * many pages on `--resume`, and read_committed consumers never see them twice.
+ * Pages per sealed group: one Kafka transaction (publish/kafka-requests.ts).
+ * Their reads and sends overlap; the cursor advances when the transaction
+ * commits, so a crash re-sends at most this many pages on `--resume`, and
+ * read_committed consumers never see them twice.
  */
 export const PAGES_PER_TRANSACTION = 4;
 
+/** Where the run stands once a page's last row, and every row before it, is acked. */
+export interface PageEnd {
+  cursor: string[];
+  rowsDone: number;
+}
+
 export interface RepublishOptions {
   pages: OutboxPages;
-  /** Transactional: its id is the replay's own, so a resumed run fences a killed or frozen one. */
-  producer: RelayProducer;
+  /**
+   * The sink every publisher uses: the live stream's batcher, size rule and
+   * dead-letter rule. Its fence is the replay's own, so a resumed run stops a
+   * killed or frozen one (REPLAY_FENCED).
+   */
+  openSink: OpenSink<PageEnd | null>;
   mapping: OutboxMapping;
   /** Every record to this topic instead of the mapping's. */
   toTopic: string | undefined;
   pageSize: number;
-  maxBatchRecords: number;
-  maxBatchBytes: number;
-  maxRecordBytes: number;
   /** The relay headers of the row at this index of the whole run (resumed runs count on). */
   position: (index: number) => TxPosition;
   state: ReplayState;
@@ -35,141 +42,61 @@ export interface RepublishOptions {
 
 /**
  * Re-publishes the selected rows: reads a page, maps each row exactly as the
- * live relay maps an insert, and sends it inside a Kafka transaction of up to
- * PAGES_PER_TRANSACTION pages; the saved cursor advances only when that
- * transaction has committed. Returns the rows acked in all runs of this replay.
- *
- * The first beginTransaction runs InitProducerId for the replay's
- * transactional id: the coordinator bumps its epoch and aborts whatever
- * transaction an earlier run of the same replay left open, and that run's
- * next send, AddPartitionsToTxn or commit is refused (fenced).
+ * live relay maps an insert, and pushes it to the sink, sealing a group every
+ * PAGES_PER_TRANSACTION pages; the saved cursor advances only when a page and
+ * every page before it are acked. Returns the rows acked in all runs of this
+ * replay. On a stop request the pages read so far are acked and saved first.
  */
 export async function republish(opts: RepublishOptions): Promise<number> {
   const { state } = opts;
   const map = outboxRowMapper(opts.mapping, opts.pages.tableRelation);
-  let cursor = state.cursor;
-  let index = state.rowsDone;
-  let exhausted = false;
-
-  while (!exhausted && !opts.stopping()) {
-    const transaction = await opts.producer.beginTransaction().catch((cause: unknown) => {
-      throw sendFailure('could not begin a Kafka transaction', cause);
-    });
-    const sends: Array<Promise<void>> = [];
-    let failed = false;
-    try {
-      // A failed send must end the transaction's sends at once: after a fence the library
-      // forgets its producer id, and a later send would get a new one, outside any transaction.
-      while (sends.length < PAGES_PER_TRANSACTION && !failed && !opts.stopping()) {
-        const page = await opts.pages.next(cursor, opts.pageSize);
-        if (page.rows.length === 0) {
-          exhausted = true;
-          break;
-        }
-        const records = page.rows.map((row, i) => {
-          const record = map(row, opts.position(index + i));
-          return opts.toTopic ? { ...record, topic: opts.toTopic } : record;
-        });
-        index += records.length;
-        cursor = page.cursor;
-        const sent = sendPage(opts, transaction, records);
-        // Awaited below; a rejection before then is not unhandled.
-        sent.catch(() => {
-          failed = true;
-        });
-        sends.push(sent);
-      }
-      if (sends.length === 0) {
-        // Nothing was added to it: dropped on the client, nothing to tell the coordinator.
-        await transaction.cancel();
-        break;
-      }
-      await Promise.all(sends);
-      await transaction.commit().catch((cause: unknown) => {
-        throw sendFailure('Kafka did not commit a replayed transaction', cause);
-      });
-    } catch (error) {
-      // Left open: the next run's InitProducerId aborts it, so read_committed never sees it.
-      // What was committed before stays saved; the rest is sent again on --resume.
-      await Promise.allSettled(sends);
-      throw error;
-    }
-    state.cursor = cursor;
-    state.rowsDone = index;
+  let failure: RelayError | null = null;
+  let unsaved = false;
+  const save = () => {
+    if (!unsaved) return;
+    unsaved = false;
     opts.save(state);
     opts.report.acked(state.rowsDone, state.cursor);
-  }
-  return state.rowsDone;
-}
-
-/** One page as produce requests no larger than the live relay's, all in flight at once. */
-function sendPage(
-  opts: RepublishOptions,
-  transaction: Awaited<ReturnType<RelayProducer['beginTransaction']>>,
-  records: KafkaRecord[],
-): Promise<void> {
-  const requests: KafkaRecord[][] = [];
-  let current: KafkaRecord[] = [];
-  let bytes = 0;
-  for (const record of records) {
-    // As the live relay does (kafka-sink.ts), but a replay has no dead-letter topic: it stops, naming the row.
-    const problem = record.unmappable ?? topicProblem(record.topic);
-    if (problem !== undefined) {
-      return Promise.reject(
-        new RelayError('OUTBOX_ROW_UNMAPPABLE', `${record.source} cannot be re-published: ${problem}`, {
-          retryable: false,
-        }),
-      );
-    }
-    if (record.sizeBytes > opts.maxRecordBytes) {
-      return Promise.reject(
-        new RelayError(
-          'RECORD_TOO_LARGE',
-          `${record.source} encodes to about ${record.sizeBytes} bytes, over RELAY_MAX_RECORD_BYTES (${opts.maxRecordBytes})`,
-          { retryable: false },
-        ),
-      );
-    }
-    if (
-      current.length > 0 &&
-      (current.length >= opts.maxBatchRecords || bytes + record.sizeBytes > opts.maxBatchBytes)
-    ) {
-      requests.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(record);
-    bytes += record.sizeBytes;
-  }
-  if (current.length > 0) requests.push(current);
-  return Promise.all(
-    requests.map((messages) => transaction.send({ messages: messages as unknown as MessageToProduce[] })),
-  ).then(
-    () => {},
-    (cause) => {
-      throw sendFailure('Kafka did not ack a replayed page', cause);
+  };
+  const sink = opts.openSink({
+    acked: (end) => {
+      if (!end) return;
+      state.cursor = end.cursor;
+      state.rowsDone = end.rowsDone;
+      // The pages of one transaction are acked together: saved once.
+      if (!unsaved) queueMicrotask(save);
+      unsaved = true;
     },
-  );
-}
-
-/**
- * Says when the failure is a fence: another run of this replay (a `--resume`)
- * took over its transactional id, and this one must stop without saving more.
- */
-function sendFailure(what: string, cause: unknown): RelayError {
-  const found = cause as { findBy?: (property: string, value: unknown) => unknown } | null;
-  const fenced =
-    !!found?.findBy?.('producerFenced', true) ||
-    !!found?.findBy?.('apiId', 'PRODUCER_FENCED') ||
-    !!found?.findBy?.('apiId', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
-  if (fenced) {
-    return new RelayError(
-      'REPLAY_FENCED',
-      `${what}: fenced, another run of this replay (--resume) took over its transactional id; this run stops, the other one goes on (${(cause as Error).message})`,
-      { retryable: false, cause },
-    );
+    failed: (error) => {
+      failure = error;
+    },
+  });
+  try {
+    await sink.start();
+    let cursor = state.cursor;
+    let index = state.rowsDone;
+    let pages = 0;
+    while (!opts.stopping()) {
+      const page = await opts.pages.next(cursor, opts.pageSize);
+      if (page.rows.length === 0) break;
+      const end: PageEnd = { cursor: page.cursor, rowsDone: index + page.rows.length };
+      for (const [i, row] of page.rows.entries()) {
+        const mapped = map(row, opts.position(index + i));
+        const record = opts.toTopic ? { ...mapped, topic: opts.toTopic } : mapped;
+        const wait = sink.push(record, i === page.rows.length - 1 ? end : null);
+        if (wait) await wait;
+      }
+      index = end.rowsDone;
+      cursor = page.cursor;
+      if (++pages % PAGES_PER_TRANSACTION === 0) sink.seal();
+    }
+    await sink.drain();
+    save();
+    if (failure) throw failure;
+    return state.rowsDone;
+  } finally {
+    sink.close();
   }
-  return new RelayError('KAFKA_SEND_FAILED', `${what}: ${(cause as Error).message}`, { retryable: true, cause });
 }
 
 /**

@@ -7,64 +7,39 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AckTracker } from './ack-tracker.ts';
-import { RelayError } from './errors.ts';
-import type { RelayProducer } from './kafka-producer.ts';
-import { type KafkaRecord, kafkaRecord } from './kafka-record.ts';
-import { KafkaSink, type KafkaSinkOptions } from './kafka-sink.ts';
+import { AckTracker, type TxToken } from '../ack-tracker.ts';
+import { RelayError } from '../errors.ts';
+import type { RelayProducer } from '../kafka-producer.ts';
+import { KafkaSink } from './kafka-sink.ts';
+import type { KafkaSinkOptions } from './kafka-sink-options.ts';
+import {
+  checkpointOf,
+  events,
+  failPending,
+  options,
+  record,
+  type Sent,
+  scriptedProducer,
+  scriptedTransactions,
+  tick,
+} from './scripted-kafka.ts';
 
-interface Sent {
-  messages: KafkaRecord[];
-  resolve: () => void;
-  reject: (error: Error) => void;
+/** The stream's sink as the session opens it: acks go to the tracker, a failure to `failures`. */
+function streamSink(producer: RelayProducer, tracker: AckTracker, opts: KafkaSinkOptions, failures: RelayError[] = []) {
+  return new KafkaSink<TxToken>(producer, opts, {
+    acked: (token) => tracker.ack(token),
+    failed: (error) => failures.push(error),
+  });
 }
 
-/**
- * Every send of the scripted producers. A send a test leaves pending is failed
- * after it: the sink's send timeout (a minute) would otherwise hold the process.
- */
-const everySent: Sent[] = [];
-
-function scriptedProducer() {
-  const sent: Sent[] = [];
-  const producer = {
-    send({ messages }: { messages: KafkaRecord[] }) {
-      return new Promise<void>((resolve, reject) => {
-        sent.push({ messages, resolve, reject });
-        everySent.push({ messages, resolve, reject });
-      });
-    },
-  } as unknown as RelayProducer;
-  return { producer, sent };
-}
-
-const options: KafkaSinkOptions = {
-  maxBatchRecords: 2,
-  maxBatchBytes: 1024 * 1024,
-  maxRequestsInFlight: 3,
-  maxRecordBytes: 1024 * 1024,
-  deadLetterTopic: undefined,
-  sendTimeoutMs: 60_000,
-  lingerMs: 0,
-  maxInflightRecords: 1_000,
-  maxInflightBytes: 64 * 1024 * 1024,
-  checkpoint: { topic: 'checkpoints', key: Buffer.from('relay'), slot: 's', database: 'd', systemIdentifier: '1' },
-  checkpointIntervalMs: 0,
-  transactional: false,
-};
-
-const record = (commitLsn: string, seq: number) =>
-  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, { commitLsn, seq });
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-const events = (s: Sent) => s.messages.filter((m) => m.topic === 'events').map((m) => m.position.seq);
-const checkpointOf = (s: Sent) => {
-  const found = s.messages.find((m) => m.topic === 'checkpoints');
-  return found ? (JSON.parse(String(found.value)) as { seq: number }).seq : null;
-};
+/** Checkpoints at most once per `intervalMs`. */
+const interval = (intervalMs: number, opts: KafkaSinkOptions = options): KafkaSinkOptions => ({
+  ...opts,
+  checkpoint: opts.checkpoint && { ...opts.checkpoint, intervalMs },
+});
 
 /** One transaction (commit 0/10) of n records pushed at once; the sink's requests so far. */
-async function pushTransaction(sink: KafkaSink, tracker: AckTracker, n: number) {
+async function pushTransaction(sink: KafkaSink<TxToken>, tracker: AckTracker, n: number) {
   tracker.begin();
   for (let i = 0; i < n; i++) sink.push(record('0/10', i), tracker.track());
   tracker.commit(0x10n);
@@ -73,14 +48,12 @@ async function pushTransaction(sink: KafkaSink, tracker: AckTracker, n: number) 
 
 const sink = suite('kafka sink, several requests in flight');
 
-sink.after.each(() => {
-  for (const pending of everySent.splice(0)) pending.reject(new Error('test over'));
-});
+sink.after.each(failPending);
 
 sink('full requests go out side by side; a partial one waits for those ahead', async () => {
   const { producer, sent } = scriptedProducer();
   const tracker = new AckTracker(0n);
-  const s = new KafkaSink(producer, tracker, options, () => {});
+  const s = streamSink(producer, tracker, options);
   await pushTransaction(s, tracker, 7);
   assert.equal(
     sent.map(events),
@@ -104,7 +77,7 @@ sink('full requests go out side by side; a partial one waits for those ahead', a
 sink('acks reach the tracker in send order, and checkpoints name only an acked prefix', async () => {
   const { producer, sent } = scriptedProducer();
   const tracker = new AckTracker(0n);
-  const s = new KafkaSink(producer, tracker, options, () => {});
+  const s = streamSink(producer, tracker, options);
   await pushTransaction(s, tracker, 6);
   sent[2]?.resolve();
   sent[1]?.resolve();
@@ -122,7 +95,7 @@ sink('a failed request fails the session although a later one was acked', async 
   const { producer, sent } = scriptedProducer();
   const tracker = new AckTracker(0n);
   const failures: RelayError[] = [];
-  const s = new KafkaSink(producer, tracker, options, (error) => failures.push(error));
+  const s = streamSink(producer, tracker, options, failures);
   await pushTransaction(s, tracker, 4);
   sent[1]?.resolve();
   await tick();
@@ -142,7 +115,7 @@ sink('a failed request fails the session although a later one was acked', async 
 sink('checkpoints at most once per interval, and the last one at once on drain', async () => {
   const { producer, sent } = scriptedProducer();
   const tracker = new AckTracker(0n);
-  const s = new KafkaSink(producer, tracker, { ...options, checkpointIntervalMs: 60_000 }, () => {});
+  const s = streamSink(producer, tracker, interval(60_000));
   await pushTransaction(s, tracker, 2);
   sent[0]?.resolve();
   await tick();
@@ -169,32 +142,10 @@ sink.run();
 
 const transactional = suite('kafka sink, exactly-once (one transaction at a time)');
 
-/** A producer whose transactions commit when the test says; what each committed or was sent. */
-function scriptedTransactions() {
-  const sent: Sent[] = [];
-  const producer = {
-    async beginTransaction() {
-      let messages: KafkaRecord[] = [];
-      return {
-        async send(request: { messages: KafkaRecord[] }) {
-          messages = request.messages;
-        },
-        commit: () => new Promise<void>((resolve, reject) => sent.push({ messages, resolve, reject })),
-      };
-    },
-  } as unknown as RelayProducer;
-  return { producer, sent };
-}
-
 transactional('each transaction carries a checkpoint of its own last record; acks wait for the commit', async () => {
   const { producer, sent } = scriptedTransactions();
   const tracker = new AckTracker(0n);
-  const s = new KafkaSink(
-    producer,
-    tracker,
-    { ...options, transactional: true, checkpointIntervalMs: 60_000 },
-    () => {},
-  );
+  const s = streamSink(producer, tracker, interval(60_000, { ...options, transactions: 'per-request' }));
   await pushTransaction(s, tracker, 5);
   await tick();
   assert.is(sent.length, 1, 'one transaction at a time, whatever maxRequestsInFlight says');
@@ -222,7 +173,7 @@ transactional('a transaction that does not commit ends the session with nothing 
   const { producer, sent } = scriptedTransactions();
   const tracker = new AckTracker(0n);
   const failures: RelayError[] = [];
-  const s = new KafkaSink(producer, tracker, { ...options, transactional: true }, (error) => failures.push(error));
+  const s = streamSink(producer, tracker, { ...options, transactions: 'per-request' }, failures);
   await pushTransaction(s, tracker, 2);
   await tick();
   sent[0]?.reject(new Error('coordinator gone'));
