@@ -7,6 +7,7 @@
 import {
   assertError,
   call,
+  pause,
   readTopic,
   type WalnutFixture,
   type WalnutProcess,
@@ -203,7 +204,7 @@ kv('?after= times out with 504 while the applier is down, and wakes readers once
     const n = (await scans()) - before;
     return n >= readers && n;
   });
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await pause(1_500);
   const total = (await scans()) - before;
   console.log(`  ${readers} readers waiting ${waitMs} ms cost ${total} scans of requests (first count ${grown})`);
   assert.ok(total < readers * 2, `no polling per waiting reader: ${total} scans`);

@@ -4,7 +4,7 @@
  * asked, and the process exits 0 once drained.
  */
 import { request } from 'node:http';
-import { waitFor, walnutSuite } from '@walnut/stack';
+import { exitCode, pause, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const shutdown = walnutSuite('graceful shutdown', 'shutdown');
@@ -36,7 +36,7 @@ shutdown('a write in flight during SIGTERM completes and commits; then the API e
     },
   );
   req.write(body.slice(0, 5_000));
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await pause(200);
 
   api.child.kill('SIGTERM');
   await api.waitForLine(/"msg":"draining"/, 5_000);
@@ -54,8 +54,7 @@ shutdown('a write in flight during SIGTERM completes and commits; then the API e
   const { rows } = await walnut.pool.query('SELECT payload FROM outbox WHERE id = $1', [requestId]);
   assert.is(rows[0]?.payload.key, 'in-flight', 'the write committed');
 
-  await waitFor('the API to exit', async () => !api.running, { timeoutMs: 15_000 });
-  assert.is(api.child.exitCode, 0);
+  assert.is(await exitCode(api, 15_000), 0);
   await api.waitForLine(/"msg":"stopped"/, 1_000);
 });
 

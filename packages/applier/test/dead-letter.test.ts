@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   call,
+  httpUrl,
   readTopic,
   type WalnutFixture,
   type WalnutProcess,
@@ -24,8 +25,7 @@ dlq.before(async (ctx) => {
   await ctx.walnut.startRelay();
   ctx.api = (await ctx.walnut.startApi()).url;
   ctx.applier = await ctx.walnut.startApplier();
-  const { port } = JSON.parse(await ctx.applier.waitForLine(/applier http listening/));
-  ctx.metricsUrl = `http://127.0.0.1:${port}`;
+  ctx.metricsUrl = await httpUrl(ctx.applier);
 });
 
 dlq.after(async ({ walnut }) => {

@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   call,
+  httpUrl,
+  pause,
   readWholeTopic,
   type WalnutFixture,
   type WalnutProcess,
@@ -102,7 +104,7 @@ retention('applied rows past retention are deleted in batches; deletes never rea
   }
 
   // Past its retention too, but not applied: kept.
-  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  await pause(2_500);
   const kept = await walnut.pool.query('SELECT 1 FROM outbox WHERE id = $1', [stuck]);
   assert.is(kept.rowCount, 1, 'an unapplied row is never deleted');
 
@@ -115,8 +117,7 @@ retention('applied rows past retention are deleted in batches; deletes never rea
   });
   assert.is(await topicRecords(walnut), writes + 1 + 1, `${writes} writes + the stuck row + the marker, no deletes`);
 
-  const { port } = JSON.parse(await ctx.applier.waitForLine(/applier http listening/));
-  const metrics = (await call(`http://127.0.0.1:${port}`, 'GET', '/metrics')).body as string;
+  const metrics = (await call(await httpUrl(ctx.applier), 'GET', '/metrics')).body as string;
   assert.match(metrics, new RegExp(`^walnut_applier_outbox_deleted_total ${writes}$`, 'm'));
 });
 

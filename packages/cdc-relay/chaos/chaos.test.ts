@@ -7,7 +7,7 @@
  * nothing committed is missing, per-key order is commit order, kvs is right;
  * with CHAOS_DELIVERY=exactly-once, no record is there twice.
  */
-import { readTopic, type WalnutFixture, type WalnutProcess, waitFor } from '@walnut/stack';
+import { countDelivery, pause, readDistinctIds, type WalnutFixture, type WalnutProcess, waitFor } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ApiLoad } from './load.ts';
@@ -24,7 +24,6 @@ const MAX_INFLIGHT = 500;
 const DELIVERY = chaosDelivery();
 const chaos = suite<Ctx>(`chaos (${DELIVERY})`);
 const log = (line: string) => console.log(`  chaos ${DELIVERY}: ${line}`);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 chaos.before(async (ctx) => {
   await startPrivateWalnut(ctx, 'chaos', {
@@ -116,15 +115,11 @@ chaos('nothing committed is lost or reordered through kills and outages', async 
   assert.is(commitOrder.length, committed.size, 'the witness saw every committed row');
   const position = new Map(commitOrder.map((id, i) => [id, i]));
 
-  const records = await readTopic(
-    walnut.kafka,
-    walnut.topic,
-    (seen) => new Set(seen.map((r) => r.headers.id)).size >= committed.size,
-    180_000,
+  const records = await readDistinctIds(walnut.kafka, walnut.topic, committed.size, 180_000);
+  const { missing, duplicates } = countDelivery(
+    committed.keys(),
+    records.map((r) => r.headers.id),
   );
-  const seen = new Set(records.map((r) => r.headers.id));
-  const missing = [...committed.keys()].filter((id) => !seen.has(id));
-  const duplicates = records.length - seen.size;
   log(`${committed.size} committed, ${records.length} records on the topic, ${duplicates} duplicates`);
   if (missing.length > 0) log(`relay output:\n${ctx.relay.tail(40)}`);
   assert.is(missing.length, 0, `committed rows missing from the topic: ${missing.slice(0, 5).join(', ')}`);

@@ -1,6 +1,4 @@
-import { type KafkaCluster, waitFor } from '@walnut/stack';
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { type KafkaCluster, pause, waitFor } from '@walnut/stack';
 
 /**
  * Faults aimed at one partition's leader (partition 0 of `topic`), each

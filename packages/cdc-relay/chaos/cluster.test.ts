@@ -24,17 +24,27 @@
  * `pnpm run test:chaos` runs it with the single-broker suite; alone:
  *   node --import tsx node_modules/uvu/bin.js packages/cdc-relay/chaos 'cluster\.test\.ts$'
  */
-import { parseLsn } from '@walnut/schema';
-import { type KafkaCluster, readWholeTopic, type WalnutProcess, waitFor } from '@walnut/stack';
+import {
+  checkDelivery,
+  formatReport,
+  httpUrl,
+  type KafkaCluster,
+  type Phase,
+  pause,
+  readWholeTopic,
+  type WalnutProcess,
+  waitConfirmed,
+  waitFor,
+  walLsn,
+} from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LeaderFaults } from './cluster-faults.ts';
-import { checkDelivery, formatReport, type Phase } from './delivery-check.ts';
 import { OutboxLoad } from './outbox-load.ts';
 import { chaosDelivery, type PrivateWalnut, startPrivateWalnut, stopPrivateWalnut } from './private-walnut.ts';
 import { RelayWatch } from './relay-watch.ts';
-import { committedRows, currentLsn } from './witness.ts';
+import { committedRows } from './witness.ts';
 
 interface Ctx extends PrivateWalnut {
   cluster: KafkaCluster;
@@ -71,7 +81,6 @@ const clusterFaults = suite<Ctx>(`cluster faults (${DELIVERY})`);
 let started = Date.now();
 const log = (line: string) =>
   console.log(`  cluster ${DELIVERY} [${((Date.now() - started) / 1000).toFixed(0)}s]: ${line}`);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 clusterFaults.before(async (ctx) => {
   started = Date.now();
@@ -126,7 +135,7 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
 
   /** Runs one named fault under the load; rows committed from now on count for it. */
   const phase = async (name: string, fault: () => Promise<void>) => {
-    phases.push({ name, startLsn: await currentLsn(walnut.pool) });
+    phases.push({ name, startLsn: await walLsn(walnut.pool) });
     watch.mark(name);
     const t0 = Date.now();
     await fault();
@@ -167,18 +176,12 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
   log(`load stopped: ${load.committedTx} transactions (${load.committedRows} rows) committed, ${load.failed} failed`);
 
   // Drained: the relay confirmed everything up to the end of the load.
-  const endLsn = await currentLsn(walnut.pool);
-  await waitFor(
-    'the relay to confirm the end of the load',
-    async () => {
-      const r = await walnut.pool.query(
-        'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-        [walnut.slot],
-      );
-      return r.rows[0]?.lsn ? parseLsn(r.rows[0].lsn) >= endLsn : false;
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  ).catch((error: Error) =>
+  const endLsn = await walLsn(walnut.pool);
+  await waitConfirmed(walnut.pool, walnut.slot, endLsn, {
+    what: 'the relay to confirm the end of the load',
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  }).catch((error: Error) =>
     log(`${error.message}; checking what reached the topic anyway. The relay's last lines:\n${ctx.relay.tail(40)}`),
   );
 
@@ -241,8 +244,7 @@ clusterFaults('nothing committed is lost or reordered while partition leaders mo
 
 /** The relay's walnut_relay_produce_requests_total, by its in_flight label. */
 async function requestsByInFlight(relay: WalnutProcess): Promise<Map<number, number>> {
-  const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metrics = await (await fetch(`${await httpUrl(relay)}/metrics`)).text();
   const counts = new Map<number, number>();
   for (const [, inFlight, count] of metrics.matchAll(
     /^walnut_relay_produce_requests_total\{in_flight="(\d+)"\} (\d+)/gm,

@@ -21,10 +21,21 @@
  *
  *   FAILOVER_PG_VERSION=17 node --import tsx node_modules/uvu/bin.js packages/cdc-relay/chaos 'failover\.test\.ts$'
  */
-import { readTopic, readWholeTopic, type TopicRecord, type WalnutProcess, waitFor } from '@walnut/stack';
+import {
+  checkDelivery,
+  formatReport,
+  lineTime,
+  type Phase,
+  pause,
+  readDistinctIds,
+  readTopic,
+  readWholeTopic,
+  type TopicRecord,
+  waitFor,
+  walLsn,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkDelivery, formatReport, type Phase } from './delivery-check.ts';
 import {
   type FailoverWalnut,
   failoverDeliveries,
@@ -34,7 +45,6 @@ import {
   stopFailoverWalnut,
   syncedOnStandby,
 } from './failover-walnut.ts';
-import { currentLsn } from './witness.ts';
 
 const VERSION = failoverPgVersion();
 const SLOT_SYNC = VERSION >= 17;
@@ -42,7 +52,6 @@ const DELIVERIES = SLOT_SYNC ? failoverDeliveries() : (['at-least-once'] as cons
 const t0 = Date.now();
 const log = (line: string) =>
   console.log(`  failover pg${VERSION} +${((Date.now() - t0) / 1000).toFixed(1)}s: ${line}`);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Ctx extends FailoverWalnut {
   /** uvu neither prints a hook's error nor fails the suite for it (it exits 0): the test throws it. */
@@ -67,20 +76,6 @@ failover.after(async (ctx) => {
   await stopFailoverWalnut(ctx, log);
   log('stopped');
 });
-
-/** The pino time of the first line at or after `from` (an index into output) matching `pattern`. */
-async function lineTime(p: WalnutProcess, from: number, pattern: RegExp, timeoutMs: number): Promise<number> {
-  let found: string | undefined;
-  await waitFor(
-    `${p.name} (pid ${p.pid}) to print ${pattern}`,
-    async () => {
-      found = p.output.slice(from).find((line) => pattern.test(line));
-      return found !== undefined;
-    },
-    { timeoutMs, intervalMs: 20 },
-  );
-  return (JSON.parse(found as string) as { time: number }).time;
-}
 
 /** Reads every lane's witness slot on the primary (before) or the promoted server (after), once a second. */
 function tailWitnesses(ctx: FailoverWalnut, server: () => 'primary' | 'standby'): () => Promise<void> {
@@ -129,7 +124,7 @@ if (SLOT_SYNC) {
       for (const lane of lanes) {
         phases.set(lane, [
           { name: 'before', startLsn: 0n },
-          { name: 'failover', startLsn: await currentLsn(lane.primaryPool) },
+          { name: 'failover', startLsn: await walLsn(lane.primaryPool) },
         ]);
       }
       const relayFrom = new Map(lanes.map((l) => [l, l.relay.output.length]));
@@ -154,7 +149,7 @@ if (SLOT_SYNC) {
           throw new Error(`${lane.delivery}: ${(error as Error).message}\n${lane.relay.tail(30)}`);
         });
         figures.push(`${lane.delivery} ${streamingAt - promotedAt} ms`);
-        (phases.get(lane) as Phase[]).push({ name: 'after', startLsn: await currentLsn(lane.standbyPool) });
+        (phases.get(lane) as Phase[]).push({ name: 'after', startLsn: await walLsn(lane.standbyPool) });
       }
       log(`promotion → relay streaming again: ${figures.join(', ')}`);
       await waitFor(
@@ -244,12 +239,7 @@ async function checkLane(lane: Lane, phases: Phase[]): Promise<void> {
     name(`every accepted write survived (${requests.rows[0]?.n} requests, ${lane.load.accepted} accepted)`),
   );
 
-  await readTopic(
-    walnut.kafka,
-    walnut.topic,
-    (seen) => new Set(seen.map((r) => r.headers.id)).size >= committed.size,
-    120_000,
-  );
+  await readDistinctIds(walnut.kafka, walnut.topic, committed.size, 120_000);
   const records: TopicRecord[] = await readWholeTopic(walnut.kafka, walnut.topic);
   const report = checkDelivery(
     witness,

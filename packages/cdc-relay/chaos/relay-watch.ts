@@ -30,14 +30,7 @@ export class RelayWatch {
   /** A replacement relay process (after an exit) is watched too. */
   follow(relay: WalnutProcess, phase: string): void {
     this.phase = phase;
-    let partial = '';
-    const onChunk = (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) this.onLine(line);
-    };
-    relay.child.stdout?.on('data', onChunk);
-    relay.child.stderr?.on('data', onChunk);
+    relay.listen((line) => this.onLine(line));
     relay.child.once('exit', () => {
       if (!this.retired.has(relay)) this.exits++;
     });

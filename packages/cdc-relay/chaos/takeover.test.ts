@@ -12,14 +12,23 @@
  * slot after wal_sender_timeout, set to 3 s here (docs/relay.md says how to
  * tune it).
  */
-import { readWholeTopic, type WalnutProcess, waitFor } from '@walnut/stack';
+import {
+  checkDelivery,
+  formatReport,
+  lineTime,
+  type Phase,
+  pause,
+  readWholeTopic,
+  type WalnutProcess,
+  waitWholeTopic,
+  walLsn,
+} from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkDelivery, formatReport, type Phase } from './delivery-check.ts';
 import { OutboxLoad } from './outbox-load.ts';
 import { chaosDelivery, type PrivateWalnut, startPrivateWalnut, stopPrivateWalnut } from './private-walnut.ts';
-import { committedRows, currentLsn } from './witness.ts';
+import { committedRows } from './witness.ts';
 
 interface Ctx extends PrivateWalnut {
   relays: [WalnutProcess, WalnutProcess];
@@ -32,7 +41,6 @@ const TAKEOVERS = Number(process.env.CHAOS_TAKEOVERS || 10);
 const DELIVERY = chaosDelivery();
 const takeover = suite<Ctx>(`takeover (${DELIVERY})`);
 const log = (line: string) => console.log(`  takeover ${DELIVERY}: ${line}`);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 takeover.before(async (ctx) => {
   await startPrivateWalnut(ctx, 'takeover', { env: { RELAY_BACKOFF_MAX_MS: '1000' } });
@@ -51,20 +59,6 @@ takeover.after(async (ctx) => {
   await stopPrivateWalnut(ctx, log);
 });
 
-/** The pino time of the first line at or after `from` (an index into output) matching `pattern`. */
-async function lineTime(relay: WalnutProcess, from: number, pattern: RegExp, timeoutMs: number): Promise<number> {
-  let found: string | undefined;
-  await waitFor(
-    `${relay.name} (pid ${relay.pid}) to print ${pattern}`,
-    async () => {
-      found = relay.output.slice(from).find((line) => pattern.test(line));
-      return found !== undefined;
-    },
-    { timeoutMs, intervalMs: 20 },
-  );
-  return (JSON.parse(found as string) as { time: number }).time;
-}
-
 takeover('a standby takes over from a killed or frozen relay, and nothing is lost or reordered', async (ctx) => {
   const { walnut } = ctx;
   const load = new OutboxLoad(ctx.loadPool, { ratePerSecond: 150, keys: 200, maxInFlight: 16 });
@@ -76,7 +70,7 @@ takeover('a standby takes over from a killed or frozen relay, and nothing is los
   for (let i = 0; i < TAKEOVERS; i++) {
     const fault = i % 2 === 0 ? 'SIGKILL' : 'SIGSTOP';
     const [active, standby] = ctx.relays;
-    phases.push({ name: `${i + 1} ${fault}`, startLsn: await currentLsn(walnut.pool) });
+    phases.push({ name: `${i + 1} ${fault}`, startLsn: await walLsn(walnut.pool) });
     const standbyFrom = standby.output.length;
     const activeFrom = active.output.length;
     const at = Date.now();
@@ -96,17 +90,18 @@ takeover('a standby takes over from a killed or frozen relay, and nothing is los
     ctx.relays = [standby, returning];
     await pause(1_500 + Math.random() * 1_500);
   }
-  phases.push({ name: 'settle', startLsn: await currentLsn(walnut.pool) });
+  phases.push({ name: 'settle', startLsn: await walLsn(walnut.pool) });
   await pause(2_000);
   await load.stop();
   log(`load stopped: ${load.committedTx} transactions (${load.committedRows} rows) committed, ${load.failed} failed`);
 
   const witness = await committedRows(walnut.pool, ctx.oracle);
   assert.ok(witness.length >= load.committedRows, 'the witness saw every committed row');
-  await waitFor(
+  await waitWholeTopic(
     'every committed row on the topic',
-    async () =>
-      new Set((await readWholeTopic(walnut.kafka, walnut.topic)).map((r) => r.headers.id)).size >= witness.length,
+    walnut.kafka,
+    walnut.topic,
+    (all) => new Set(all.map((r) => r.headers.id)).size >= witness.length,
     { timeoutMs: 120_000, intervalMs: 2_000 },
   ).catch(() => {});
   const records = await readWholeTopic(walnut.kafka, walnut.topic);

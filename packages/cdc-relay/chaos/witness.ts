@@ -1,12 +1,6 @@
 import { parseLsn } from '@walnut/schema';
+import type { WitnessRow } from '@walnut/stack';
 import type pg from 'pg';
-import type { WitnessRow } from './delivery-check.ts';
-
-/** Where the WAL is now: phases are cut by it. */
-export async function currentLsn(pool: pg.Pool): Promise<bigint> {
-  const r = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return parseLsn(r.rows[0]?.lsn as string);
-}
 
 /**
  * The outbox rows in commit order from the test_decoding slot. A COMMIT row's

@@ -13,7 +13,16 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type KafkaHandle, startKafka, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import {
+  httpUrl,
+  type KafkaHandle,
+  startKafka,
+  type WalnutFixture,
+  waitConfirmed,
+  waitFor,
+  walInsertLsn,
+  walnutFixture,
+} from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -84,24 +93,14 @@ backpressure(`Kafka frozen while ${ROWS} rows of 512 KiB arrive: RSS bounded, al
     `RSS grew ${mib(peak - baseline)} MiB while ${mib(ROWS * ROW_BYTES)} MiB waited in the slot`,
   );
 
-  const end = (await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]
-    ?.lsn as string;
-  await waitFor(
-    'the slot confirmed past the last row',
-    async () => {
-      const r = await walnut.pool.query<{ done: boolean }>(
-        'SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1',
-        [walnut.slot, end],
-      );
-      return r.rows[0]?.done === true;
-    },
-    { timeoutMs: 300_000, intervalMs: 500 },
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}\nrelay output:\n${relay.tail(20)}`);
+  await waitConfirmed(walnut.pool, walnut.slot, await walInsertLsn(walnut.pool), {
+    what: 'the slot confirmed past the last row',
+    timeoutMs: 300_000,
+    intervalMs: 500,
+    relay,
   });
   // The relay's count of records in committed Kafka transactions (reading 1.5 GB back would double the test's time).
-  const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metrics = await (await fetch(`${await httpUrl(relay)}/metrics`)).text();
   const relayed = Number(/^walnut_relay_events_total (\d+)/m.exec(metrics)?.[1]);
   assert.ok(relayed >= ROWS, `${relayed} records committed to Kafka for ${ROWS} rows`);
   await relay.stop('SIGTERM');

@@ -13,14 +13,18 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseLsn } from '@walnut/schema';
 import {
+  countDelivery,
   type PostgresHandle,
   readTopic,
+  slotLsn,
   startPostgres,
   startWalnutProcess,
   type WalnutFixture,
   type WalnutProcess,
   waitFor,
+  walLsn,
   walnutFixture,
 } from '@walnut/stack';
 import { suite } from 'uvu';
@@ -74,8 +78,10 @@ async function relayed(walnut: WalnutFixture, ids: readonly string[]) {
     (seen) => [...wanted].every((id) => seen.some((r) => r.headers.id === id)),
     120_000,
   );
-  const seen = new Set(records.map((r) => r.headers.id));
-  const missing = ids.filter((id) => !seen.has(id));
+  const { missing } = countDelivery(
+    ids,
+    records.map((r) => r.headers.id),
+  );
   assert.is(missing.length, 0, `${missing.length} of ${ids.length} rows missing from ${walnut.topic}`);
   return records;
 }
@@ -89,14 +95,6 @@ async function fatalExit(relay: WalnutProcess): Promise<{ code: string; msg: str
   assert.is(fatal.length, 1, `one fatal line, got:\n${relay.tail(10)}`);
   assert.ok(relay.child.exitCode !== 0, `exit code ${relay.child.exitCode}`);
   return JSON.parse(fatal[0] as string) as { code: string; msg: string };
-}
-
-async function confirmedFlush(walnut: WalnutFixture): Promise<string> {
-  const r = await walnut.pool.query<{ lsn: string }>(
-    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-    [walnut.slot],
-  );
-  return r.rows[0]?.lsn ?? 'no slot';
 }
 
 identity('a RELAY_TRANSACTIONAL_ID shared by two slots stops the second with CONFIG_INVALID', async (ctx) => {
@@ -139,7 +137,7 @@ identity('a restored server whose WAL passed the checkpoint stops with CHECKPOIN
   const backup = path.join(ctx.dir, 'backup');
   copyCluster(server.dataDir, backup);
   await server.start();
-  const slotAtBackup = await confirmedFlush(walnut);
+  const slotAtBackup = await slotLsn(walnut.pool, walnut.slot);
 
   relay = await walnut.startRelay(RELAY_ENV);
   const lost = await write(walnut, 10);
@@ -147,17 +145,17 @@ identity('a restored server whose WAL passed the checkpoint stops with CHECKPOIN
   await relay.stop('SIGKILL');
   const checkpointLsn = records
     .map((r) => r.headers['walnut-commit-lsn'] as string)
-    .reduce((a, b) => (lsn(a) > lsn(b) ? a : b));
+    .reduce((a, b) => (parseLsn(a) > parseLsn(b) ? a : b));
 
   // Restore the backup: the same system identifier and slot, and a WAL that ends before the checkpoint.
   await server.stop('immediate');
   await rename(server.dataDir, path.join(ctx.dir, 'lost-history'));
   copyCluster(backup, server.dataDir);
   await server.start();
-  assert.is(await confirmedFlush(walnut), slotAtBackup);
+  assert.is(await slotLsn(walnut.pool, walnut.slot), slotAtBackup);
   // The app writes on, the same rows as before the restore: its WAL passes the checkpoint's LSN.
   const fresh: string[] = [];
-  while (lsn(await currentWal(walnut)) <= lsn(checkpointLsn)) fresh.push(...(await write(walnut, 10)));
+  while ((await walLsn(walnut.pool)) <= parseLsn(checkpointLsn)) fresh.push(...(await write(walnut, 10)));
 
   const restarted = startWalnutProcess('relay', { ...walnut.relayEnv, ...RELAY_ENV });
   const fatal = await fatalExit(restarted);
@@ -165,7 +163,7 @@ identity('a restored server whose WAL passed the checkpoint stops with CHECKPOIN
     `  restored server: ${fresh.length} new rows, checkpoint at ${checkpointLsn}; ${fatal.code}: ${fatal.msg}`,
   );
   assert.is(fatal.code, 'CHECKPOINT_MISMATCH');
-  assert.is(await confirmedFlush(walnut), slotAtBackup, 'nothing confirmed: the slot replays the new rows');
+  assert.is(await slotLsn(walnut.pool, walnut.slot), slotAtBackup, 'nothing confirmed: the slot replays the new rows');
 
   // A new transactional id starts exactly-once afresh and relays every row the restored server holds.
   relay = await walnut.startRelay({ ...RELAY_ENV, RELAY_TRANSACTIONAL_ID: `after-restore-${randomUUID()}` });
@@ -176,16 +174,6 @@ identity('a restored server whose WAL passed the checkpoint stops with CHECKPOIN
 /** cp -a: the copy keeps the postgres OS user as its owner. */
 function copyCluster(from: string, to: string): void {
   execFileSync('cp', ['-a', from, to]);
-}
-
-function lsn(text: string): bigint {
-  const [hi, lo] = text.split('/') as [string, string];
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-}
-
-async function currentWal(walnut: WalnutFixture): Promise<string> {
-  const r = await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return r.rows[0]?.lsn as string;
 }
 
 identity.run();

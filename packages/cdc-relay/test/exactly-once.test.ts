@@ -6,7 +6,8 @@
  * open in the shared checkpoint topic.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
+import { parseLsn } from '@walnut/schema';
+import { countDelivery, pause, readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const exactlyOnce = walnutSuite('exactly-once', 'exactly_once');
@@ -52,7 +53,7 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
       timeoutMs: 120_000,
     });
     // Let it stream for a moment, then kill it wherever it is.
-    await new Promise((resolve) => setTimeout(resolve, 150 + kill * 40));
+    await pause(150 + kill * 40);
     assert.is(await relay.stop('SIGKILL'), null);
     relay = await walnut.startRelay(RELAY_ENV);
     skippedLines.push(...relay.output.filter((line) => line.includes('exactly-once: skipping')));
@@ -64,12 +65,14 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
   const expected = new Set(ids);
   const records = await readTopic(walnut.kafka, walnut.topic, (seen) => seen.length >= expected.size, 120_000);
   // A little longer: a duplicate would arrive after the last new record.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await pause(2_000);
   const all = await readTopic(walnut.kafka, walnut.topic, (seen) => seen.length >= records.length, 60_000);
-  const seen = new Map<string, number>();
-  for (const r of all) seen.set(r.headers.id as string, (seen.get(r.headers.id as string) ?? 0) + 1);
-  const missing = [...expected].filter((id) => !seen.has(id)).length;
-  const duplicates = all.length - seen.size;
+  const delivery = countDelivery(
+    expected,
+    all.map((r) => r.headers.id),
+  );
+  const missing = delivery.missing.length;
+  const { duplicates } = delivery;
   console.log(
     `  exactly-once: ${expected.size} rows, ${all.length} records, ${missing} missing, ${duplicates} duplicates; ` +
       `${skippedLines.length} restarts skipped what Kafka held`,
@@ -79,8 +82,7 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
   // Per key (per partition), records are in commit order: LSN, then seq.
   const last = new Map<string, [bigint, number]>();
   for (const r of all) {
-    const [hi, lo] = (r.headers['walnut-commit-lsn'] as string).split('/') as [string, string];
-    const at: [bigint, number] = [(BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`), Number(r.headers['walnut-seq'])];
+    const at: [bigint, number] = [parseLsn(r.headers['walnut-commit-lsn'] as string), Number(r.headers['walnut-seq'])];
     const before = last.get(r.key as string);
     if (before) assert.ok(before[0] < at[0] || (before[0] === at[0] && before[1] < at[1]), `order of key ${r.key}`);
     last.set(r.key as string, at);

@@ -7,17 +7,12 @@
  * creates its slot and streams, and status shows the 17+ columns as null.
  * Run on a version with WALNUT_PG_VERSION / PG_BIN.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { readTopic, startNodeScript, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
+import { readTopic, runRelayCli, startRelayCli, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const exec = promisify(execFile);
-const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
 const failover = walnutSuite('failover slot', 'failover');
 
 async function cli(
@@ -25,15 +20,7 @@ async function cli(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...walnut.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runRelayCli(args, { ...walnut.env, ...env });
 }
 
 async function versionNum(walnut: WalnutFixture): Promise<number> {
@@ -137,12 +124,11 @@ failover('snapshot creates the slot with failover on 17+, and without when the s
   for (const setting of ['true', 'false']) {
     const slot = `${walnut.slot}_snap_${setting}`;
     const progressFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-failover-')), 'snapshot.json');
-    const run = startNodeScript(
-      'snapshot',
-      'packages/cdc-relay/bin/walnut-relay.js',
-      ['snapshot', '--no-stream', '--progress-file', progressFile],
-      { ...walnut.env, RELAY_SLOT: slot, RELAY_SLOT_FAILOVER: setting },
-    );
+    const run = startRelayCli('snapshot', ['snapshot', '--no-stream', '--progress-file', progressFile], {
+      ...walnut.env,
+      RELAY_SLOT: slot,
+      RELAY_SLOT_FAILOVER: setting,
+    });
     const start = JSON.parse(await run.waitForLine(/"event":"replay.start"/, 120_000)) as { slotFailover?: boolean };
     assert.is(start.slotFailover, setting === 'true' && v >= 170_000);
     await run.waitForLine(/"event":"replay.done"/, 120_000);

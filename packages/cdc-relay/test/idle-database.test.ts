@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseLsn } from '@walnut/schema';
-import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
+import { pause, readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import pg from 'pg';
 import * as assert from 'uvu/assert';
 
@@ -79,7 +79,7 @@ idle('a busy non-outbox table does not hold the slot back', async ({ walnut }) =
   // Sampling, not synchronization: the slot's position every SAMPLE_MS while the writer runs.
   const samples: Sample[] = [await sample(walnut, startedAt)];
   while (!writerDone) {
-    await Promise.race([writing, new Promise((resolve) => setTimeout(resolve, SAMPLE_MS))]);
+    await Promise.race([writing, pause(SAMPLE_MS)]);
     samples.push(await sample(walnut, startedAt));
   }
   await writing;

@@ -11,7 +11,7 @@
  * `_` are treated alike (`….eu_orders` beside `….eu.orders`), so the topic stays
  * unknown, as with auto.create.topics.enable=false (the local broker has it on).
  */
-import { readTopic, type WalnutProcess, walnutSuite } from '@walnut/stack';
+import { httpUrl, readTopic, type WalnutProcess, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const refused = walnutSuite('kafka refuses a topic', 'topic_refused');
@@ -28,7 +28,7 @@ refused(
     try {
       await admin.createTopics({ topics: [{ topic: colliding, numPartitions: 1 }], waitForLeaders: true });
       relay = await walnut.startRelay({ RELAY_BACKOFF_MAX_MS: String(CAP_MS) });
-      const port = (JSON.parse(await relay.waitForLine(/http listening/)) as { port: number }).port;
+      const base = await httpUrl(relay);
       await walnut.pool.query(
         `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
        VALUES (gen_random_uuid(), 'eu_orders', 'k', 'kv.set', '{"n": 1}')`,
@@ -39,7 +39,6 @@ refused(
       assert.match(error, `${prefix}eu_orders`);
       assert.match(error, 'create the topic');
       assert.ok(delayMs >= CAP_MS / 2, `tried again after ${delayMs} ms, not as if transient`);
-      const base = `http://127.0.0.1:${port}`;
       assert.is((await fetch(`${base}/ready`)).status, 503);
       assert.match(await (await fetch(`${base}/metrics`)).text(), 'walnut_relay_state{state="blocked"} 1');
 

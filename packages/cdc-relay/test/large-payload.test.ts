@@ -7,11 +7,10 @@
  * the relay with RECORD_TOO_LARGE or goes to a dead-letter topic.
  */
 import {
+  exitCode,
   readTopic,
   startWalnutProcess,
   type WalnutFixture,
-  type WalnutProcess,
-  waitFor,
   walnutSuite,
 } from '@walnut/stack';
 import * as assert from 'uvu/assert';
@@ -86,7 +85,7 @@ large(
     VALUES (gen_random_uuid(), 'oversized', 'k', 'kv.set', '{"after": true}')`);
 
     const relay = startWalnutProcess('relay', { ...walnut.env, ...smallLimitEnv });
-    assert.is(await waitForExit(relay), 1, relay.tail());
+    assert.is(await exitCode(relay, 60_000), 1, relay.tail());
     const fatal = relay.output.find((line) => line.includes('"level":60')) ?? '';
     assert.match(fatal, '"code":"RECORD_TOO_LARGE"');
     assert.match(fatal, `outbox row ${id}`);
@@ -108,10 +107,5 @@ large(
     await resumed.stop('SIGTERM');
   },
 );
-
-async function waitForExit(process: WalnutProcess): Promise<number | null> {
-  await waitFor('the relay to exit', async () => !process.running, { timeoutMs: 60_000 });
-  return process.child.exitCode;
-}
 
 large.run();

@@ -6,8 +6,7 @@
  * full window pauses the WAL reader, so the rest of the transaction waits in
  * the server's socket buffer and the walsender, not in the relay.
  */
-import { parseLsn } from '@walnut/schema';
-import { readTopic, waitFor, walnutSuite } from '@walnut/stack';
+import { countDelivery, readDistinctIds, waitConfirmed, walLsn, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 /** LARGE_TX_ROWS: the compatibility matrix (pnpm test:compat) takes fewer, still more than the in-flight window. */
@@ -40,23 +39,16 @@ large(`a single transaction of ${ROWS} outbox rows is relayed with bounded memor
     );
     const committedAt = performance.now();
     // The commit record is behind the insert position read after COMMIT returned.
-    const upper = await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    const commitBound = parseLsn(upper.rows[0]?.lsn ?? '0/0');
+    const commitBound = await walLsn(walnut.pool);
     console.log(`  large transaction: committed ${ROWS} rows in ${((committedAt - startedAt) / 1000).toFixed(1)}s`);
 
     // The relay confirms the transaction only once Kafka acked every one of its records.
-    await waitFor(
-      'the slot to confirm the large transaction',
-      async () => {
-        const r = await walnut.pool.query<{ lsn: string }>(
-          'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-          [walnut.slot],
-        );
-        if (!relay.running) throw new Error(`relay exited:\n${relay.tail(20)}`);
-        return parseLsn(r.rows[0]?.lsn ?? '0/0') >= commitBound;
-      },
-      { timeoutMs: 300_000, intervalMs: 250 },
-    );
+    await waitConfirmed(walnut.pool, walnut.slot, commitBound, {
+      what: 'the slot to confirm the large transaction',
+      timeoutMs: 300_000,
+      intervalMs: 250,
+      relay,
+    });
     const confirmedAt = performance.now();
     clearInterval(sampler);
     const peak = Math.max(...rss);
@@ -70,22 +62,15 @@ large(`a single transaction of ${ROWS} outbox rows is relayed with bounded memor
     const ids = await walnut.pool.query<{ id: string }>('SELECT id::text AS id FROM outbox');
     const expected = new Set(ids.rows.map((r) => r.id));
     assert.is(expected.size, ROWS);
-    // Counted as batches arrive, so each check does not rescan everything read so far.
-    const seen = new Set<string | undefined>();
-    let counted = 0;
-    const records = await readTopic(
-      walnut.kafka,
-      walnut.topic,
-      (read) => {
-        for (; counted < read.length; counted++) seen.add(read[counted]?.headers.id);
-        return seen.size >= ROWS;
-      },
-      180_000,
+    const records = await readDistinctIds(walnut.kafka, walnut.topic, ROWS, 180_000);
+    const delivery = countDelivery(
+      expected,
+      records.map((r) => r.headers.id),
     );
-    const missing = [...expected].filter((id) => !seen.has(id)).length;
-    const unexpected = [...seen].filter((id) => id === undefined || !expected.has(id)).length;
+    const missing = delivery.missing.length;
+    const { unexpected } = delivery;
     console.log(
-      `  large transaction: the topic holds ${records.length} records, ${seen.size} distinct ids, ${missing} missing`,
+      `  large transaction: the topic holds ${records.length} records, ${delivery.counts.size} distinct ids, ${missing} missing`,
     );
     assert.is(missing, 0, `${missing} of ${ROWS} ids missing from the topic`);
     assert.is(unexpected, 0, 'the topic holds only ids of the table');

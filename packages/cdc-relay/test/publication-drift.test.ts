@@ -9,17 +9,23 @@
  * walnut_relay_state; the code on the status page), and its slot confirms nothing
  * past rows it could not see.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { readTopic, startWalnutProcess, type WalnutFixture, type WalnutProcess, walnutFixture } from '@walnut/stack';
+import {
+  confirmedLsn,
+  httpUrl,
+  killAfterEach,
+  pause,
+  readTopic,
+  runRelayCli,
+  startWalnutProcess,
+  type WalnutFixture,
+  type WalnutProcess,
+  walLsn,
+  walnutFixture,
+} from '@walnut/stack';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { confirmedLsn, walLsn } from './slot-lsn.ts';
 
-const exec = promisify(execFile);
-const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
 const CHECK_MS = 1_000;
 /** Short status reports: a relay without the LSN ceiling would confirm past a gap at once. */
 const FAST = {
@@ -30,20 +36,16 @@ const FAST = {
 
 const drift = suite<{ walnut: WalnutFixture }>('publication drift');
 /** Relays a test starts itself (walnut.startRelay waits for `streaming`, which these never reach). */
-const started: WalnutProcess[] = [];
+const killAfterTest = killAfterEach(drift);
 drift.before.each(async (ctx) => {
   ctx.walnut = await walnutFixture('pub_drift');
 });
 drift.after.each(async ({ walnut }) => {
-  // A failed test must not leave a relay running (and holding the slot the fixture drops).
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
   await walnut?.close();
 });
 
 function startRelay(walnut: WalnutFixture, env: Record<string, string>): WalnutProcess {
-  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST, ...env });
-  started.push(relay);
-  return relay;
+  return killAfterTest(startWalnutProcess('relay', { ...walnut.env, ...FAST, ...env }));
 }
 
 async function insert(
@@ -67,10 +69,6 @@ async function relayTwoRows(walnut: WalnutFixture): Promise<void> {
   assert.is(await first.stop('SIGTERM'), 0);
 }
 
-async function httpPort(relay: WalnutProcess): Promise<number> {
-  return (JSON.parse(await relay.waitForLine(/http listening/)) as { port: number }).port;
-}
-
 /**
  * Waits for PUBLICATION_DRIFT, then checks what a user or an orchestrator sees:
  * /ready 503, walnut_relay_state blocked, the code on the status page; and that
@@ -78,11 +76,10 @@ async function httpPort(relay: WalnutProcess): Promise<number> {
  * relay could not see). Returns the error message.
  */
 async function assertStopped(walnut: WalnutFixture, relay: WalnutProcess, gapStart: bigint): Promise<string> {
-  const port = await httpPort(relay);
+  const base = await httpUrl(relay);
   const line = await relay.waitForLine(/"code":"PUBLICATION_DRIFT"/, 30_000);
   const { error } = JSON.parse(line) as { error: string };
   assert.ok(relay.running, 'the relay stays up, saying so');
-  const base = `http://127.0.0.1:${port}`;
   assert.is((await fetch(`${base}/ready`)).status, 503);
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, 'walnut_relay_state{state="blocked"} 1');
@@ -91,9 +88,9 @@ async function assertStopped(walnut: WalnutFixture, relay: WalnutProcess, gapSta
   const status = (await (await fetch(`${base}/status.json`)).json()) as { lastError: { code: string } | null };
   assert.is(status.lastError?.code, 'PUBLICATION_DRIFT');
   // Still not streaming a few checks later, and still nothing confirmed past the gap.
-  await new Promise((resolve) => setTimeout(resolve, 3 * CHECK_MS));
+  await pause(3 * CHECK_MS);
   assert.is((await fetch(`${base}/ready`)).status, 503);
-  const confirmed = await confirmedLsn(walnut);
+  const confirmed = await confirmedLsn(walnut.pool, walnut.slot);
   assert.ok(confirmed <= gapStart, `confirmed_flush_lsn ${confirmed} is not past the gap, which starts at ${gapStart}`);
   assert.match(error, 'walnut-relay replay --since');
   return error;
@@ -104,7 +101,7 @@ drift('a publication for another table: stops at start; fixed, it streams on by 
   await relayTwoRows(walnut);
   await walnut.pool.query('CREATE TABLE other (id int)');
   await walnut.pool.query(`ALTER PUBLICATION ${pg.escapeIdentifier(publication)} SET TABLE other`);
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   await insert(walnut, 3); // what the issue's user wrote through the API: never sent
 
   const relay = startRelay(walnut, {});
@@ -113,7 +110,8 @@ drift('a publication for another table: stops at start; fixed, it streams on by 
   assert.match(error, 'walnut-relay publication sync');
 
   // The named fix; the relay, waiting in backoff, streams again without a restart.
-  await exec(process.execPath, [bin, 'publication', 'sync'], { env: { ...process.env, ...walnut.env } });
+  const sync = await runRelayCli(['publication', 'sync'], walnut.env);
+  assert.is(sync.code, 0, sync.stderr);
   await relay.waitForLine(/"state":"streaming"/, 30_000);
   await insert(walnut, 1);
   const records = await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 3, 30_000);
@@ -125,7 +123,7 @@ drift("publish = 'update': stops at start", async ({ walnut }) => {
   const publication = walnut.env.RELAY_PUBLICATION as string;
   await relayTwoRows(walnut);
   await walnut.pool.query(`ALTER PUBLICATION ${pg.escapeIdentifier(publication)} SET (publish = 'update')`);
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   await insert(walnut, 3);
 
   const relay = startRelay(walnut, {});
@@ -145,7 +143,7 @@ drift('a row filter on the outbox (15+): stops at start', async ({ walnut }) => 
   await walnut.pool.query(
     `ALTER PUBLICATION ${pg.escapeIdentifier(publication)} SET TABLE outbox WHERE (aggregatetype <> 'kv')`,
   );
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   await insert(walnut, 3); // filtered out: never decoded
 
   const relay = startRelay(walnut, {});
@@ -160,7 +158,7 @@ drift('the outbox dropped and created again while streaming: stops within the ch
   const relay = await walnut.startRelay(FAST);
   await insert(walnut, 2);
   await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 2, 30_000);
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   // One transaction, so no check can see the outbox unpublished in between: only the
   // table's oid tells. The 3 rows inserted before the new table joins the publication
   // are never decoded; the 2 after it are.
@@ -185,7 +183,7 @@ drift('the outbox dropped and created again while streaming: stops within the ch
 drift('RELAY_OUTBOX_TABLE changed between runs: stops at start', async ({ walnut }) => {
   await relayTwoRows(walnut);
   await walnut.pool.query('CREATE TABLE outbox2 (LIKE outbox INCLUDING ALL)');
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   // Rows of the old outbox the slot still holds: a relay streaming outbox2 would skip them.
   await insert(walnut, 3);
   await insert(walnut, 3, 'outbox2');
@@ -203,7 +201,7 @@ drift('the publication altered while streaming: caught within the check interval
   await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 2, 30_000);
   await walnut.pool.query('CREATE TABLE other (id int)');
   await walnut.pool.query(`ALTER PUBLICATION ${publication} SET TABLE other`);
-  const gapStart = await walLsn(walnut);
+  const gapStart = await walLsn(walnut.pool);
   const alteredAt = performance.now();
   await insert(walnut, 3);
   await relay.waitForLine(/"code":"PUBLICATION_DRIFT"/, 30_000);

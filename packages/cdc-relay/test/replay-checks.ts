@@ -1,24 +1,22 @@
 import { eventVersion, RELAY_HEADERS } from '@walnut/schema';
-import { type TopicRecord, type WalnutProcess, waitFor } from '@walnut/stack';
+import { countDelivery, type TopicRecord } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 /** How often each outbox row id went out in the replay (or snapshot) named `replayId`. */
 export function replayRecords(records: readonly TopicRecord[], replayId: string): Map<string, number> {
-  return countIds(records.filter((r) => r.headers[RELAY_HEADERS.replay] === replayId));
+  return eventIdCounts(records.filter((r) => r.headers[RELAY_HEADERS.replay] === replayId));
 }
 
 /** How often each outbox row id went out from the slot: records without a walnut-replay header. */
 export function liveRecords(records: readonly TopicRecord[]): Map<string, number> {
-  return countIds(records.filter((r) => r.headers[RELAY_HEADERS.replay] === undefined));
+  return eventIdCounts(records.filter((r) => r.headers[RELAY_HEADERS.replay] === undefined));
 }
 
-function countIds(records: readonly TopicRecord[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of records) {
-    const id = r.headers[RELAY_HEADERS.eventId] as string;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
+function eventIdCounts(records: readonly TopicRecord[]): Map<string, number> {
+  return countDelivery(
+    [],
+    records.map((r) => r.headers[RELAY_HEADERS.eventId]),
+  ).counts;
 }
 
 export interface KvRow {
@@ -48,10 +46,4 @@ export function kvsIsWhatLiveRecordsMake(kvs: readonly KvRow[], records: readonl
     assert.is(row.version, expected?.version.toString(), `${row.key}: version of its newest live event`);
     assert.equal(row.value, expected?.event.op === 'set' ? expected.event.value : null, `${row.key}: its value`);
   }
-}
-
-/** Waits for a relay CLI run to exit; its exit code (null when a signal ended it). */
-export async function exitCode(run: WalnutProcess, timeoutMs = 120_000): Promise<number | null> {
-  await waitFor(`${run.name} to exit`, async () => !run.running, { timeoutMs, intervalMs: 100 });
-  return run.child.exitCode;
 }

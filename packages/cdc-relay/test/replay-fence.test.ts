@@ -9,23 +9,27 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readWholeTopic, startNodeScript, type WalnutFixture, type WalnutProcess, walnutSuite } from '@walnut/stack';
+import {
+  exitCode,
+  insertOutboxRows,
+  killAfterEach,
+  readWholeTopic,
+  startRelayCli,
+  type WalnutFixture,
+  type WalnutProcess,
+  walnutSuite,
+} from '@walnut/stack';
 import * as assert from 'uvu/assert';
-import { exitCode, replayRecords } from './replay-checks.ts';
+import { replayRecords } from './replay-checks.ts';
 
 const fence = walnutSuite('replay fence', 'replay_fence');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-replay-fence-'));
 
 /** Every replay a test started, killed after it whatever it asserted. */
-const started: WalnutProcess[] = [];
-fence.after.each(async () => {
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
-});
+const killAfterTest = killAfterEach(fence);
 
 function startReplay(walnut: WalnutFixture, args: string[]): WalnutProcess {
-  const run = startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', ['replay', ...args], walnut.env);
-  started.push(run);
-  return run;
+  return killAfterTest(startRelayCli('replay', ['replay', ...args], walnut.env));
 }
 
 fence(
@@ -33,12 +37,12 @@ fence(
   async ({ walnut }) => {
     const rows = 20_000;
     const pageSize = 100;
-    await walnut.pool.query(
-      `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
-     SELECT gen_random_uuid(), 'fence', 'f' || (g % 500), 'fence.made', jsonb_build_object('g', g)
-       FROM generate_series(1, $1) g`,
-      [rows],
-    );
+    await insertOutboxRows(walnut.pool, rows, {
+      aggregateType: 'fence',
+      type: 'fence.made',
+      keyPrefix: 'f',
+      keys: 500,
+    });
     const file = path.join(workDir, 'fence.json');
     const target = `${walnut.topic}.fenced`;
     const first = startReplay(walnut, [

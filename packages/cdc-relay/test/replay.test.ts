@@ -9,25 +9,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { RELAY_HEADERS } from '@walnut/schema';
 import {
+  exitCode,
+  insertOutboxRows,
   readWholeTopic,
-  startNodeScript,
+  startRelayCli,
   type TopicRecord,
   type WalnutFixture,
   type WalnutProcess,
-  waitFor,
   waitApplied,
+  waitFor,
   walnutSuite,
   write,
 } from '@walnut/stack';
 import * as assert from 'uvu/assert';
-import { exitCode, type KvRow, kvsIsWhatLiveRecordsMake, liveRecords, replayRecords } from './replay-checks.ts';
+import { type KvRow, kvsIsWhatLiveRecordsMake, liveRecords, replayRecords } from './replay-checks.ts';
 
 const replay = walnutSuite('replay', 'replay');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-replay-'));
 
 /** The relay's replay command as an operator runs it (JSON progress lines: stdout is not a TTY). */
 function startReplay(walnut: WalnutFixture, args: string[]): WalnutProcess {
-  return startNodeScript('replay', 'packages/cdc-relay/bin/walnut-relay.js', ['replay', ...args], walnut.env);
+  return startRelayCli('replay', ['replay', ...args], walnut.env);
 }
 
 function events(run: WalnutProcess, name: string): Array<Record<string, unknown>> {
@@ -212,12 +214,7 @@ replay(
 
 replay('a replay killed mid-way resumes after its last acked page, without a gap', async ({ walnut }) => {
   const rows = 20_000;
-  await walnut.pool.query(
-    `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
-     SELECT gen_random_uuid(), 'bulk', 'b' || (g % 500), 'bulk.made', jsonb_build_object('g', g)
-       FROM generate_series(1, $1) g`,
-    [rows],
-  );
+  await insertOutboxRows(walnut.pool, rows, { aggregateType: 'bulk', type: 'bulk.made', keyPrefix: 'b', keys: 500 });
   const file = path.join(workDir, 'resume.json');
   const target = `${walnut.topic}.replayed`;
   const args = ['--aggregate-type', 'bulk', '--to-topic', target, '--progress-file', file, '--page-size', '100'];

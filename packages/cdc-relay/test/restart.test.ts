@@ -3,18 +3,11 @@
  * confirmed LSN: every committed outbox row reaches Kafka, none is lost.
  */
 import { randomUUID } from 'node:crypto';
-import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
+import { formatLsn } from '@walnut/schema';
+import { confirmedLsn, countDelivery, readDistinctIds, waitConfirmed, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const restart = walnutSuite('relay restart', 'restart');
-
-async function confirmedLsn(walnut: WalnutFixture): Promise<string> {
-  const r = await walnut.pool.query(
-    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-    [walnut.slot],
-  );
-  return r.rows[0].lsn;
-}
 
 restart('SIGKILL and SIGTERM mid-stream lose nothing', async ({ walnut }) => {
   const transactions = 400;
@@ -23,7 +16,7 @@ restart('SIGKILL and SIGTERM mid-stream lose nothing', async ({ walnut }) => {
   let committed = 0;
   // The slot must exist before the app writes: rows committed before it are not decoded.
   let relay = await walnut.startRelay();
-  const createdAt = await confirmedLsn(walnut);
+  const createdAt = await confirmedLsn(walnut.pool, walnut.slot);
   // Plain SQL inserts, as any app would write its outbox.
   const writer = (async () => {
     for (let t = 0; t < transactions; t++) {
@@ -47,11 +40,11 @@ restart('SIGKILL and SIGTERM mid-stream lose nothing', async ({ walnut }) => {
   })();
 
   await waitFor('a quarter written', async () => committed >= transactions / 4);
-  await waitFor('relay confirmed some progress', async () => (await confirmedLsn(walnut)) !== createdAt);
+  await waitConfirmed(walnut.pool, walnut.slot, createdAt + 1n, { what: 'relay confirmed some progress' });
   assert.is(await relay.stop('SIGKILL'), null, 'killed by the signal');
 
   await waitFor('half written', async () => committed >= transactions / 2);
-  const beforeRestart = await confirmedLsn(walnut);
+  const beforeRestart = await confirmedLsn(walnut.pool, walnut.slot);
   relay = await walnut.startRelay();
   await waitFor('three quarters written', async () => committed >= (transactions * 3) / 4);
   assert.is(await relay.stop('SIGTERM'), 0, 'graceful stop exits 0');
@@ -63,23 +56,19 @@ restart('SIGKILL and SIGTERM mid-stream lose nothing', async ({ walnut }) => {
   relay = await walnut.startRelay();
   await writer;
   const expected = new Set(ids);
-  const records = await readTopic(
-    walnut.kafka,
-    walnut.topic,
-    (seen) => new Set(seen.map((r) => r.headers.id)).size >= expected.size,
-    90_000,
+  const records = await readDistinctIds(walnut.kafka, walnut.topic, expected.size, 90_000);
+  const { missing, duplicates } = countDelivery(
+    expected,
+    records.map((r) => r.headers.id),
   );
-  const seen = new Set(records.map((r) => r.headers.id));
-  const missing = [...expected].filter((id) => !seen.has(id));
   if (missing.length > 0) {
-    console.log(`slot at ${await confirmedLsn(walnut)}; relay output:\n${relay.tail(20)}`);
+    console.log(`slot at ${formatLsn(await confirmedLsn(walnut.pool, walnut.slot))}; relay output:\n${relay.tail(20)}`);
   }
   assert.is(missing.length, 0, `missing ${missing.length} of ${expected.size} events`);
-  const duplicates = records.length - seen.size;
   console.log(`  relay restart: ${expected.size} events, ${records.length} records, ${duplicates} duplicates`);
   assert.ok(duplicates < expected.size, 'restarts resume from the confirmed LSN, not from the start');
-  assert.ok(beforeRestart !== '0/0');
-  await waitFor('slot confirmed past the last restart', async () => (await confirmedLsn(walnut)) !== beforeRestart);
+  assert.ok(beforeRestart !== 0n);
+  await waitConfirmed(walnut.pool, walnut.slot, beforeRestart + 1n, { what: 'slot confirmed past the last restart' });
   await relay.stop('SIGTERM');
 });
 

@@ -10,24 +10,20 @@
  * relay says it streams, as an operator's script or a proxy that drops
  * replication connections would.
  */
-import { readTopic, startWalnutProcess, type WalnutProcess, walnutSuite } from '@walnut/stack';
+import { killAfterEach, pause, readTopic, startWalnutProcess, type WalnutProcess, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const backoff = walnutSuite('session backoff', 'session_backoff');
 const CAP_MS = 4_000;
 const WINDOW_MS = 25_000;
-const started: WalnutProcess[] = [];
-backoff.after.each(async () => {
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
-});
+const killAfterTest = killAfterEach(backoff);
 
 const sessions = (relay: WalnutProcess) => relay.output.filter((line) => line.includes('"state":"streaming"')).length;
 
 backoff(
   'a fault that persists right after streaming gives a handful of sessions, not one every few 100 ms',
   async ({ walnut }) => {
-    const relay = startWalnutProcess('relay', { ...walnut.env, RELAY_BACKOFF_MAX_MS: String(CAP_MS) });
-    started.push(relay);
+    const relay = killAfterTest(startWalnutProcess('relay', { ...walnut.env, RELAY_BACKOFF_MAX_MS: String(CAP_MS) }));
     await relay.waitForLine(/"state":"streaming"/, 30_000);
 
     let killed = 0;
@@ -40,7 +36,7 @@ backoff(
         );
         if (r.rowCount) killed++;
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await pause(20);
     }
     const seen = sessions(relay);
     // The ramp's first five waits (100 ms to 3.2 s at least 3.1 s together), then at least

@@ -3,26 +3,13 @@
  * subcommands), the table-less outbox (pg_logical_emit_message), and the
  * /health, /ready and /metrics endpoints, whose counters must move.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { readTopic, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
+import { httpUrl, readTopic, runRelayCli, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const exec = promisify(execFile);
-const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
 const sidecar = walnutSuite('sidecar', 'sidecar');
 
 async function cli(walnut: WalnutFixture, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...walnut.env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runRelayCli(args, walnut.env);
 }
 
 function metric(text: string, name: string): number {
@@ -64,8 +51,7 @@ sidecar('slot and publication subcommands, messages, /ready and /metrics', async
     RELAY_MESSAGE_PREFIXES: 'orders,audit',
     RELAY_MESSAGE_TOPIC_TEMPLATE: `${topicPrefix}.{prefix}`,
   });
-  const port = Number(/"port":(\d+)/.exec(await relay.waitForLine(/http listening/))?.[1]);
-  const base = `http://127.0.0.1:${port}`;
+  const base = await httpUrl(relay);
   assert.is((await fetch(`${base}/health`)).status, 200);
   await waitFor('relay ready', async () => (await fetch(`${base}/ready`)).status === 200);
   const before = await (await fetch(`${base}/metrics`)).text();

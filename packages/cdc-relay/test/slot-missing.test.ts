@@ -4,14 +4,9 @@
  * a missing slot (restore, failover, dropped by hand) is fatal SLOT_MISSING,
  * naming the last LSN it relayed and the command that accepts the gap.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { readTopic, startWalnutProcess, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
+import { exitCode, readTopic, runRelayCli, startWalnutProcess, type WalnutFixture, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
-const exec = promisify(execFile);
-const bin = fileURLToPath(new URL('../bin/walnut-relay.js', import.meta.url));
 const missing = walnutSuite('missing slot', 'slot_missing');
 
 async function insert(walnut: WalnutFixture, n: number): Promise<void> {
@@ -37,8 +32,7 @@ missing('first start creates the slot; after a drop the relay exits with SLOT_MI
   await insert(walnut, 3); // committed while no slot exists: the gap
 
   const second = startWalnutProcess('relay', walnut.env);
-  await waitFor('the relay to exit', async () => !second.running, { timeoutMs: 60_000 });
-  assert.is(second.child.exitCode, 1, second.tail());
+  assert.is(await exitCode(second, 60_000), 1, second.tail());
   const fatal = second.output.find((line) => line.includes('"level":60')) ?? '';
   assert.match(fatal, '"code":"SLOT_MISSING"');
   assert.match(fatal, `LSN ${lastLsn}`);
@@ -47,9 +41,8 @@ missing('first start creates the slot; after a drop the relay exits with SLOT_MI
   assert.is(slots.rowCount, 0, 'the relay did not recreate the slot');
 
   // The named command is the explicit way on; the relay then streams from the new slot.
-  await exec(process.execPath, [bin, 'slot', 'create', '--slot', walnut.slot], {
-    env: { ...process.env, ...walnut.env },
-  });
+  const created = await runRelayCli(['slot', 'create', '--slot', walnut.slot], walnut.env);
+  assert.is(created.code, 0, created.stderr);
   const third = await walnut.startRelay();
   await insert(walnut, 2);
   const after = await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 7, 30_000);

@@ -10,42 +10,34 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RELAY_HEADERS } from '@walnut/schema';
-import { readWholeTopic, startNodeScript, type WalnutFixture, type WalnutProcess, walnutSuite } from '@walnut/stack';
+import { parseLsn } from '@walnut/schema';
+import {
+  exitCode,
+  insertOutboxRows,
+  killAfterEach,
+  readWholeTopic,
+  slotLsn,
+  startRelayCli,
+  type WalnutFixture,
+  type WalnutProcess,
+  walnutSuite,
+} from '@walnut/stack';
 import pg from 'pg';
 import * as assert from 'uvu/assert';
-import { exitCode } from './replay-checks.ts';
+import { replayRecords } from './replay-checks.ts';
 
 const snapshot = walnutSuite('snapshot slot', 'snapshot_slot');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'walnut-snapshot-slot-'));
 
 /** Every CLI run a test started, killed after it whatever it asserted. */
-const started: WalnutProcess[] = [];
-snapshot.after.each(async () => {
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
-});
+const killAfterTest = killAfterEach(snapshot);
 
 function relayCli(args: string[], env: Record<string, string>): WalnutProcess {
-  const run = startNodeScript('relay-cli', 'packages/cdc-relay/bin/walnut-relay.js', args, env);
-  started.push(run);
-  return run;
+  return killAfterTest(startRelayCli('relay-cli', args, env));
 }
 
 async function insertRows(walnut: WalnutFixture, aggregateType: string, rows: number): Promise<void> {
-  await walnut.pool.query(
-    `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload)
-     SELECT gen_random_uuid(), $2, 'k' || (g % 50), 'made', jsonb_build_object('g', g)
-       FROM generate_series(1, $1) g`,
-    [rows, aggregateType],
-  );
-}
-
-async function slotLsn(walnut: WalnutFixture, slot: string): Promise<string | undefined> {
-  const r = await walnut.pool.query<{ lsn: string }>(
-    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
-    [slot],
-  );
-  return r.rows[0]?.lsn;
+  await insertOutboxRows(walnut.pool, rows, { aggregateType, type: 'made', keyPrefix: 'k', keys: 50 });
 }
 
 /** Every row of `aggregateType` is on its topic with the snapshot's walnut-replay header. */
@@ -55,9 +47,7 @@ async function assertSnapshotted(walnut: WalnutFixture, aggregateType: string, r
   const ids = await walnut.pool.query<{ id: string }>('SELECT id::text FROM outbox WHERE aggregatetype = $1', [
     aggregateType,
   ]);
-  const seen = new Set(
-    records.filter((r) => r.headers[RELAY_HEADERS.replay] === replayId).map((r) => r.headers[RELAY_HEADERS.eventId]),
-  );
+  const seen = replayRecords(records, replayId);
   const missing = ids.rows.filter((r) => !seen.has(r.id));
   assert.is(missing.length, 0, `${missing.length} of ${ids.rowCount} rows not relayed by ${replayId}`);
 }
@@ -94,7 +84,7 @@ snapshot(
         refused.output.some((line) => line.includes('CONFIG_INVALID') && line.includes('dropped slot')),
         refused.tail(),
       );
-      assert.is(await slotLsn(walnut, slot), undefined, 'no slot left behind');
+      assert.is(await slotLsn(walnut.pool, slot), undefined, 'no slot left behind');
       assert.not.ok(existsSync(file), 'no progress file left behind');
 
       // Fixed: the same command again starts clean.
@@ -123,8 +113,8 @@ snapshot(
     const killed = relayCli(['snapshot', '--page-size', '200'], { ...env, WALNUT_TEST_PAUSE_AFTER_SLOT_CREATED: '1' });
     await killed.waitForLine(/WALNUT_TEST_PAUSE_AFTER_SLOT_CREATED/, 60_000);
     assert.is(await killed.stop('SIGKILL'), null, 'killed');
-    const consistentPoint = await slotLsn(walnut, walnut.slot);
-    assert.ok(consistentPoint, 'the slot exists');
+    const consistentPoint = await slotLsn(walnut.pool, walnut.slot);
+    assert.ok(consistentPoint !== undefined, 'the slot exists');
 
     // Streaming it now would skip every row above for ever.
     const run = relayCli(['run'], env);
@@ -135,7 +125,7 @@ snapshot(
         `run names ${needed}: ${run.tail()}`,
       );
     }
-    assert.is(await slotLsn(walnut, walnut.slot), consistentPoint, 'nothing streamed from the slot');
+    assert.is(await slotLsn(walnut.pool, walnut.slot), consistentPoint, 'nothing streamed from the slot');
 
     const fresh = relayCli(['snapshot'], env);
     assert.is(await exitCode(fresh), 2, fresh.tail());
@@ -154,7 +144,7 @@ snapshot(
       finishedAt: string | null;
     };
     assert.ok(state.finishedAt, 'finished');
-    assert.is(state.consistentPoint, consistentPoint, "the slot's consistent point, read back from the slot");
+    assert.is(parseLsn(state.consistentPoint), consistentPoint, "the slot's consistent point, read back from the slot");
     await assertSnapshotted(walnut, 'orphan', state.replayId);
 
     // Finished: run streams.

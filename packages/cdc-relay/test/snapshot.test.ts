@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eventVersion, parseLsn, RELAY_HEADERS } from '@walnut/schema';
-import { readWholeTopic, startNodeScript, waitFor, walnutSuite } from '@walnut/stack';
+import { countDelivery, exitCode, startRelayCli, waitFor, waitWholeTopic, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 import { liveRecords } from './replay-checks.ts';
 
@@ -48,12 +48,7 @@ snapshot(`${PREEXISTING} pre-existing rows plus concurrent writes: 0 missing, 0 
   await waitFor('the app writing', async () => written.length >= 200);
 
   const progressFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-snapshot-')), 'snapshot.json');
-  const relay = startNodeScript(
-    'snapshot',
-    'packages/cdc-relay/bin/walnut-relay.js',
-    ['snapshot', '--progress-file', progressFile],
-    walnut.relayEnv,
-  );
+  const relay = startRelayCli('snapshot', ['snapshot', '--progress-file', progressFile], walnut.relayEnv);
   const started = JSON.parse(await relay.waitForLine(/"event":"replay.start"/, 120_000)) as { order: string[] };
   assert.equal(started.order, ['created_at', 'id'], 'pages in creation order over the outbox index');
   await relay.waitForLine(/"event":"replay.done"/, 120_000);
@@ -68,23 +63,20 @@ snapshot(`${PREEXISTING} pre-existing rows plus concurrent writes: 0 missing, 0 
   const state = JSON.parse(readFileSync(progressFile, 'utf8')) as { consistentPoint: string; replayId: string };
   const outbox = await walnut.pool.query<{ id: string }>('SELECT id::text FROM outbox');
   assert.is(outbox.rowCount, preexisting + written.length);
-  const records = await waitFor(
+  const records = await waitWholeTopic(
     'every row in Kafka',
-    async () => {
-      const all = await readWholeTopic(walnut.kafka, walnut.topic);
-      return all.length >= outbox.rows.length ? all : undefined;
-    },
+    walnut.kafka,
+    walnut.topic,
+    (all) => all.length >= outbox.rows.length,
     { timeoutMs: 180_000, intervalMs: 2_000 },
   );
 
   const snapshotted = records.filter((r) => r.headers[RELAY_HEADERS.replay] === state.replayId);
   const streamed = liveRecords(records);
-  const counts = new Map<string, number>();
-  for (const r of records) {
-    const id = r.headers[RELAY_HEADERS.eventId] as string;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  const missing = outbox.rows.filter((r) => !counts.has(r.id));
+  const { counts, missing } = countDelivery(
+    outbox.rows.map((r) => r.id),
+    records.map((r) => r.headers[RELAY_HEADERS.eventId]),
+  );
   const twice = [...counts.values()].filter((n) => n > 1).length;
   console.log(
     `snapshot: ${snapshotted.length} rows from the exported snapshot, ${streamed.size} streamed, ${written.length} written concurrently, consistent point ${state.consistentPoint}`,
@@ -116,14 +108,12 @@ snapshot(`${PREEXISTING} pre-existing rows plus concurrent writes: 0 missing, 0 
 });
 
 snapshot('refuses a slot that already exists', async ({ walnut }) => {
-  const run = startNodeScript(
+  const run = startRelayCli(
     'snapshot',
-    'packages/cdc-relay/bin/walnut-relay.js',
     ['snapshot', '--progress-file', path.join(os.tmpdir(), `walnut-snapshot-${randomUUID()}.json`)],
     walnut.relayEnv,
   );
-  await waitFor('snapshot to exit', async () => !run.running, { timeoutMs: 60_000 });
-  assert.is(run.child.exitCode, 2, run.tail());
+  assert.is(await exitCode(run, 60_000), 2, run.tail());
   assert.ok(
     run.output.some((line) => line.includes('already exists')),
     run.tail(),
@@ -137,7 +127,7 @@ snapshot('a snapshot killed mid-way resumes from its last acked page, then strea
   const env = { ...walnut.relayEnv, RELAY_SLOT: slot, RELAY_TOPIC_TEMPLATE: `${topicPrefix}.{aggregatetype}` };
   const progressFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-snapshot-')), 'snapshot.json');
   const args = ['snapshot', '--progress-file', progressFile, '--page-size', '200'];
-  const first = startNodeScript('snapshot', 'packages/cdc-relay/bin/walnut-relay.js', args, env);
+  const first = startRelayCli('snapshot', args, env);
   await first.waitForLine(/"event":"replay.progress".*"rows":(\d{5,})/, 120_000);
   assert.is(await first.stop('SIGKILL'), null, 'killed');
   const saved = JSON.parse(readFileSync(progressFile, 'utf8')) as { rowsDone: number; replayId: string };
@@ -150,24 +140,25 @@ snapshot('a snapshot killed mid-way resumes from its last acked page, then strea
      SELECT gen_random_uuid(), 'kv', 'late', 'kv.set', jsonb_build_object('op', 'set', 'key', 'late', 'value', g, 'request_id', gen_random_uuid())
        FROM generate_series(1, 300) g`,
   );
-  const resumed = startNodeScript('snapshot', 'packages/cdc-relay/bin/walnut-relay.js', [...args, '--resume'], env);
+  const resumed = startRelayCli('snapshot', [...args, '--resume'], env);
   try {
     await resumed.waitForLine(/"event":"replay.done"/, 120_000);
     await resumed.waitForLine(/"state":"streaming"/);
     const outbox = await walnut.pool.query<{ id: string }>('SELECT id::text FROM outbox');
-    const records = await waitFor(
+    const records = await waitWholeTopic(
       'every row in Kafka',
-      async () => {
-        const all = await readWholeTopic(walnut.kafka, `${topicPrefix}.kv`);
-        return all.length >= outbox.rows.length ? all : undefined;
-      },
+      walnut.kafka,
+      `${topicPrefix}.kv`,
+      (all) => all.length >= outbox.rows.length,
       { timeoutMs: 180_000, intervalMs: 2_000 },
     );
-    const seen = new Set(records.map((r) => r.headers[RELAY_HEADERS.eventId]));
-    const missing = outbox.rows.filter((r) => !seen.has(r.id));
+    const { missing, duplicates } = countDelivery(
+      outbox.rows.map((r) => r.id),
+      records.map((r) => r.headers[RELAY_HEADERS.eventId]),
+    );
     assert.is(missing.length, 0, `${missing.length} rows missing`);
     // Twice: the pages in flight at the kill, and the late rows (streamed, and read by the resumed snapshot).
-    assert.ok(records.length - seen.size <= 4 * 200 + 300, `${records.length - seen.size} sent twice`);
+    assert.ok(duplicates <= 4 * 200 + 300, `${duplicates} sent twice`);
     assert.ok(
       records.every(
         (r) => r.headers[RELAY_HEADERS.replay] === undefined || r.headers[RELAY_HEADERS.replay] === saved.replayId,

@@ -3,7 +3,8 @@
  * right after the last acks (not on the next status tick), and a reply_time
  * Postgres reads as "now".
  */
-import { waitFor, walnutSuite } from '@walnut/stack';
+import { formatLsn } from '@walnut/schema';
+import { waitConfirmed, waitFor, walInsertLsn, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const status = walnutSuite('standby status updates', 'status_report');
@@ -43,20 +44,13 @@ status('the last acks of a burst are confirmed without waiting for the status ti
         [i],
       );
     }
-    const end = (await walnut.pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]
-      ?.lsn;
+    const end = await walInsertLsn(walnut.pool);
     const started = performance.now();
-    await waitFor(
-      `round ${round}: the slot confirmed past ${end}`,
-      async () => {
-        const r = await walnut.pool.query<{ done: boolean }>(
-          'SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1',
-          [walnut.slot, end],
-        );
-        return r.rows[0]?.done === true;
-      },
-      { timeoutMs: 5_000, intervalMs: 20 },
-    );
+    await waitConfirmed(walnut.pool, walnut.slot, end, {
+      what: `round ${round}: the slot confirmed past ${formatLsn(end)}`,
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
     assert.ok(performance.now() - started < 5_000);
   }
   await relay.stop('SIGTERM');

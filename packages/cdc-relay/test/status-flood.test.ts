@@ -4,7 +4,7 @@
  * the relay's connection: one query in flight serves every caller, and its
  * answer serves them for a second (SlotFiguresProbe).
  */
-import { walnutSuite } from '@walnut/stack';
+import { httpUrl, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
 const flood = walnutSuite('status flood', 'status_flood');
@@ -20,8 +20,7 @@ async function slotQueries(base: string): Promise<number> {
 
 flood('200 requests each at /status.json and /metrics share one slot query a second', async ({ walnut }) => {
   const relay = await walnut.startRelay();
-  const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
-  const base = `http://127.0.0.1:${port}`;
+  const base = await httpUrl(relay);
   const before = await slotQueries(base);
 
   const started = performance.now();

@@ -6,7 +6,7 @@
  * install` installs it as root on Debian).
  */
 import { existsSync } from 'node:fs';
-import { type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
+import { httpUrl, pause, type WalnutFixture, waitFor, walnutFixture } from '@walnut/stack';
 import { type Browser, chromium } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,13 +32,13 @@ page('shows the slot streaming, and its figures move as rows arrive', async ({ w
     return;
   }
   const relay = await walnut.startRelay();
-  const { port } = JSON.parse(await relay.waitForLine(/http listening/)) as { port: number };
+  const base = await httpUrl(relay);
   const tab = await browser.newPage();
   const outside: string[] = [];
   tab.on('request', (request) => {
-    if (!request.url().startsWith(`http://127.0.0.1:${port}/`)) outside.push(request.url());
+    if (!request.url().startsWith(`${base}/`)) outside.push(request.url());
   });
-  await tab.goto(`http://127.0.0.1:${port}/`);
+  await tab.goto(`${base}/`);
   const text = async (id: string) => (await tab.locator(`#${id}`).textContent()) ?? '';
   // The page's own poll must change what it shows: read it until it does, never reload.
   const until = (what: string, id: string, ok: (shown: string) => boolean, timeoutMs = 30_000) =>
@@ -70,7 +70,7 @@ page('shows the slot streaming, and its figures move as rows arrive', async ({ w
          SELECT gen_random_uuid(), 'kv', 'k' || g, 'kv.set', '{}' FROM generate_series(1, $1::int) g`,
         [200 + 100 * Math.round(Math.sin(second / 8) + 1)],
       );
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await pause(1000);
     }
     await tab.setViewportSize({ width: 1100, height: 640 });
     await tab.screenshot({ path: screenshot, fullPage: true });

@@ -13,30 +13,29 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  confirmedLsn,
+  exitCode,
+  httpUrl,
+  killAfterEach,
+  pause,
   readTopic,
-  startNodeScript,
+  startRelayCli,
   startWalnutProcess,
   type TopicRecord,
   type WalnutFixture,
   type WalnutProcess,
-  waitFor,
+  walLsn,
   walnutSuite,
 } from '@walnut/stack';
 import * as assert from 'uvu/assert';
-import { confirmedLsn, walLsn } from './slot-lsn.ts';
 
 const unmappable = walnutSuite('unmappable outbox rows', 'unmappable_row');
 /** A short cap: a relay that restarted on the row would show many sessions within seconds. */
 const FAST = { RELAY_BACKOFF_MAX_MS: '1000', RELAY_STATUS_INTERVAL_MS: '200' };
-const started: WalnutProcess[] = [];
-unmappable.after.each(async () => {
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
-});
+const killAfterTest = killAfterEach(unmappable);
 
 function startRelay(walnut: WalnutFixture, env: Record<string, string> = {}): WalnutProcess {
-  const relay = startWalnutProcess('relay', { ...walnut.env, ...FAST, ...env });
-  started.push(relay);
-  return relay;
+  return killAfterTest(startWalnutProcess('relay', { ...walnut.env, ...FAST, ...env }));
 }
 
 async function insert(walnut: WalnutFixture, aggregateType: string, payload: string): Promise<string> {
@@ -60,12 +59,12 @@ unmappable(
     await insert(walnut, 'kv', '{"n": 1}');
     await readTopic(walnut.kafka, walnut.topic, (r) => r.length >= 1, 30_000);
     assert.is(await first.stop('SIGTERM'), 0);
-    const beforeBad = await walLsn(walnut);
+    const beforeBad = await walLsn(walnut.pool);
     badId = await insert(walnut, 'eu/orders', '{"n": 2}');
     await insert(walnut, 'kv', '{"n": 3}');
 
     const relay = startRelay(walnut);
-    const port = (JSON.parse(await relay.waitForLine(/http listening/)) as { port: number }).port;
+    const base = await httpUrl(relay);
     const line = await relay.waitForLine(/"code":"OUTBOX_ROW_UNMAPPABLE"/, 30_000);
     const { error } = JSON.parse(line) as { error: string };
     assert.match(error, `outbox row ${badId}`);
@@ -74,7 +73,6 @@ unmappable(
     assert.match(error, 'set RELAY_DEAD_LETTER_TOPIC');
     assert.match(error, 'change RELAY_TOPIC_TEMPLATE');
 
-    const base = `http://127.0.0.1:${port}`;
     assert.is((await fetch(`${base}/ready`)).status, 503);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, 'walnut_relay_state{state="blocked"} 1');
@@ -84,11 +82,11 @@ unmappable(
 
     // Several of the old restart intervals later: still the one session, still blocked, and
     // the slot confirmed nothing past the row (its WAL is kept for the fixed relay).
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    await pause(5_000);
     assert.ok(relay.running, 'the relay stays up, saying so');
     assert.is(sessions(relay), 1, relay.tail());
     assert.is((await fetch(`${base}/ready`)).status, 503);
-    assert.ok((await confirmedLsn(walnut)) <= beforeBad, 'the slot keeps the row');
+    assert.ok((await confirmedLsn(walnut.pool, walnut.slot)) <= beforeBad, 'the slot keeps the row');
     assert.is(await relay.stop('SIGTERM'), 0, relay.tail());
   },
 );
@@ -120,15 +118,13 @@ unmappable(
 );
 
 unmappable('replay stops at the row, naming it, instead of sending it to an illegal topic', async ({ walnut }) => {
-  const replay = startNodeScript(
+  const replay = startRelayCli(
     'replay',
-    'packages/cdc-relay/bin/walnut-relay.js',
     ['replay', '--all', '--progress-file', path.join(mkdtempSync(path.join(os.tmpdir(), 'walnut-')), 'replay.json')],
     walnut.env,
   );
-  started.push(replay);
-  await waitFor('replay to exit', async () => !replay.running, { timeoutMs: 60_000 });
-  assert.is.not(replay.child.exitCode, 0, replay.tail());
+  killAfterTest(replay);
+  assert.is.not(await exitCode(replay, 60_000), 0, replay.tail());
   assert.match(replay.tail(), 'OUTBOX_ROW_UNMAPPABLE');
   assert.match(replay.tail(), `outbox row ${badId} cannot be re-published`);
 });

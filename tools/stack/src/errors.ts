@@ -9,6 +9,8 @@ export type StackErrorCode =
   | 'NOT_OWNED'
   /** DATABASE_URL / KAFKA_BROKERS is set but unusable. */
   | 'BAD_ENV'
+  /** A process under test exited while a wait needed it running. */
+  | 'PROCESS_EXITED'
   | 'TIMEOUT';
 
 /**

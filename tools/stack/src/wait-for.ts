@@ -35,3 +35,12 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
   }
 }
+
+/**
+ * A fixed delay: for pacing a load or letting a fault land mid-stream, and for
+ * giving a wrong outcome (a late duplicate) time to show. Never to wait for
+ * something to happen: that is waitFor.
+ */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,7 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { waitFor } from './wait-for.ts';
 
 /**
  * The runnables of the repo, started the way compose starts them. The relay
@@ -23,6 +25,7 @@ export class WalnutProcess {
   readonly output: string[] = [];
   private exited: Promise<number | null>;
   private lineWaiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  private lineListeners: Array<(line: string) => void> = [];
 
   constructor(
     readonly name: string,
@@ -92,6 +95,11 @@ export class WalnutProcess {
     }
   }
 
+  /** Calls `listener` with every line printed from now on (output keeps only the last few thousand). */
+  listen(listener: (line: string) => void): void {
+    this.lineListeners.push(listener);
+  }
+
   tail(lines = 30): string {
     return this.output.slice(-lines).join('\n');
   }
@@ -100,6 +108,7 @@ export class WalnutProcess {
     this.output.push(line);
     if (this.output.length > 5_000) this.output.splice(0, 1_000);
     if (process.env.WALNUT_TEST_VERBOSE) process.stderr.write(`[${this.name}] ${line}\n`);
+    for (const listener of this.lineListeners) listener(line);
     this.lineWaiters = this.lineWaiters.filter((waiter) => {
       if (!waiter.pattern.test(line)) return true;
       waiter.resolve(line);
@@ -133,4 +142,54 @@ export function startNodeScript(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new WalnutProcess(name, child);
+}
+
+/** A relay CLI command (`snapshot`, `replay`, …) as an operator runs it, through the relay's bin. */
+export function startRelayCli(name: string, args: readonly string[], env: Record<string, string>): WalnutProcess {
+  return startNodeScript(name, entrypoints.relay, args, env);
+}
+
+const execFileAsync = promisify(execFile);
+
+/** A short relay CLI command (`slot create`, `publication sync`, …) run to its end; a failure is a result, not a throw. */
+export async function runRelayCli(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [entrypoints.relay, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Waits for a process to exit; its exit code (null when a signal ended it). */
+export async function exitCode(run: WalnutProcess, timeoutMs = 120_000): Promise<number | null> {
+  await waitFor(`${run.name} to exit`, async () => !run.running, { timeoutMs, intervalMs: 100 });
+  return run.child.exitCode;
+}
+
+/** The pino time of the first line at or after `from` (an index into output) matching `pattern`. */
+export async function lineTime(p: WalnutProcess, from: number, pattern: RegExp, timeoutMs: number): Promise<number> {
+  let found: string | undefined;
+  await waitFor(
+    `${p.name} (pid ${p.pid}) to print ${pattern}`,
+    async () => {
+      found = p.output.slice(from).find((line) => pattern.test(line));
+      return found !== undefined;
+    },
+    { timeoutMs, intervalMs: 20 },
+  );
+  return (JSON.parse(found as string) as { time: number }).time;
+}
+
+/** A runnable's HTTP base URL (`http://127.0.0.1:<port>`), from the "http listening" line it logs once bound. */
+export async function httpUrl(p: WalnutProcess, timeoutMs = 60_000): Promise<string> {
+  const { port } = JSON.parse(await p.waitForLine(/http listening/, timeoutMs)) as { port: number };
+  return `http://127.0.0.1:${port}`;
 }

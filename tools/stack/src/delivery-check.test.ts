@@ -1,7 +1,7 @@
-/** The cluster suite's oracle, on hand-made topics: a bug here would hide a loss. */
+/** The tests' oracles (the chaos suites' and the plain count), on hand-made topics: a bug here would hide a loss. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkDelivery, type TopicRow, type WitnessRow } from './delivery-check.ts';
+import { checkDelivery, countDelivery, type TopicRow, type WitnessRow } from './delivery-check.ts';
 
 const check = suite('delivery check');
 
@@ -72,6 +72,28 @@ check('a row that overtakes an older one breaks first-occurrence order', () => {
 check('a record the witness never saw is foreign', () => {
   const report = checkDelivery(witness, phases, [...topic(['a1', 'b1', 'a2', 'a3', 'a4']), ...topic(['zz'])]);
   assert.is(report.foreign, 1);
+});
+
+check('the plain count: ids never read are missing, repeats are duplicates, strangers unexpected', () => {
+  const count = countDelivery(['a', 'b', 'c'], ['a', 'c', 'a', 'z', undefined, 'a']);
+  assert.equal(count.missing, ['b']);
+  assert.is(count.duplicates, 2, 'two records repeat a');
+  assert.is(count.unexpected, 2, 'z, and a record without an id');
+  assert.equal(
+    [...count.counts],
+    [
+      ['a', 3],
+      ['c', 1],
+      ['z', 1],
+    ],
+  );
+});
+
+check('the plain count of a complete, once-only topic', () => {
+  const count = countDelivery(new Set(['a', 'b']), ['b', 'a']);
+  assert.equal(count.missing, []);
+  assert.is(count.duplicates, 0);
+  assert.is(count.unexpected, 0);
 });
 
 check.run();

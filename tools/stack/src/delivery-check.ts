@@ -11,6 +11,37 @@
  * Duplicates alone are allowed (at-least-once), and counted.
  */
 
+/**
+ * The plain count, for tests that know which ids must arrive but not their
+ * commit order: how often each id was read, which expected ids never were,
+ * and how many records repeat an id read before.
+ */
+export interface DeliveryCount {
+  /** Times each id was read; ids nobody expected included. */
+  counts: Map<string, number>;
+  /** Expected ids never read, in the order given. */
+  missing: string[];
+  /** Records beyond the first of their id: records read minus distinct ids read. */
+  duplicates: number;
+  /** Distinct ids read that were not expected (a record without an id counts as one). */
+  unexpected: number;
+}
+
+/** `read` is each record's id as read, in any order; undefined for a record without one. */
+export function countDelivery(expected: Iterable<string>, read: readonly (string | undefined)[]): DeliveryCount {
+  const counts = new Map<string, number>();
+  let withoutId = 0;
+  for (const id of read) {
+    if (id === undefined) withoutId++;
+    else counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  const wanted = new Set(expected);
+  const missing = [...wanted].filter((id) => !counts.has(id));
+  const distinct = counts.size + (withoutId > 0 ? 1 : 0);
+  const unexpected = [...counts.keys()].filter((id) => !wanted.has(id)).length + (withoutId > 0 ? 1 : 0);
+  return { counts, missing, duplicates: read.length - distinct, unexpected };
+}
+
 /** One committed outbox row, in commit order. */
 export interface WitnessRow {
   id: string;
