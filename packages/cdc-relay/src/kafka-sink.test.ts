@@ -5,6 +5,7 @@
  * tracker in send order, a checkpoint names only a prefix Kafka acked, and a
  * failed request ends the session even when later ones were acked.
  */
+import { parseLsn } from '@walnut/schema';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AckTracker } from './ack-tracker.ts';
@@ -54,7 +55,10 @@ const options: KafkaSinkOptions = {
 };
 
 const record = (commitLsn: string, seq: number) =>
-  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, { commitLsn, seq });
+  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, {
+    commitLsn: parseLsn(commitLsn),
+    seq,
+  });
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const events = (s: Sent) => s.messages.filter((m) => m.topic === 'events').map((m) => m.position.seq);

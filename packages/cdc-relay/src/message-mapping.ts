@@ -1,3 +1,4 @@
+import { formatLsn } from '@walnut/schema';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
 import { relayHeaders, type TxPosition } from './outbox-mapping.ts';
 
@@ -31,7 +32,7 @@ export function messageRecord(
     // the next socket read reuses while this record may still wait in the sink.
     Buffer.from(content),
     headers,
-    `message ${prefix} at ${position.commitLsn}`,
+    `message ${prefix} at ${formatLsn(position.commitLsn)}`,
     { commitLsn: position.commitLsn, seq: position.seq },
   );
 }

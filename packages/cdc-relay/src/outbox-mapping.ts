@@ -1,4 +1,4 @@
-import { RELAY_HEADERS } from '@walnut/schema';
+import { formatLsn, type Lsn, RELAY_HEADERS } from '@walnut/schema';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
 import type { Relation } from './pgoutput.ts';
 
@@ -16,7 +16,7 @@ export interface OutboxMapping {
 
 /** Where an outbox row sits in the WAL: the transaction it committed with. */
 export interface TxPosition {
-  commitLsn: string;
+  commitLsn: Lsn;
   xid: number;
   /** Microseconds since the Unix epoch, as pgoutput sends it. */
   commitTimeMicros: bigint;
@@ -37,7 +37,7 @@ const BYTEA_OID = 17;
  */
 export function transactionHeaders(tx: TxPosition): ReadonlyArray<readonly [Buffer, Buffer]> {
   tx.encodedHeaders ??= [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(tx.commitLsn, 'latin1')],
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(formatLsn(tx.commitLsn), 'latin1')],
     [headerName(RELAY_HEADERS.xid), Buffer.from(String(tx.xid), 'latin1')],
     [
       headerName(RELAY_HEADERS.commitTime),
@@ -100,7 +100,7 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
       at(values, key) ?? undefined,
       value,
       headers,
-      idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${tx.commitLsn} #${tx.seq}`,
+      idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${formatLsn(tx.commitLsn)} #${tx.seq}`,
       { commitLsn: tx.commitLsn, seq: tx.seq },
       problems.length > 0 ? problems.join('; ') : undefined,
     );

@@ -70,7 +70,7 @@ interface OpenedSlot {
 function slotMissing(slot: string, last: Checkpoint): RelayError {
   return new RelayError(
     'SLOT_MISSING',
-    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${last.commitLsn} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not; or drop nothing and run walnut-relay snapshot --slot ${slot} instead, which makes the slot and re-publishes every row the outbox holds before streaming on). On Postgres 17+ a failover slot (RELAY_SLOT_FAILOVER, docs/relay.md) keeps the slot through a primary failover`,
+    `replication slot ${slot} is gone, but this relay has relayed from it before: Kafka had acked everything up to at least the transaction that committed at LSN ${formatLsn(last.commitLsn)} (its event #${last.seq}, checkpointed ${last.relayedAt}). Events committed after that and before a new slot exists will never be relayed. To accept that gap and start from now, run: walnut-relay slot create --slot ${slot} (then re-publish the gap from the outbox table, if it still holds it, with walnut-relay replay --since a time safely before ${last.relayedAt}: duplicates are harmless, a gap is not; or drop nothing and run walnut-relay snapshot --slot ${slot} instead, which makes the slot and re-publishes every row the outbox holds before streaming on). On Postgres 17+ a failover slot (RELAY_SLOT_FAILOVER, docs/relay.md) keeps the slot through a primary failover`,
     { retryable: false },
   );
 }
@@ -448,10 +448,10 @@ export class Relay {
       const r = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       return parseLsn(r.rows[0]?.lsn ?? '0/0');
     });
-    if (parseLsn(last.commitLsn) > current) {
+    if (last.commitLsn > current) {
       throw new RelayError(
         'CHECKPOINT_MISMATCH',
-        `the exactly-once checkpoint names LSN ${last.commitLsn} (written ${last.relayedAt}), past this server's WAL at ${formatLsn(current)}: the database's WAL history is not the one the relay relayed from (a restore or a failover?). To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
+        `the exactly-once checkpoint names LSN ${formatLsn(last.commitLsn)} (written ${last.relayedAt}), past this server's WAL at ${formatLsn(current)}: the database's WAL history is not the one the relay relayed from (a restore or a failover?). To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
         { retryable: false },
       );
     }

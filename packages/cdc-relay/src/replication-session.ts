@@ -190,7 +190,7 @@ export class ReplicationSession {
       const through = this.delivered.checkpoint;
       if (through) {
         this.log.info(
-          { through: { commitLsn: through.commitLsn, seq: through.seq, xid: through.tx?.xid } },
+          { through: { commitLsn: formatLsn(through.commitLsn), seq: through.seq, xid: through.tx?.xid } },
           'exactly-once: skipping what Kafka already holds',
         );
       }
@@ -319,7 +319,7 @@ export class ReplicationSession {
     // transaction may start: its first event would share the position (X, 0), and a
     // checkpoint naming the message would skip that event. One byte earlier is still after
     // every earlier record (WAL records are 8-byte aligned) and before that transaction.
-    const position: RecordPosition = { commitLsn: formatLsn(parseLsn(lsn) - 1n), seq: 0 };
+    const position: RecordPosition = { commitLsn: lsn - 1n, seq: 0 };
     if (this.delivered) {
       position.tx = NON_TRANSACTIONAL;
       this.checkHistory(position.commitLsn, NON_TRANSACTIONAL);
@@ -328,7 +328,7 @@ export class ReplicationSession {
     const record = { ...made, position };
     this.tracker.begin();
     const token = this.tracker.track();
-    this.tracker.commit(parseLsn(lsn));
+    this.tracker.commit(lsn);
     return this.sink.push(record, token);
   }
 
@@ -345,7 +345,7 @@ export class ReplicationSession {
   }
 
   /** Stops the relay when the stream shows another transaction where the checkpoint's was (checkpoint-skip.ts). */
-  private checkHistory(commitLsn: string, tx: { xid: number; commitTimeMicros: bigint }): void {
+  private checkHistory(commitLsn: Lsn, tx: { xid: number; commitTimeMicros: bigint }): void {
     const mismatch = this.delivered?.transaction(commitLsn, tx);
     if (!mismatch) return;
     throw new RelayError(

@@ -6,6 +6,7 @@
  * open in the shared checkpoint topic.
  */
 import { randomUUID } from 'node:crypto';
+import { formatLsn, parseLsn } from '@walnut/schema';
 import { readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
@@ -79,7 +80,9 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
   // Per key (per partition), records are in commit order: LSN, then seq.
   const last = new Map<string, [bigint, number]>();
   for (const r of all) {
-    const [hi, lo] = (r.headers['walnut-commit-lsn'] as string).split('/') as [string, string];
+    const lsnText = r.headers['walnut-commit-lsn'] as string;
+    assert.is(lsnText, formatLsn(parseLsn(lsnText)), "the header is in Postgres's own LSN form, not zero-padded");
+    const [hi, lo] = lsnText.split('/') as [string, string];
     const at: [bigint, number] = [(BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`), Number(r.headers['walnut-seq'])];
     const before = last.get(r.key as string);
     if (before) assert.ok(before[0] < at[0] || (before[0] === at[0] && before[1] < at[1]), `order of key ${r.key}`);

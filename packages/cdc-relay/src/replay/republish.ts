@@ -1,5 +1,5 @@
 import type { MessageToProduce } from '@platformatic/kafka';
-import { RELAY_HEADERS } from '@walnut/schema';
+import { formatLsn, type Lsn, RELAY_HEADERS } from '@walnut/schema';
 import { RelayError } from '../errors.ts';
 import type { RelayProducer } from '../kafka-producer.ts';
 import { headerName, type KafkaRecord, topicProblem } from '../kafka-record.ts';
@@ -178,9 +178,9 @@ function sendFailure(what: string, cause: unknown): RelayError {
  * place in the run (page order: creation order over Walnut's outbox), so that
  * among the run's own records of a key the later one wins a version guard.
  */
-function republishedPosition(replayId: string, commitLsn: string): (index: number) => TxPosition {
+function republishedPosition(replayId: string, commitLsn: Lsn): (index: number) => TxPosition {
   const encodedHeaders = [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(commitLsn, 'latin1')],
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(formatLsn(commitLsn), 'latin1')],
     [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
   ] as const;
   return (index) => ({ commitLsn, xid: 0, commitTimeMicros: 0n, seq: Math.min(index, 0xffffffff), encodedHeaders });
@@ -192,7 +192,7 @@ function republishedPosition(replayId: string, commitLsn: string): (index: numbe
  * one, i.e. as a duplicate of an older version.
  */
 export function replayPosition(replayId: string): (index: number) => TxPosition {
-  return republishedPosition(replayId, '0/0');
+  return republishedPosition(replayId, 0n);
 }
 
 /**
@@ -201,6 +201,6 @@ export function replayPosition(replayId: string): (index: number) => TxPosition 
  * the rows stand one byte before it (`beforeLsn`): older than everything
  * streamed, ordered among themselves.
  */
-export function snapshotPosition(replayId: string, beforeLsn: string): (index: number) => TxPosition {
+export function snapshotPosition(replayId: string, beforeLsn: Lsn): (index: number) => TxPosition {
   return republishedPosition(replayId, beforeLsn);
 }
