@@ -14,8 +14,8 @@ import {
   type TopicRecord,
   type WalnutFixture,
   type WalnutProcess,
-  waitFor,
   waitApplied,
+  waitFor,
   walnutSuite,
   write,
 } from '@walnut/stack';

@@ -1,6 +1,6 @@
+import { parseLsn as lsn } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseLsn as lsn } from '@walnut/schema';
 import { alreadyDelivered, comparePositions, DeliveredFilter } from './checkpoint-skip.ts';
 
 const at = (commitLsn: string, seq: number) => ({ commitLsn: lsn(commitLsn), seq });

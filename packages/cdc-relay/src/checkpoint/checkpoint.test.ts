@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { alreadyDelivered, DeliveredFilter } from './checkpoint-skip.ts';
 import { type CheckpointIdentity, checkpointRecord, parseCheckpoint } from './checkpoint.ts';
+import { alreadyDelivered, DeliveredFilter } from './checkpoint-skip.ts';
 
 const identity: CheckpointIdentity = {
   topic: 'checkpoints',
