@@ -14,8 +14,8 @@ import {
   type TopicRecord,
   type WalnutFixture,
   type WalnutProcess,
-  waitApplied,
   waitFor,
+  waitApplied,
   walnutSuite,
   write,
 } from '@walnut/stack';
