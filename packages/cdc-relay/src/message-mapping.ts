@@ -1,6 +1,5 @@
-import { formatLsn } from '@walnut/schema';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
-import { relayHeaders, type TxPosition } from './outbox-mapping.ts';
+import { commitLsnText, relayHeaders, type TxPosition } from './outbox-mapping.ts';
 
 /**
  * The table-less outbox: `pg_logical_emit_message(true, prefix, payload)`.
@@ -32,7 +31,7 @@ export function messageRecord(
     // the next socket read reuses while this record may still wait in the sink.
     Buffer.from(content),
     headers,
-    `message ${prefix} at ${formatLsn(position.commitLsn)}`,
+    `message ${prefix} at ${commitLsnText(position)}`,
     { commitLsn: position.commitLsn, seq: position.seq },
   );
 }
