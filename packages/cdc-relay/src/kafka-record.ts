@@ -1,3 +1,5 @@
+import type { Lsn } from '@walnut/schema';
+
 /**
  * A record as the Kafka producer takes it (Buffers, headers as a Map of
  * Buffers), plus what the relay needs to size it before sending and to name
@@ -28,7 +30,7 @@ export interface KafkaRecord {
 }
 
 export interface RecordPosition {
-  commitLsn: string;
+  commitLsn: Lsn;
   seq: number;
   /** Exactly-once: the transaction's xid and commit time, kept in the checkpoint (checkpoint.ts). */
   tx?: { xid: number; commitTimeMicros: bigint };

@@ -4,7 +4,7 @@ import { headersAsText } from './kafka-record.ts';
 import { messageRecord } from './message-mapping.ts';
 
 const mapping = { prefixes: ['orders', 'audit'], topicTemplate: 'outbox.message.{prefix}' };
-const at = { commitLsn: '0/10', xid: 7, commitTimeMicros: 0n, seq: 0 };
+const at = { commitLsn: 0x10n, xid: 7, commitTimeMicros: 0n, seq: 0 };
 
 test('a configured prefix routes to its topic with the prefix as key', () => {
   const rec = messageRecord(mapping, 'audit', new TextEncoder().encode('{"x":1}'), at);

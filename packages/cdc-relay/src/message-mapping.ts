@@ -1,5 +1,5 @@
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
-import { relayHeaders, type TxPosition } from './outbox-mapping.ts';
+import { commitLsnText, relayHeaders, type TxPosition } from './outbox-mapping.ts';
 
 /**
  * The table-less outbox: `pg_logical_emit_message(true, prefix, payload)`.
@@ -31,7 +31,7 @@ export function messageRecord(
     // the next socket read reuses while this record may still wait in the sink.
     Buffer.from(content),
     headers,
-    `message ${prefix} at ${position.commitLsn}`,
+    `message ${prefix} at ${commitLsnText(position)}`,
     { commitLsn: position.commitLsn, seq: position.seq },
   );
 }

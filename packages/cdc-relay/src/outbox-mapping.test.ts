@@ -1,3 +1,4 @@
+import { parseLsn } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { relayEnv } from './config.ts';
@@ -12,7 +13,7 @@ const mapping: OutboxMapping = {
   topicTemplate: 'outbox.event.{aggregatetype}',
   headerColumns: [{ column: 'type', header: 'type' }],
 };
-const tx = { commitLsn: '0/16B3748', xid: 42, commitTimeMicros: 1_700_000_000_123_456n, seq: 3 };
+const tx = { commitLsn: parseLsn('0/16B3748'), xid: 42, commitTimeMicros: 1_700_000_000_123_456n, seq: 3 };
 
 function relation(payloadTypeOid = 3802): Relation {
   const columns = ['id', 'aggregatetype', 'aggregateid', 'type', 'payload'].map((name) => ({

@@ -1,4 +1,4 @@
-import { RELAY_HEADERS } from '@walnut/schema';
+import { formatLsn, type Lsn, RELAY_HEADERS } from '@walnut/schema';
 import { headerName, type KafkaRecord, kafkaRecord } from './kafka-record.ts';
 import type { Relation } from './pgoutput.ts';
 
@@ -16,7 +16,7 @@ export interface OutboxMapping {
 
 /** Where an outbox row sits in the WAL: the transaction it committed with. */
 export interface TxPosition {
-  commitLsn: string;
+  commitLsn: Lsn;
   xid: number;
   /** Microseconds since the Unix epoch, as pgoutput sends it. */
   commitTimeMicros: bigint;
@@ -24,6 +24,8 @@ export interface TxPosition {
   seq: number;
   /** The headers every record of the transaction shares, encoded once (see transactionHeaders). */
   encodedHeaders?: ReadonlyArray<readonly [Buffer, Buffer]>;
+  /** commitLsn as text, formatted once per transaction (see commitLsnText). */
+  lsnText?: string;
 }
 
 /** A row as pgoutput sent it: each column's text bytes (or null), in the relation's column order. */
@@ -31,13 +33,19 @@ export type RowValues = ReadonlyArray<Buffer | null>;
 
 const BYTEA_OID = 17;
 
+/** The transaction's commit LSN in Postgres's form, for headers and record sources: formatted once per transaction. */
+export function commitLsnText(tx: TxPosition): string {
+  tx.lsnText ??= formatLsn(tx.commitLsn);
+  return tx.lsnText;
+}
+
 /**
  * LSN, xid and commit time are the same for every record of a transaction;
  * a 10,000-row transaction formats them once, not 10,000 times.
  */
 export function transactionHeaders(tx: TxPosition): ReadonlyArray<readonly [Buffer, Buffer]> {
   tx.encodedHeaders ??= [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(tx.commitLsn, 'latin1')],
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(commitLsnText(tx), 'latin1')],
     [headerName(RELAY_HEADERS.xid), Buffer.from(String(tx.xid), 'latin1')],
     [
       headerName(RELAY_HEADERS.commitTime),
@@ -100,7 +108,7 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
       at(values, key) ?? undefined,
       value,
       headers,
-      idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${tx.commitLsn} #${tx.seq}`,
+      idValue ? `outbox row ${idValue.toString('utf8')}` : `outbox row at ${commitLsnText(tx)} #${tx.seq}`,
       { commitLsn: tx.commitLsn, seq: tx.seq },
       problems.length > 0 ? problems.join('; ') : undefined,
     );

@@ -40,7 +40,7 @@ test('begin, relation, insert and commit decode to what the relay needs', () => 
   );
   assert.equal(begin, {
     tag: 'begin',
-    commitLsn: '00000001/000000A0',
+    commitLsn: 0x1_0000_00a0n,
     commitTimeMicros: 946_684_800_000_000n + 1_000_000n,
     xid: 3_000_000_000,
   });
@@ -114,7 +114,7 @@ test('logical messages, and kinds the relay ignores', () => {
       message.content.toString(),
       message.messageLsn,
     ],
-    [true, 'orders:o-1', 'abc', '00000000/00000010'],
+    [true, 'orders:o-1', 'abc', 0x10n],
   );
   assert.equal(decoder.decode(Buffer.from('U')), { tag: 'ignored', kind: 'U' });
   assert.throws(() => decoder.decode(Buffer.from('Z')), /unknown pgoutput message/);

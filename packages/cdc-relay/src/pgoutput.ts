@@ -5,11 +5,13 @@
  *
  * Why not pg-logical-replication's parser: it decodes every column to a
  * string (and through node-postgres' type parsers), so a payload went bytes →
- * string → bytes on its way to Kafka, and it formats LSNs and builds objects
+ * string → bytes on its way to Kafka, and it formats LSNs as text and builds objects
  * for messages the relay ignores. Here a tuple's values stay bytes, as views
  * into one copy of the message (the socket's buffer is reused by the next read,
  * and a record may wait in the sink much longer than that).
  */
+import type { Lsn } from '@walnut/schema';
+
 export interface Relation {
   oid: number;
   schema: string;
@@ -18,11 +20,11 @@ export interface Relation {
 }
 
 export type PgoutputMessage =
-  | { tag: 'begin'; commitLsn: string; commitTimeMicros: bigint; xid: number }
+  | { tag: 'begin'; commitLsn: Lsn; commitTimeMicros: bigint; xid: number }
   | { tag: 'commit'; commitEndLsn: bigint }
   | { tag: 'relation'; relation: Relation }
   | { tag: 'insert'; relation: Relation; values: Array<Buffer | null> }
-  | { tag: 'message'; transactional: boolean; messageLsn: string; prefix: string; content: Buffer }
+  | { tag: 'message'; transactional: boolean; messageLsn: Lsn; prefix: string; content: Buffer }
   /** Type, origin, update, delete, truncate: nothing the relay relays. */
   | { tag: 'ignored'; kind: string };
 
@@ -38,7 +40,7 @@ export class PgoutputDecoder {
       case 0x42 /* B */:
         return {
           tag: 'begin',
-          commitLsn: formatLsnParts(message.readUInt32BE(1), message.readUInt32BE(5)),
+          commitLsn: message.readBigUInt64BE(1),
           commitTimeMicros: message.readBigInt64BE(9) + POSTGRES_EPOCH_MICROS,
           xid: message.readUInt32BE(17),
         };
@@ -102,18 +104,14 @@ export class PgoutputDecoder {
   private logicalMessage(message: Buffer): PgoutputMessage {
     const reader = new Reader(message, 1);
     const flags = reader.byte();
-    const messageLsn = formatLsnParts(reader.uint32(), reader.uint32());
+    const messageLsn = reader.uint64();
     const prefix = reader.cstring();
     const content = Buffer.from(reader.bytes(reader.uint32()));
     return { tag: 'message', transactional: (flags & 1) === 1, messageLsn, prefix, content };
   }
 }
 
-/** The LSN text pg-logical-replication produced (and the relay has always sent in headers). */
-function formatLsnParts(high: number, low: number): string {
-  return `${high.toString(16).padStart(8, '0')}/${low.toString(16).padStart(8, '0')}`.toUpperCase();
-}
-
+// LSNs stay bigint (@walnut/schema's Lsn) from here on; text only at the edges (formatLsn).
 class Reader {
   constructor(
     private readonly buffer: Buffer,
@@ -133,6 +131,12 @@ class Reader {
   uint32(): number {
     const value = this.buffer.readUInt32BE(this.offset);
     this.offset += 4;
+    return value;
+  }
+
+  uint64(): bigint {
+    const value = this.buffer.readBigUInt64BE(this.offset);
+    this.offset += 8;
     return value;
   }
 

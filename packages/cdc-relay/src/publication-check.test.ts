@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Expected, judgePublication, type PublicationFacts } from './publication-check.ts';
+import { type Expected, judgePublication, type PublicationFacts } from './publication-verdict.ts';
 
 const right: PublicationFacts = {
   publicationExists: true,

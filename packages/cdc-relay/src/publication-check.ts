@@ -16,197 +16,18 @@
  * in restart.test.ts's SIGKILL, 12 duplicates of 4,000 events (2 with no
  * ceiling, 450 with checks at most once a second).
  *
- * The decision is pure (judgePublication); the queries and the timer are the
- * edge (PublicationGuard). Only catalogs any role may read are used: a
- * least-privilege relay need not own the table or the publication.
+ * The decision is pure (judgePublication, publication-verdict.ts); the queries
+ * (publication-facts.ts) and the timer (PublicationGuard, here) are the edge.
+ * Only catalogs any role may read are used: a least-privilege relay need not
+ * own the table or the publication.
  */
-import { type Lsn, parseLsn } from '@walnut/schema';
-import pg from 'pg';
-import { RelayError, toRelayError } from './errors.ts';
+import type { Lsn } from '@walnut/schema';
+import type pg from 'pg';
+import { type RelayError, toRelayError } from './errors.ts';
 import { connectPgClient } from './pg-client.ts';
 import type { Relation } from './pgoutput.ts';
-
-/** What the catalogs say, read by readPublicationFacts. */
-export interface PublicationFacts {
-  publicationExists: boolean;
-  /** FOR ALL TABLES. */
-  allTables: boolean;
-  /** publish includes 'insert'. */
-  publishesInsert: boolean;
-  /** pg_class oid of schema.table now; null when there is no such table. */
-  tableOid: number | null;
-  /** The table is in pg_publication_tables for the publication (FOR TABLE, FOR TABLES IN SCHEMA or FOR ALL TABLES). */
-  tablePublished: boolean;
-  /** A WHERE clause on the table in the publication (15+). */
-  rowFilter: boolean;
-  /** A column list on the table in the publication (15+). */
-  columnList: boolean;
-}
-
-export interface Expected {
-  publication: string;
-  schema: string;
-  table: string;
-  /** The oid of the table this relay streamed before, if it has checked once. */
-  tableOid: number | null;
-  /** When the relay last found the publication right (for the replay hint); null if never in this process. */
-  lastGoodAt: Date | null;
-}
-
-export type Drift =
-  | 'publication-missing'
-  | 'table-missing'
-  | 'table-replaced'
-  | 'not-published'
-  | 'inserts-not-published'
-  | 'row-filter'
-  | 'column-list';
-
-export type Verdict = { ok: true; tableOid: number } | { ok: false; drift: Drift; message: string };
-
-/**
- * Whether the publication publishes every insert of the configured outbox,
- * the table the relay streamed before. A row filter or a column list on the
- * outbox is drift too: a filtered-out row is never sent, and a row without
- * its mapped columns cannot be relayed faithfully.
- */
-export function judgePublication(facts: PublicationFacts, expected: Expected): Verdict {
-  const pub = pg.escapeIdentifier(expected.publication);
-  const table = `${pg.escapeIdentifier(expected.schema)}.${pg.escapeIdentifier(expected.table)}`;
-  const sync = 'walnut-relay publication sync (run as the owner of the table)';
-  const replay = replayHint(expected.lastGoodAt);
-  const fail = (drift: Drift, what: string, fix: string): Verdict => ({
-    ok: false,
-    drift,
-    message: `${what}. Rows inserted meanwhile are never sent by the slot, and the relay confirms nothing past its last good check. Fix: ${fix}; then ${replay}`,
-  });
-  if (facts.tableOid === null) {
-    return fail(
-      'table-missing',
-      `the outbox table ${table} is gone (dropped or renamed)`,
-      `create it again and add it to the publication (ALTER PUBLICATION ${pub} ADD TABLE ${table}, or ${sync}), then restart the relay to accept the new table`,
-    );
-  }
-  if (expected.tableOid !== null && facts.tableOid !== expected.tableOid) {
-    return fail(
-      'table-replaced',
-      `the outbox table ${table} was dropped and created again (oid ${expected.tableOid}, now ${facts.tableOid}): rows written to the new table before it joined the publication were not published`,
-      `make sure the publication publishes it (${sync}), then restart the relay to accept the new table`,
-    );
-  }
-  if (!facts.publicationExists) {
-    return fail(
-      'publication-missing',
-      `publication ${pub} no longer exists`,
-      `CREATE PUBLICATION ${pub} FOR TABLE ${table} WITH (publish = 'insert'), or ${sync}`,
-    );
-  }
-  if (!facts.tablePublished) {
-    return fail(
-      'not-published',
-      `publication ${pub} does not publish the outbox table ${table}`,
-      `ALTER PUBLICATION ${pub} ADD TABLE ${table}, or ${sync}`,
-    );
-  }
-  if (!facts.publishesInsert) {
-    return fail(
-      'inserts-not-published',
-      `publication ${pub} does not publish inserts`,
-      `ALTER PUBLICATION ${pub} SET (publish = 'insert'), or ${sync}`,
-    );
-  }
-  if (facts.rowFilter) {
-    return fail(
-      'row-filter',
-      `publication ${pub} has a row filter (WHERE) on ${table}: rows it filters out are never sent`,
-      `ALTER PUBLICATION ${pub} SET TABLE ${table}, or ${sync}`,
-    );
-  }
-  if (facts.columnList) {
-    return fail(
-      'column-list',
-      `publication ${pub} publishes only some columns of ${table}`,
-      `ALTER PUBLICATION ${pub} SET TABLE ${table}, or ${sync}`,
-    );
-  }
-  return { ok: true, tableOid: facts.tableOid };
-}
-
-function replayHint(lastGoodAt: Date | null): string {
-  const since = lastGoodAt
-    ? `${lastGoodAt.toISOString()} (the relay's last good check)`
-    : '<a time before the publication changed>';
-  return `re-publish the rows of the gap from the outbox table with walnut-relay replay --since ${since} (duplicates are harmless, a gap is not)`;
-}
-
-export function driftError(message: string): RelayError {
-  // Retryable: the relay stays up in backoff (/ready 503, the code on the status page and in
-  // walnut_relay_state) and resumes by itself once the publication is right again.
-  return new RelayError('PUBLICATION_DRIFT', message, { retryable: true });
-}
-
-/** A check's facts and the WAL position read just before them. */
-export interface CheckedFacts {
-  facts: PublicationFacts;
-  /** Every catalog change committed before this position is in `facts`. */
-  walLsn: Lsn;
-}
-
-/**
- * Reads the facts. The WAL position is read first, in its own statement, so the
- * catalog snapshot of the second one sees every change committed before it.
- */
-export async function readPublicationFacts(
-  client: pg.Client,
-  target: { publication: string; schema: string; table: string },
-): Promise<CheckedFacts> {
-  const lsn = await client.query<{ lsn: string; version: string }>(
-    `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
-            current_setting('server_version_num') AS version`,
-  );
-  const version = Number(lsn.rows[0]?.version ?? 0);
-  // prqual (row filter) and prattrs (column list) exist from 15 on.
-  const filters =
-    version >= 150000
-      ? `(SELECT r.prqual IS NOT NULL FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = t.oid) AS row_filter,
-         (SELECT r.prattrs IS NOT NULL FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = t.oid) AS column_list`
-      : 'false AS row_filter, false AS column_list';
-  const result = await client.query<{
-    publication_exists: boolean;
-    all_tables: boolean | null;
-    publishes_insert: boolean | null;
-    table_oid: string | null;
-    table_published: boolean;
-    row_filter: boolean | null;
-    column_list: boolean | null;
-  }>(
-    `WITH t AS (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $2 AND c.relname = $3 AND c.relkind IN ('r', 'p')),
-          p AS (SELECT oid, puballtables, pubinsert FROM pg_publication WHERE pubname = $1)
-     SELECT EXISTS (SELECT 1 FROM p) AS publication_exists,
-            (SELECT puballtables FROM p) AS all_tables,
-            (SELECT pubinsert FROM p) AS publishes_insert,
-            (SELECT oid::text FROM t) AS table_oid,
-            EXISTS (SELECT 1 FROM pg_publication_tables pt
-                     WHERE pt.pubname = $1 AND pt.schemaname = $2 AND pt.tablename = $3) AS table_published,
-            ${filters}
-       FROM (SELECT 1) one LEFT JOIN t ON true LEFT JOIN p ON true`,
-    [target.publication, target.schema, target.table],
-  );
-  const row = result.rows[0];
-  return {
-    walLsn: parseLsn(lsn.rows[0]?.lsn ?? '0/0'),
-    facts: {
-      publicationExists: row?.publication_exists ?? false,
-      allTables: row?.all_tables ?? false,
-      publishesInsert: row?.publishes_insert ?? false,
-      tableOid: row?.table_oid ? Number(row.table_oid) : null,
-      tablePublished: row?.table_published ?? false,
-      rowFilter: row?.row_filter ?? false,
-      columnList: row?.column_list ?? false,
-    },
-  };
-}
+import { type CheckedFacts, readPublicationFacts } from './publication-facts.ts';
+import { driftError, judgePublication, PUBLISHED } from './publication-verdict.ts';
 
 export interface GuardOptions {
   databaseUrl: string;
@@ -215,16 +36,6 @@ export interface GuardOptions {
   table: string;
   checkIntervalMs: number;
 }
-
-/** Facts of a publication that publishes the table as it should. */
-const PUBLISHED: Omit<PublicationFacts, 'tableOid'> = {
-  publicationExists: true,
-  allTables: false,
-  publishesInsert: true,
-  tablePublished: true,
-  rowFilter: false,
-  columnList: false,
-};
 
 /** Least time between two checks made because the tracker would confirm past the ceiling. */
 const ON_DEMAND_GAP_MS = 200;

@@ -2,21 +2,22 @@ import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker, type TxToken } from './ack-tracker.ts';
-import { DeliveredFilter } from './checkpoint/checkpoint-skip.ts';
+import { ResumedStream } from './checkpoint/resumed-stream.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RecordPosition } from './kafka-record.ts';
-import { messageRecord } from './message-mapping.ts';
-import { outboxRowMapper, type TxPosition } from './outbox-mapping.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
 import type { OpenSink, RecordSink, SinkObserver } from './publish/sink.ts';
 import type { PublicationGuard } from './publication-check.ts';
 import { StandbyStatusUpdates } from './standby-status-update.ts';
+import { TransactionStream } from './transaction-stream.ts';
 
 /**
  * One replication connection's lifetime: stream pgoutput from the slot, hand
- * outbox inserts to the sink (publish/sink.ts), and report the LSN the ack tracker allows.
+ * its messages to a TransactionStream (which turns outbox inserts into the
+ * sink's records, publish/sink.ts), and report the LSN the ack tracker allows:
+ * the confirm and the keepalives are here (reportStatus, onKeepalive).
  * When it ends, for any reason, its in-memory state is thrown away: the next
  * session resumes from the slot's confirmed LSN, so nothing unacked is lost.
  *
@@ -39,21 +40,16 @@ export class ReplicationSession {
   private readonly service: LogicalReplicationService;
   private readonly plugin: DecodingPgoutputPlugin;
   private readonly reports: StandbyStatusUpdates;
+  private readonly stream: TransactionStream;
   private state: SessionState = 'starting';
-  private tx: TxPosition | null = null;
   private stopping: Promise<void> | null = null;
   private releaseHandler: (() => void) | null = null;
   /** Holds WAL messages until the session has fenced older producers (see start()). */
   private gate: Promise<void> | null;
   private openGate!: () => void;
   private acked = 0;
-  /** Exactly-once: which records are in Kafka already and are skipped (checkpoint-skip.ts). */
-  private delivered: DeliveredFilter | null = null;
-  /** The current transaction's xid and commit time, for each of its records' checkpoints. */
-  private txIdentity: { xid: number; commitTimeMicros: bigint } | undefined;
-  private skipped = 0;
-  /** The oid of the last Relation message under the outbox's name (publication-check.ts). */
-  private outboxOid: number | undefined;
+  /** Exactly-once: which records are in Kafka already and are skipped (checkpoint/resumed-stream.ts). */
+  private resumed: ResumedStream | null = null;
   private resolveDone!: () => void;
   private rejectDone!: (error: RelayError) => void;
   /** Settles when the session ends: resolves after stop(), rejects on failure. */
@@ -94,6 +90,7 @@ export class ReplicationSession {
       },
       onSent: (requestsInFlight) => observer?.onSent?.(requestsInFlight),
     });
+    this.stream = new TransactionStream(config, this.tracker, this.sink, guard);
     this.service = new LogicalReplicationService(
       { connectionString: config.databaseUrl },
       // The library's own acknowledgements report what was *received*; the relay
@@ -111,7 +108,7 @@ export class ReplicationSession {
   get confirmedLsn(): Lsn {
     let confirmed = this.tracker.confirmedLsn;
     // Skipped on a checkpoint the stream has not shown yet: if it never does, the slot must replay them.
-    if (this.delivered?.verifying && confirmed > this.startLsn) confirmed = this.startLsn;
+    if (this.resumed?.verifying && confirmed > this.startLsn) confirmed = this.startLsn;
     return this.guard ? this.guard.cap(confirmed) : confirmed;
   }
 
@@ -167,14 +164,8 @@ export class ReplicationSession {
     if (this.readDelivered) {
       const checkpoint = await Promise.race([this.readDelivered(), this.done.then(() => null)]);
       if (this.state !== 'starting') return;
-      this.delivered = new DeliveredFilter(checkpoint, this.startLsn);
-      const through = this.delivered.checkpoint;
-      if (through) {
-        this.log.info(
-          { through: { commitLsn: through.commitLsn, seq: through.seq, xid: through.tx?.xid } },
-          'exactly-once: skipping what Kafka already holds',
-        );
-      }
+      this.resumed = new ResumedStream(checkpoint, this.startLsn, this.log);
+      this.stream.resumed = this.resumed;
     }
     this.openGate();
     if (this.state === 'starting') this.state = 'streaming';
@@ -213,7 +204,7 @@ export class ReplicationSession {
     }
     let pending: Promise<void> | undefined;
     try {
-      pending = this.apply(message);
+      pending = this.stream.apply(message);
     } catch (error) {
       this.fail(toRelayError(error));
       return undefined;
@@ -227,112 +218,6 @@ export class ReplicationSession {
       // The library would log a handler error and move on to the next message;
       // skipping a row is never acceptable, so the session ends instead.
       (error: unknown) => this.fail(toRelayError(error)),
-    );
-  }
-
-  private apply(message: PgoutputMessage): Promise<void> | undefined {
-    switch (message.tag) {
-      case 'begin':
-        this.tracker.begin();
-        this.tx = {
-          commitLsn: message.commitLsn,
-          xid: message.xid,
-          commitTimeMicros: message.commitTimeMicros,
-          seq: 0,
-        };
-        this.txIdentity = this.delivered ? { xid: message.xid, commitTimeMicros: message.commitTimeMicros } : undefined;
-        if (this.txIdentity) this.checkHistory(message.commitLsn, this.txIdentity);
-        return;
-      case 'insert': {
-        const { relation } = message;
-        const outbox = this.config.outbox;
-        if (relation.schema !== outbox.schema || relation.name !== outbox.table) return;
-        if (!this.tx)
-          throw new RelayError('REPLICATION_STREAM_FAILED', 'insert outside a transaction', { retryable: true });
-        if (this.skip(this.tx)) return;
-        const record = outboxRowMapper(outbox, relation)(message.values, this.tx);
-        if (this.txIdentity) record.position.tx = this.txIdentity;
-        this.tx.seq++;
-        return this.sink.push(record, this.tracker.track());
-      }
-      case 'commit':
-        this.tracker.commit(message.commitEndLsn);
-        this.tx = null;
-        return;
-      case 'message':
-        return this.applyMessage(message);
-      case 'relation':
-        this.outboxOid = this.guard ? this.guard.relation(message.relation, this.outboxOid) : undefined;
-        return;
-      case 'ignored':
-        // Only outbox inserts and messages are events; a publication may carry more.
-        return;
-      default: {
-        const unknown: never = message;
-        throw new RelayError('REPLICATION_STREAM_FAILED', `unknown pgoutput message ${JSON.stringify(unknown)}`, {
-          retryable: false,
-        });
-      }
-    }
-  }
-
-  /**
-   * pg_logical_emit_message: a transactional message is part of its transaction
-   * like an outbox row; a non-transactional one arrives on its own, between
-   * transactions, and is its own unit, confirmable at its LSN once acked.
-   */
-  private applyMessage(message: Extract<PgoutputMessage, { tag: 'message' }>): Promise<void> | undefined {
-    if (message.transactional) {
-      if (!this.tx)
-        throw new RelayError('REPLICATION_STREAM_FAILED', 'message outside a transaction', { retryable: true });
-      const record = messageRecord(this.config.messages, message.prefix, message.content, this.tx);
-      if (!record) return undefined;
-      if (this.skip(this.tx)) return undefined;
-      if (this.txIdentity) record.position.tx = this.txIdentity;
-      this.tx.seq++;
-      return this.sink.push(record, this.tracker.track());
-    }
-    const lsn = message.messageLsn;
-    const at = { commitLsn: lsn, xid: 0, commitTimeMicros: BigInt(Date.now()) * 1000n, seq: 0 };
-    const made = messageRecord(this.config.messages, message.prefix, message.content, at);
-    if (!made) return undefined;
-    // pgoutput gives the END of the message's WAL record, where the commit record of the next
-    // transaction may start: its first event would share the position (X, 0), and a
-    // checkpoint naming the message would skip that event. One byte earlier is still after
-    // every earlier record (WAL records are 8-byte aligned) and before that transaction.
-    const position: RecordPosition = { commitLsn: formatLsn(parseLsn(lsn) - 1n), seq: 0 };
-    if (this.delivered) {
-      position.tx = NON_TRANSACTIONAL;
-      this.checkHistory(position.commitLsn, NON_TRANSACTIONAL);
-      if (this.delivered.skip(position)) return undefined;
-    }
-    const record = { ...made, position };
-    this.tracker.begin();
-    const token = this.tracker.track();
-    this.tracker.commit(parseLsn(lsn));
-    return this.sink.push(record, token);
-  }
-
-  /** Whether the event at the transaction's next index is in Kafka already; if so it is counted as passed. */
-  private skip(tx: TxPosition): boolean {
-    if (!this.delivered?.checkpoint) return false;
-    if (!this.delivered.skip(tx)) {
-      if (this.skipped > 0) this.log.info({ skipped: this.skipped }, 'exactly-once: caught up with Kafka');
-      return false;
-    }
-    tx.seq++;
-    this.skipped++;
-    return true;
-  }
-
-  /** Stops the relay when the stream shows another transaction where the checkpoint's was (checkpoint-skip.ts). */
-  private checkHistory(commitLsn: string, tx: { xid: number; commitTimeMicros: bigint }): void {
-    const mismatch = this.delivered?.transaction(commitLsn, tx);
-    if (!mismatch) return;
-    throw new RelayError(
-      'CHECKPOINT_MISMATCH',
-      `the exactly-once checkpoint names a transaction this server's WAL does not hold: ${mismatch}. The database's WAL history is not the one the relay relayed from (a restore, or a failover to a standby that had not received it). Nothing was lost: this session confirmed nothing past where it started, so the slot still holds what it skipped. To start exactly-once afresh, set a new RELAY_TRANSACTIONAL_ID (events Kafka already holds from this slot may then be sent again)`,
-      { retryable: false },
     );
   }
 
@@ -369,9 +254,6 @@ export class ReplicationSession {
 }
 
 type SessionState = 'starting' | 'streaming' | 'draining' | 'ended';
-
-/** A non-transactional message's stand-in identity: no xid, no commit time (see checkpoint.ts). */
-const NON_TRANSACTIONAL = { xid: 0, commitTimeMicros: 0n };
 
 export interface SessionObserver extends SinkObserver {
   onConfirmed?(lsn: Lsn, inflightRecords: number): void;

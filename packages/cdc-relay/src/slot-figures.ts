@@ -9,6 +9,7 @@ import pg from 'pg';
 export interface SlotFigures {
   active: boolean;
   activePid: number | null;
+  /** As Postgres prints it (confirmed_flush_lsn::text): shown, never compared; slot.ts reads it as an Lsn. */
   confirmedLsn: string | null;
   /** WAL written since the slot's confirmed LSN. */
   lagBytes: number | null;

@@ -6,7 +6,7 @@
  * open in the shared checkpoint topic.
  */
 import { randomUUID } from 'node:crypto';
-import { parseLsn } from '@walnut/schema';
+import { formatLsn, parseLsn } from '@walnut/schema';
 import { countDelivery, pause, readTopic, type WalnutProcess, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
@@ -82,7 +82,9 @@ exactlyOnce('SIGKILLs, inside large transactions too, leave no duplicate and no 
   // Per key (per partition), records are in commit order: LSN, then seq.
   const last = new Map<string, [bigint, number]>();
   for (const r of all) {
-    const at: [bigint, number] = [parseLsn(r.headers['walnut-commit-lsn'] as string), Number(r.headers['walnut-seq'])];
+    const lsnText = r.headers['walnut-commit-lsn'] as string;
+    assert.is(lsnText, formatLsn(parseLsn(lsnText)), "the header is in Postgres's own LSN form, not zero-padded");
+    const at: [bigint, number] = [parseLsn(lsnText), Number(r.headers['walnut-seq'])];
     const before = last.get(r.key as string);
     if (before) assert.ok(before[0] < at[0] || (before[0] === at[0] && before[1] < at[1]), `order of key ${r.key}`);
     last.set(r.key as string, at);

@@ -135,9 +135,8 @@ unmappable(
   async ({ walnut }) => {
     const deadLetters = `${walnut.topic}.replay-dlq`;
     const replayId = 'unmappable-dlq';
-    const replay = startNodeScript(
+    const replay = startRelayCli(
       'replay',
-      'packages/cdc-relay/bin/walnut-relay.js',
       [
         'replay',
         '--all',
@@ -148,9 +147,8 @@ unmappable(
       ],
       { ...walnut.env, RELAY_DEAD_LETTER_TOPIC: deadLetters },
     );
-    started.push(replay);
-    await waitFor('replay to exit', async () => !replay.running, { timeoutMs: 60_000 });
-    assert.is(replay.child.exitCode, 0, replay.tail());
+    killAfterTest(replay);
+    assert.is(await exitCode(replay, 60_000), 0, replay.tail());
     const replayed = (records: readonly TopicRecord[]) =>
       records.filter((r) => r.headers['walnut-replay'] === replayId);
     const standIns = replayed(await readTopic(walnut.kafka, deadLetters, (r) => replayed(r).length >= 1, 30_000));

@@ -1,4 +1,4 @@
-import { parseLsn } from '@walnut/schema';
+import { formatLsn, type Lsn } from '@walnut/schema';
 import type { RecordPosition } from '../kafka-record.ts';
 import type { TxIdentity } from './checkpoint.ts';
 
@@ -19,9 +19,7 @@ import type { TxIdentity } from './checkpoint.ts';
  * LSN), then by index inside the transaction.
  */
 export function comparePositions(a: RecordPosition, b: RecordPosition): number {
-  const lsnA = parseLsn(a.commitLsn);
-  const lsnB = parseLsn(b.commitLsn);
-  if (lsnA !== lsnB) return lsnA < lsnB ? -1 : 1;
+  if (a.commitLsn !== b.commitLsn) return a.commitLsn < b.commitLsn ? -1 : 1;
   return a.seq - b.seq;
 }
 
@@ -53,8 +51,8 @@ export class DeliveredFilter {
   private through: RecordPosition | null;
   private verified: boolean;
 
-  constructor(checkpoint: RecordPosition | null, startLsn: bigint) {
-    this.through = checkpoint && parseLsn(checkpoint.commitLsn) >= startLsn ? checkpoint : null;
+  constructor(checkpoint: RecordPosition | null, startLsn: Lsn) {
+    this.through = checkpoint && checkpoint.commitLsn >= startLsn ? checkpoint : null;
     this.verified = !checkpoint?.tx;
   }
 
@@ -73,20 +71,18 @@ export class DeliveredFilter {
    * xid 0, sits there). Returns null, or why the stream is not the checkpoint's
    * history.
    */
-  transaction(commitLsn: string, tx: TxIdentity): string | null {
+  transaction(commitLsn: Lsn, tx: TxIdentity): string | null {
     const through = this.through;
     if (!through?.tx || this.verified) return null;
-    const lsn = parseLsn(commitLsn);
-    const at = parseLsn(through.commitLsn);
-    if (lsn < at) return null;
-    if (lsn === at && sameTransaction(tx, through.tx)) {
+    if (commitLsn < through.commitLsn) return null;
+    if (commitLsn === through.commitLsn && sameTransaction(tx, through.tx)) {
       this.verified = true;
       return null;
     }
     const what = tx.xid === 0 ? 'a non-transactional message' : `xid ${tx.xid} committed ${isoTime(tx)}`;
     const named =
       through.tx.xid === 0 ? 'a non-transactional message' : `xid ${through.tx.xid} committed ${isoTime(through.tx)}`;
-    return `at LSN ${commitLsn} the stream has ${what}, where the checkpoint names ${named} at LSN ${through.commitLsn}`;
+    return `at LSN ${formatLsn(commitLsn)} the stream has ${what}, where the checkpoint names ${named} at LSN ${formatLsn(through.commitLsn)}`;
   }
 
   /** Whether the record at `position` is in Kafka already (then it is skipped). */

@@ -1,4 +1,4 @@
-import { LSN_TEXT } from '@walnut/schema';
+import { formatLsn, LSN_TEXT, type Lsn, parseLsn } from '@walnut/schema';
 import { z } from 'zod';
 import { type KafkaRecord, kafkaRecord, type RecordPosition } from '../kafka-record.ts';
 
@@ -16,7 +16,7 @@ export interface Checkpoint {
   /** The server's system identifier (pg_control_system()); absent in records of older relays. */
   systemIdentifier?: string;
   /** Commit LSN of the last relayed event's transaction, and the event's index in it. */
-  commitLsn: string;
+  commitLsn: Lsn;
   seq: number;
   /**
    * Which transaction committed at commitLsn: an LSN alone does not say, as a
@@ -59,7 +59,7 @@ export function checkpointRecord(identity: CheckpointIdentity, position: RecordP
       slot: identity.slot,
       database: identity.database,
       system_identifier: identity.systemIdentifier,
-      commit_lsn: position.commitLsn,
+      commit_lsn: formatLsn(position.commitLsn),
       seq: position.seq,
       ...(position.tx ? { xid: position.tx.xid, commit_time_us: String(position.tx.commitTimeMicros) } : {}),
       relayed_at: new Date().toISOString(),
@@ -84,7 +84,8 @@ export function parseCheckpoint(value: Buffer | null): Checkpoint | null {
     slot,
     database,
     ...(system_identifier !== undefined ? { systemIdentifier: system_identifier } : {}),
-    commitLsn: commit_lsn,
+    // parseLsn reads both Postgres's form and the zero-padded one older relays wrote.
+    commitLsn: parseLsn(commit_lsn),
     seq,
     ...(xid !== undefined && commit_time_us !== undefined
       ? { tx: { xid, commitTimeMicros: BigInt(commit_time_us) } }

@@ -18,19 +18,11 @@ const withDeadLetters: RecordRules = { ...replay, deadLetterTopic: 'dlq' };
 function recordOf(sizeBytes: number, topic = 'events', unmappable?: string) {
   const headers = new Map([[Buffer.from('id'), Buffer.from('r1')]]);
   const empty = kafkaRecord(topic, Buffer.from('k'), Buffer.alloc(0), headers, 'outbox row r1', {
-    commitLsn: '0/0',
+    commitLsn: 0n,
     seq: 0,
   });
   const value = Buffer.alloc(sizeBytes - empty.sizeBytes, 'x');
-  return kafkaRecord(
-    topic,
-    Buffer.from('k'),
-    value,
-    headers,
-    'outbox row r1',
-    { commitLsn: '0/0', seq: 0 },
-    unmappable,
-  );
+  return kafkaRecord(topic, Buffer.from('k'), value, headers, 'outbox row r1', { commitLsn: 0n, seq: 0 }, unmappable);
 }
 
 test('the size rule counts headers and the batch header: a record under the limit by itself is refused', () => {

@@ -1,3 +1,4 @@
+import { formatLsn } from '@walnut/schema';
 import { RelayError } from '../errors.ts';
 import {
   headerName,
@@ -86,7 +87,7 @@ function rowUnmappable(record: KafkaRecord, problem: string, publisher: Publishe
   const { commitLsn, seq } = record.position;
   return new RelayError(
     'OUTBOX_ROW_UNMAPPABLE',
-    `${record.source} (transaction committed at LSN ${commitLsn}, its event #${seq}) cannot be relayed: ${problem}. The relay has stopped streaming at this row rather than skip it; its slot keeps the WAL from here. Either set RELAY_DEAD_LETTER_TOPIC (the row's stand-in goes there and the rows after it are relayed) and restart the relay, or change RELAY_TOPIC_TEMPLATE (RELAY_MESSAGE_TOPIC_TEMPLATE for pg_logical_emit_message records) so that this row maps to a legal topic, and restart the relay`,
+    `${record.source} (transaction committed at LSN ${formatLsn(commitLsn)}, its event #${seq}) cannot be relayed: ${problem}. The relay has stopped streaming at this row rather than skip it; its slot keeps the WAL from here. Either set RELAY_DEAD_LETTER_TOPIC (the row's stand-in goes there and the rows after it are relayed) and restart the relay, or change RELAY_TOPIC_TEMPLATE (RELAY_MESSAGE_TOPIC_TEMPLATE for pg_logical_emit_message records) so that this row maps to a legal topic, and restart the relay`,
     { retryable: false },
   );
 }

@@ -1,3 +1,4 @@
+import { parseLsn } from '@walnut/schema';
 /**
  * Scripted stand-ins for the Kafka producer, for the sink's unit tests: each
  * send or commit settles when the test says (the Kafka side is proven by the
@@ -96,7 +97,10 @@ function scriptedGroups() {
 }
 
 export const record = (commitLsn: string, seq: number) =>
-  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, { commitLsn, seq });
+  kafkaRecord('events', Buffer.from(`k${seq}`), Buffer.from('{}'), new Map(), `row ${seq}`, {
+    commitLsn: parseLsn(commitLsn),
+    seq,
+  });
 
 export const tick = () => new Promise((resolve) => setImmediate(resolve));
 export const events = (s: Sent) => s.messages.filter((m) => m.topic === 'events').map((m) => m.position.seq);

@@ -85,7 +85,7 @@ test('a replayed row: the live mapping, walnut-replay, the unknown LSN 0/0 (olde
 });
 
 test('a snapshot row: positioned before the consistent point, in snapshot order', () => {
-  const position = snapshotPosition('snapshot.s.0/40DD850', '0/40DD84F');
+  const position = snapshotPosition('snapshot.s.0/40DD850', 0x40dd84fn);
   const map = outboxRowMapper(mapping, relation);
   const first = headersAsText(map(row, position(0)));
   const later = headersAsText(map(row, position(41)));

@@ -1,4 +1,4 @@
-import { RELAY_HEADERS } from '@walnut/schema';
+import { formatLsn, type Lsn, RELAY_HEADERS } from '@walnut/schema';
 import type { RelayError } from '../errors.ts';
 import { headerName } from '../kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type TxPosition } from '../outbox-mapping.ts';
@@ -105,9 +105,9 @@ export async function republish(opts: RepublishOptions): Promise<number> {
  * place in the run (page order: creation order over Walnut's outbox), so that
  * among the run's own records of a key the later one wins a version guard.
  */
-function republishedPosition(replayId: string, commitLsn: string): (index: number) => TxPosition {
+function republishedPosition(replayId: string, commitLsn: Lsn): (index: number) => TxPosition {
   const encodedHeaders = [
-    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(commitLsn, 'latin1')],
+    [headerName(RELAY_HEADERS.commitLsn), Buffer.from(formatLsn(commitLsn), 'latin1')],
     [headerName(RELAY_HEADERS.replay), Buffer.from(replayId, 'utf8')],
   ] as const;
   return (index) => ({ commitLsn, xid: 0, commitTimeMicros: 0n, seq: Math.min(index, 0xffffffff), encodedHeaders });
@@ -119,7 +119,7 @@ function republishedPosition(replayId: string, commitLsn: string): (index: numbe
  * one, i.e. as a duplicate of an older version.
  */
 export function replayPosition(replayId: string): (index: number) => TxPosition {
-  return republishedPosition(replayId, '0/0');
+  return republishedPosition(replayId, 0n);
 }
 
 /**
@@ -128,6 +128,6 @@ export function replayPosition(replayId: string): (index: number) => TxPosition 
  * the rows stand one byte before it (`beforeLsn`): older than everything
  * streamed, ordered among themselves.
  */
-export function snapshotPosition(replayId: string, beforeLsn: string): (index: number) => TxPosition {
+export function snapshotPosition(replayId: string, beforeLsn: Lsn): (index: number) => TxPosition {
   return republishedPosition(replayId, beforeLsn);
 }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatLsn, parseLsn, resolvePgUrl } from '@walnut/schema';
+import { parseLsn, resolvePgUrl } from '@walnut/schema';
 import type { RelayConfig } from '../config.ts';
 import { RelayError, toRelayError } from '../errors.ts';
 import { withPgClient } from '../pg-client.ts';
@@ -155,7 +155,7 @@ async function relaySnapshot(
 ): Promise<number> {
   try {
     const remaining = await pages.count(state.cursor);
-    const before = formatLsn(parseLsn(state.consistentPoint ?? '0/1') - 1n);
+    const before = parseLsn(state.consistentPoint ?? '0/1') - 1n;
     return await publishPages(
       config,
       state,
