@@ -42,7 +42,9 @@ async function start(args: string[], env: Record<string, string>): Promise<Outco
     const { stdout, stderr } = await exec(process.execPath, args, {
       cwd: repoPath(),
       env: { PATH: process.env.PATH ?? '', ...env },
-      timeout: 60_000,
+      // One that starts after all must not hold the test: nothing here would answer it.
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -92,8 +94,8 @@ bad('a malformed DATABASE_URL', async () => {
 });
 
 bad('a malformed DATABASE_URL from DATABASE_URL_FILE, which wins over DATABASE_URL, trimmed', async () => {
-  const file = tempFile('database-url', 'postgres://db/walnut?target_session_attrs=master\n');
-  const results = await outcomes({ ...good, DATABASE_URL: 'postgres://db/walnut', DATABASE_URL_FILE: file });
+  const file = tempFile('database-url', 'postgres://127.0.0.1:9/walnut?target_session_attrs=master\n');
+  const results = await outcomes({ ...good, DATABASE_URL: 'postgres://127.0.0.1:9/walnut', DATABASE_URL_FILE: file });
   assertAllRefuse(
     results,
     '<program>: DATABASE_URL (or DATABASE_URL_FILE): target_session_attrs=master: want one of any, read-write, read-only, primary, standby, prefer-standby',
