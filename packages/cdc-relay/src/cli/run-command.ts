@@ -62,11 +62,10 @@ export async function runRelay({
       process.exit(1);
     },
   );
-  // run() resolves once the stop has drained and confirmed: the process exits after that.
+  // run() resolves only after stop() has drained and confirmed; the process exits 0 after that, in onStop.
   onStop(async () => {
     await relay.stop();
     await finished;
   });
   await finished;
-  process.exit(0);
 }
