@@ -35,10 +35,7 @@ export async function devStack(
     // for this task. With DATABASE_URL given they start at once, and the relay creates its
     // slot on its first start.
     if (stack.postgres.owned) {
-      for (const args of [
-        ['publication', 'sync'],
-        ['slot', 'create'],
-      ]) {
+      for (const args of [['publication', 'sync'], ['slot', 'create']]) {
         const output = await run(process.execPath, [relayBin, ...args], {
           code: 'POSTGRES_FAILED',
           env: { ...process.env, ...env },
