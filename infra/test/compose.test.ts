@@ -11,8 +11,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { apiEnv } from '@walnut/api';
-import { applierEnv } from '@walnut/applier';
+import { apiEnv, apiSecrets } from '@walnut/api';
+import { applierEnv, applierSecrets } from '@walnut/applier';
 import { relayEnv, secretSettings } from '@walnut/cdc-relay';
 import { APPLIER_ROLE, migrateEnv, RELAY_ROLE } from '@walnut/schema';
 import { suite } from 'uvu';
@@ -36,6 +36,8 @@ interface Runnable {
   schema: z.ZodType;
   /** The schema's keys: the variables the runnable reads. */
   keys: string[];
+  /** Settings it also reads from the file `<NAME>_FILE` names. */
+  secrets: readonly string[];
   /** Where it listens, from the parsed env; absent for one-shot jobs. */
   http?: (env: Record<string, unknown>) => { host: string; port: number };
 }
@@ -48,22 +50,26 @@ function keysOf(schema: z.ZodType): string[] {
   throw new Error(`cannot list the keys of a ${def.type} schema`);
 }
 
-const runnable = (schema: z.ZodType, http?: Runnable['http']): Runnable => ({
+const runnable = (schema: z.ZodType, secrets: readonly string[], http?: Runnable['http']): Runnable => ({
   schema,
   keys: keysOf(schema),
+  secrets,
   ...(http ? { http } : {}),
 });
 
 /** Compose service name → the runnable it starts. */
 const runnables: Record<string, Runnable> = {
-  api: runnable(apiEnv, (env) => ({ host: String(env.API_HOST), port: Number(env.API_PORT) })),
-  relay: runnable(relayEnv, (env) => ({ host: String(env.RELAY_HTTP_HOST), port: Number(env.RELAY_HTTP_PORT) })),
-  applier: runnable(applierEnv, (env) => ({
+  api: runnable(apiEnv, apiSecrets, (env) => ({ host: String(env.API_HOST), port: Number(env.API_PORT) })),
+  relay: runnable(relayEnv, secretSettings, (env) => ({
+    host: String(env.RELAY_HTTP_HOST),
+    port: Number(env.RELAY_HTTP_PORT),
+  })),
+  applier: runnable(applierEnv, applierSecrets, (env) => ({
     host: String(env.APPLIER_HTTP_HOST),
     port: Number(env.APPLIER_HTTP_PORT),
   })),
-  migrate: runnable(migrateEnv),
-  'outbox-relay': runnable(relayEnv, (env) => ({
+  migrate: runnable(migrateEnv, []),
+  'outbox-relay': runnable(relayEnv, secretSettings, (env) => ({
     host: String(env.RELAY_HTTP_HOST),
     port: Number(env.RELAY_HTTP_PORT),
   })),
@@ -72,15 +78,16 @@ const runnables: Record<string, Runnable> = {
 const composeFiles = ['compose.yaml', 'docs/sidecar-compose.yaml'];
 
 /**
- * A service's environment as the runnable sees it. The relay also reads each secret from
- * the file `<NAME>_FILE` names; a stand-in value takes that file's place here.
+ * A service's environment as the runnable sees it. A runnable also reads each secret from
+ * the file `<NAME>_FILE` names (runnable-startup.ts); a stand-in value takes that file's place here.
  */
-function serviceEnv(service: Service): Record<string, string> {
+function serviceEnv(name: string, service: Service): Record<string, string> {
+  const secrets = runnables[name]?.secrets ?? [];
   const env: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(service.environment ?? {})) {
+  for (const [variable, raw] of Object.entries(service.environment ?? {})) {
     const value = interpolate(String(raw));
-    const secret = secretSettings.find((s) => name === `${s}_FILE`);
-    env[secret ?? name] = secret ? secretStandIn(secret, value) : value;
+    const secret = secrets.find((s) => variable === `${s}_FILE`);
+    env[secret ?? variable] = secret ? secretStandIn(secret, value) : value;
   }
   return env;
 }
@@ -126,7 +133,7 @@ for (const file of composeFiles) {
     assert.ok(started.length > 0, `no runnable in ${file}`);
     for (const [name, service] of started) {
       const { schema, keys } = runnables[name] as Runnable;
-      const env = serviceEnv(service);
+      const env = serviceEnv(name, service);
       const unknown = Object.keys(env).filter((key) => !keys.includes(key));
       assert.equal(unknown, [], `${file} ${name}: variables its schema does not read`);
       const parsed = schema.safeParse(env);
@@ -145,7 +152,7 @@ for (const file of composeFiles) {
         assert.equal([...published, ...probed], [], `${file} ${name} listens on nothing`);
         continue;
       }
-      const listen = http(schema.parse(serviceEnv(service)) as Record<string, unknown>);
+      const listen = http(schema.parse(serviceEnv(name, service)) as Record<string, unknown>);
       for (const port of [...published, ...probed]) assert.is(port, listen.port, `${file} ${name}`);
       if (published.length > 0) assert.is(listen.host, '0.0.0.0', `${file} ${name}: published but listens on`);
     }
@@ -196,14 +203,14 @@ for (const file of composeFiles) {
 
 compose('compose.yaml: the relay and the applier connect as the roles migrate makes, not the superuser', () => {
   const services = readYaml('compose.yaml').services as Record<string, Service>;
-  const migrate = migrateEnv.parse(serviceEnv(services.migrate as Service));
+  const migrate = migrateEnv.parse(serviceEnv('migrate', services.migrate as Service));
   const superuser = new URL(migrate.DATABASE_URL).username;
   const roles = {
     relay: [RELAY_ROLE, migrate.RELAY_ROLE_PASSWORD],
     applier: [APPLIER_ROLE, migrate.APPLIER_ROLE_PASSWORD],
   };
   for (const [name, [role, password]] of Object.entries(roles)) {
-    const url = new URL(serviceEnv(services[name] as Service).DATABASE_URL ?? '');
+    const url = new URL(serviceEnv(name, services[name] as Service).DATABASE_URL ?? '');
     assert.is.not(url.username, superuser, `compose.yaml ${name} connects as ${superuser}`);
     assert.is(url.username, role, `compose.yaml ${name}`);
     assert.ok(password, `compose.yaml migrate sets no password for ${role}`);
@@ -213,7 +220,7 @@ compose('compose.yaml: the relay and the applier connect as the roles migrate ma
       `compose.yaml ${name}: not the password migrate gives ${role}`,
     );
   }
-  const relay = relayEnv.parse(serviceEnv(services.relay as Service)) as { RELAY_PUBLICATION: string };
+  const relay = relayEnv.parse(serviceEnv('relay', services.relay as Service)) as { RELAY_PUBLICATION: string };
   assert.is(relay.RELAY_PUBLICATION, migrate.RELAY_PUBLICATION, 'the relay streams the publication migrate makes');
 });
 
@@ -231,7 +238,7 @@ compose("Prometheus scrapes each runnable's service at the port its env configur
     const service = services[job.job_name];
     const target = runnables[job.job_name];
     assert.ok(service && target?.http, `job ${job.job_name} is not a compose service that listens`);
-    const { port } = target.http(target.schema.parse(serviceEnv(service)) as Record<string, unknown>);
+    const { port } = target.http(target.schema.parse(serviceEnv(job.job_name, service)) as Record<string, unknown>);
     const scraped = [
       ...(job.static_configs ?? []).flatMap((c) => c.targets),
       ...(job.dns_sd_configs ?? []).flatMap((c) => c.names.map((name) => `${name}:${c.port}`)),

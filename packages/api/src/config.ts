@@ -54,3 +54,6 @@ export const apiEnv = z
   }));
 
 export type ApiEnv = z.infer<typeof apiEnv>;
+
+/** Settings that may come from the file `<NAME>_FILE` names instead: the URLs carry passwords. */
+export const apiSecrets = ['DATABASE_URL', 'API_LISTEN_DATABASE_URL'] as const;

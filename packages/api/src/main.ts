@@ -1,28 +1,20 @@
 import { serve } from '@hono/node-server';
-import { createLogger, parseEnv } from '@walnut/runtime';
-import { createPgPool } from '@walnut/schema';
+import { startRunnable } from '@walnut/runtime';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { createApp } from './app.ts';
 import { AppliedWaiters } from './applied-waiters.ts';
-import { apiEnv } from './config.ts';
+import { apiEnv, apiSecrets } from './config.ts';
 import { ApiMetrics } from './metrics.ts';
 
-const parsed = parseEnv('walnut-api', apiEnv, process.env);
-if (!parsed.ok) {
-  for (const line of parsed.errors) console.error(line);
-  process.exit(2);
-}
-const env = parsed.env;
-const log = createLogger('walnut-api', env.LOG_LEVEL);
+const { env, log, pgPool, onStop } = startRunnable({ program: 'walnut-api', schema: apiEnv, secrets: apiSecrets });
 // node-postgres sends parameterized queries as unnamed statements, which PgBouncer
 // in transaction mode supports; nothing here needs session state (no named
 // prepared statements, no SET, no advisory locks; LISTEN has its own connection).
-const pool = createPgPool({
+const pool = pgPool({
   connectionString: env.DATABASE_URL,
   max: env.API_PG_POOL_MAX,
   idleTimeoutMillis: env.API_PG_IDLE_TIMEOUT_MS,
   connectionTimeoutMillis: env.API_PG_CONNECT_TIMEOUT_MS,
-  onError: (error) => log.warn({ err: error }, 'Postgres connection failed'),
 });
 const waiters = new AppliedWaiters({ listenUrl: env.API_LISTEN_DATABASE_URL, pool, log });
 const metrics = new ApiMetrics(pool, env.API_PG_POOL_MAX, () => waiters.size);
@@ -53,11 +45,12 @@ const server = serve({ fetch: app.fetch, port: env.API_PORT, hostname: env.API_H
 /**
  * SIGTERM drains: the listener closes (new connections are refused), requests
  * in flight run to completion, idle keep-alive connections are closed, then the
- * pools end. Past API_SHUTDOWN_TIMEOUT_MS the remaining connections are cut.
+ * LISTEN session ends (and the pool, in runnable-startup.ts). Past
+ * API_SHUTDOWN_TIMEOUT_MS the remaining connections are cut.
  */
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
+onStop(async () => {
   draining = true;
-  log.info({ signal }, 'draining');
+  log.info({ timeoutMs: env.API_SHUTDOWN_TIMEOUT_MS }, 'draining');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   const sweep = setInterval(() => 'closeIdleConnections' in server && server.closeIdleConnections(), 100);
   let timer: NodeJS.Timeout | undefined;
@@ -72,9 +65,4 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     if ('closeAllConnections' in server) server.closeAllConnections();
   }
   await waiters.stop();
-  await pool.end();
-  log.info('stopped');
-  process.exit(0);
-}
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void shutdown(s));
+});

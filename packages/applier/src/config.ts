@@ -44,3 +44,6 @@ export const applierEnv = z
   });
 
 export type ApplierEnv = z.infer<typeof applierEnv>;
+
+/** Settings that may come from the file `<NAME>_FILE` names instead: the URL carries a password. */
+export const applierSecrets = ['DATABASE_URL'] as const;

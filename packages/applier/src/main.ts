@@ -1,24 +1,17 @@
 import type { Server } from 'node:http';
-import { createLogger, listeningPort, opsApp, parseEnv, serveHttp } from '@walnut/runtime';
-import { createPgPool } from '@walnut/schema';
+import { listeningPort, opsApp, serveHttp, startRunnable } from '@walnut/runtime';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Applier } from './applier.ts';
-import { applierEnv } from './config.ts';
+import { applierEnv, applierSecrets } from './config.ts';
 import { ApplierMetrics } from './metrics.ts';
 import { RetentionSweeper } from './retention.ts';
 
-const parsed = parseEnv('walnut-applier', applierEnv, process.env);
-if (!parsed.ok) {
-  for (const line of parsed.errors) console.error(line);
-  process.exit(2);
-}
-const env = parsed.env;
-const log = createLogger('walnut-applier', env.LOG_LEVEL);
-const pool = createPgPool({
-  connectionString: env.DATABASE_URL,
-  max: env.APPLIER_PG_POOL_MAX,
-  onError: (error) => log.warn({ err: error }, 'Postgres connection failed'),
+const { env, log, pgPool, onStop } = startRunnable({
+  program: 'walnut-applier',
+  schema: applierEnv,
+  secrets: applierSecrets,
 });
+const pool = pgPool({ connectionString: env.DATABASE_URL, max: env.APPLIER_PG_POOL_MAX });
 const db = drizzle(pool);
 
 const metrics: ApplierMetrics = new ApplierMetrics(
@@ -71,16 +64,12 @@ try {
 }
 log.info({ port: listeningPort(server) }, 'applier http listening');
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    log.info({ signal }, 'stopping');
-    await retention.stop();
-    await applier.stop().catch((error) => log.error({ err: error }, 'stop failed'));
-    server.close();
-    await pool.end();
-    process.exit(0);
-  });
-}
+// The pool ends after this, in runnable-startup.ts.
+onStop(async () => {
+  await retention.stop();
+  await applier.stop().catch((error) => log.error({ err: error }, 'stop failed'));
+  server.close();
+});
 
 await applier.start();
 retention.start();

@@ -1,4 +1,15 @@
 export { CodedError } from './errors.ts';
-export { csv, type EnvResult, flag, int, logLevel, parseEnv } from './env.ts';
+export { csv, flag, int, logLevel } from './env.ts';
 export { createLogger, kafkajsLogCreator } from './logger.ts';
 export { listeningPort, type OpsProbes, opsApp, serveHttp } from './ops-server.ts';
+export {
+  BAD_SETTINGS_EXIT_CODE,
+  exitRefused,
+  type PgPoolOptions,
+  type RunnableSpec,
+  readSettings,
+  type SettingsResult,
+  type StartedRunnable,
+  settingsOrExit,
+  startRunnable,
+} from './runnable-startup.ts';

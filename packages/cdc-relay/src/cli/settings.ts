@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { exitRefused, type StartedRunnable, startRunnable } from '@walnut/runtime';
 import { type Command, Option } from 'commander';
 import type { z } from 'zod';
-import { relayEnv, secretSettings } from '../config.ts';
+import { type RelayConfig, type RelayEnv, relayConfig, relayEnv, secretSettings } from '../config.ts';
 
 type SettingName = keyof typeof relayEnv.shape;
 
@@ -27,32 +28,49 @@ export function addSettingOptions(command: Command, names: readonly SettingName[
   return command;
 }
 
-/**
- * The raw settings of a command: flags (or their env vars, via commander) and
- * secrets from the environment or from the file `<NAME>_FILE` names.
- */
-export function rawSettings(command: Command, names: readonly SettingName[]): Record<string, string | undefined> {
+/** The raw settings of a command that are not secrets: flags, or their env vars (via commander). */
+function rawSettings(command: Command, names: readonly SettingName[]): Record<string, string | undefined> {
   const options = command.opts<Record<string, string | undefined>>();
   const raw: Record<string, string | undefined> = {};
-  for (const name of names) {
-    raw[name] = isSecret(name) ? secretFromEnv(name) : options[camel(flagOf(name))];
-  }
+  for (const name of names) if (!isSecret(name)) raw[name] = options[camel(flagOf(name))];
   return raw;
-}
-
-function secretFromEnv(name: string): string | undefined {
-  const file = process.env[`${name}_FILE`];
-  if (file) return readFileSync(file, 'utf8').trim();
-  return process.env[name];
 }
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** A setting as the relay's users meet it: its flag and variable, or a secret's variable and _FILE. */
-export function settingLabel(name: string): string {
-  return isSecret(name) ? `${name} (or ${name}_FILE)` : `--${flagOf(name)} / ${name}`;
+/**
+ * A relay command starts as every runnable does (runnable-startup.ts in
+ * @walnut/runtime), from its flags: a bad value names the flag and the
+ * variable, `--slot / RELAY_SLOT: …`, and exits 2. Settings a command does not
+ * offer keep their defaults.
+ */
+export function startCommand<T extends z.ZodType<{ LOG_LEVEL: string }>>(
+  command: Command,
+  names: readonly SettingName[],
+  schema: T,
+): StartedRunnable<z.infer<T>> {
+  return startRunnable({
+    program: 'walnut-relay',
+    schema,
+    settings: rawSettings(command, names),
+    secrets: secretSettings.filter((name) => names.includes(name)),
+    label: (name) => `--${flagOf(name)} / ${name}`,
+  });
+}
+
+/** A command's settings as the relay's configuration (reading the files they name), or exit 2. */
+export function configOrExit(
+  command: Command,
+  names: readonly SettingName[],
+): StartedRunnable<RelayEnv> & { config: RelayConfig } {
+  const started = startCommand(command, names, relayEnv);
+  try {
+    return { ...started, config: relayConfig(started.env, (path) => readFileSync(path, 'utf8')) };
+  } catch (error) {
+    exitRefused([`walnut-relay: ${(error as Error).message}`]);
+  }
 }
 
 export const allSettings = Object.keys(relayEnv.shape) as SettingName[];
