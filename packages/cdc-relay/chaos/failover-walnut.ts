@@ -167,12 +167,18 @@ export async function stopFailoverWalnut(ctx: Partial<FailoverWalnut>, log: (lin
 }
 
 /** The witness slot of `lane`, synced = true on the standby (17+). */
+/**
+ * True once the standby holds a persistent synced copy of the slot. A slot the sync worker has
+ * only begun to copy shows synced = true but stays temporary until it reaches a consistent point
+ * on the standby, and promotion drops temporary slots: a failover then loses it (seen on 17).
+ */
 export async function syncedOnStandby(lane: Lane, slot: string): Promise<boolean> {
-  const r = await lane.standbyPool.query<{ synced: boolean }>(
-    'SELECT synced FROM pg_replication_slots WHERE slot_name = $1',
+  const r = await lane.standbyPool.query<{ synced: boolean; temporary: boolean }>(
+    'SELECT synced, temporary FROM pg_replication_slots WHERE slot_name = $1',
     [slot],
   );
-  return r.rows[0]?.synced === true;
+  const row = r.rows[0];
+  return row?.synced === true && row.temporary === false;
 }
 
 function pool(url: string): pg.Pool {
