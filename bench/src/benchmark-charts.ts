@@ -10,7 +10,12 @@ export function sizeLabel(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024} KB` : `${bytes} B`;
 }
 
-export function drainBars(walnut: DrainResult[], polling: PollingDrainResult[], kafka: ProducerPerfResult): Bar[] {
+export function drainBars(
+  walnut: DrainResult[],
+  polling: PollingDrainResult[],
+  kafka: ProducerPerfResult,
+  kafkaDefaults: ProducerPerfResult,
+): Bar[] {
   return [
     ...walnut.map((w) => ({
       label: `Walnut relay, ${w.rowsPerTx.toLocaleString('en-US')}-row tx`,
@@ -27,7 +32,8 @@ export function drainBars(walnut: DrainResult[], polling: PollingDrainResult[], 
       value: w.rows / w.recvlogicalSeconds,
       group: 'limit',
     })),
-    { label: 'Kafka ProducerPerformance, acks=all', value: kafka.recordsPerSecond, group: 'limit' },
+    { label: 'Kafka ProducerPerformance, tuned', value: kafka.recordsPerSecond, group: 'limit' },
+    { label: 'Kafka ProducerPerformance, defaults', value: kafkaDefaults.recordsPerSecond, group: 'reference' },
   ];
 }
 

@@ -24,7 +24,7 @@ export interface LoadStep extends LatencyResult {
   sustained: boolean;
 }
 
-export const FIXED_RATES = [200, 1_000];
+export const FIXED_RATES = [200, 500, 1_000];
 const SEARCH_FACTOR = 1.5;
 /** The search stops once its bracket is this narrow: closer than that is the machine's noise. */
 const SEARCH_RESOLUTION = 1.2;

@@ -1,7 +1,7 @@
 /** The report's drain sections: relay drain, its scaling sweep, and the polling baseline's drain. */
 import { sizeLabel } from './benchmark-charts.ts';
 import type { DrainResult, PollingDrainResult } from './drain.ts';
-import type { ProducerPerfResult } from './limits.ts';
+import { DEFAULT_PRODUCER_PROPS, type ProducerPerfResult, TUNED_PRODUCER_PROPS } from './limits.ts';
 import { POLL_BATCH, POLL_INTERVAL_MS } from './polling-relay.ts';
 import { cell, fmt, rate } from './report-format.ts';
 import { SWEEP_FIXED_ROWS_PER_TX, type SweepPoint } from './scaling-sweep.ts';
@@ -16,28 +16,29 @@ export function drainSection(r: {
   rows: number;
   walnut: DrainResult[];
   kafka: ProducerPerfResult;
+  kafkaDefaults: ProducerPerfResult;
   recvlogicalOneRowSeconds: number;
   chart: string;
 }): string[] {
   const out: string[] = ['## Relay drain throughput', ''];
   out.push(
-    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out: in 1-row transactions, in 100-row transactions, and all in one transaction (which Postgres decodes to disk and sends at its commit, and which the relay may confirm only once Kafka has acked every row: its peak RSS shows whether its window holds). Walnut's relay (its bundled build, as the image runs it) is timed from its "streaming" log line until its own count of records Kafka acked (\`walnut_relay_events_total\`) reaches ${fmt(r.rows)}; its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all: Kafka's produce limit on this machine.`,
+    `${fmt(r.rows)} outbox rows with 1 KB payloads are committed while no relay runs (the slots are created first, so they see every row), then one consumer is started and timed until every row is out: in 1-row transactions, in 100-row transactions, and all in one transaction (which Postgres decodes to disk and sends at its commit, and which the relay may confirm only once Kafka has acked every row: its peak RSS shows whether its window holds). Walnut's relay (its bundled build, as the image runs it) is timed from its "streaming" log line until its own count of records Kafka acked (\`walnut_relay_events_total\`) reaches ${fmt(r.rows)}; its start-up is listed apart. \`pg_recvlogical\` drains an identical slot with the same publication to /dev/null up to the LSN after the writes: Postgres's decoding limit. Kafka's \`ProducerPerformance\` sends ${fmt(r.rows)} 1 KB records with acks=all and the best settings it accepts (\`${TUNED_PRODUCER_PROPS.join(' ')}\`): Kafka's produce limit on this machine. The same with the producer's defaults (\`${DEFAULT_PRODUCER_PROPS.join(' ')}\`, 16 KB batches, no linger) is shown beside it, labelled, and is not a limit: a relay that beats it has only beaten an untuned client.`,
     '',
-    '| rows per transaction | Walnut relay (events/s) | relay start-up (s) | pg_recvlogical (events/s) | Kafka ProducerPerformance (records/s) | relay / min(limits) | relay peak RSS | relay CPU s per 100k events |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| rows per transaction | Walnut relay (events/s) | relay start-up (s) | pg_recvlogical (events/s) | Kafka ProducerPerformance, tuned (records/s) | relay / min(limits) | ProducerPerformance, defaults (records/s) | relay peak RSS | relay CPU s per 100k events |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const w of r.walnut) {
     const relay = rate(w.rows, w.relaySeconds);
     const decode = rate(w.rows, w.recvlogicalSeconds);
     out.push(
-      `| ${fmt(w.rowsPerTx)} | ${fmt(relay)} (${w.relaySeconds.toFixed(2)} s) | ${w.relayStartSeconds.toFixed(1)} | ${fmt(decode)} (${w.recvlogicalSeconds.toFixed(2)} s) | ${fmt(r.kafka.recordsPerSecond)} | ${(relay / Math.min(decode, r.kafka.recordsPerSecond)).toFixed(2)} | ${rssMiB(w)} | ${cpuPer100k(w)} |`,
+      `| ${fmt(w.rowsPerTx)} | ${fmt(relay)} (${w.relaySeconds.toFixed(2)} s) | ${w.relayStartSeconds.toFixed(1)} | ${fmt(decode)} (${w.recvlogicalSeconds.toFixed(2)} s) | ${fmt(r.kafka.recordsPerSecond)} | ${(relay / Math.min(decode, r.kafka.recordsPerSecond)).toFixed(2)} | ${fmt(r.kafkaDefaults.recordsPerSecond)} | ${rssMiB(w)} | ${cpuPer100k(w)} |`,
     );
   }
   out.push(
     '',
     `The pg_recvlogical times include its own start, connection and exit, and whatever it takes to stop at the end LSN: a run that decodes a single row took ${r.recvlogicalOneRowSeconds.toFixed(2)} s here, a fixed part of every pg_recvlogical time (a run on an empty slot would not show it, since it starts at its end and exits at once). The relay's time excludes its start-up (listed apart). ProducerPerformance's records/s is its own figure and includes its producer's warm-up, not the JVM's start; its records have no key and no headers, while the relay's carry a key and six headers.`,
     '',
-    `ProducerPerformance's summary: \`${r.kafka.line}\``,
+    `ProducerPerformance's summaries: tuned \`${r.kafka.line}\`; defaults \`${r.kafkaDefaults.line}\``,
     '',
     'Time to write the rows (one session, `synchronous_commit=off`, a procedure that commits between transactions):',
     '',
@@ -61,7 +62,7 @@ export function sweepSection(r: {
   const out: string[] = ['## Relay drain scaling', ''];
   if (r.sweep.length === 0) return [...out, 'Not measured in this run.', ''];
   out.push(
-    `The same drain, point by point: payload sizes of 100 B, 1 KB, 10 KB and 100 KB in ${SWEEP_FIXED_ROWS_PER_TX}-row transactions, then 1, 100 and 10,000 rows per transaction with 1 KB payloads (1 KB in ${SWEEP_FIXED_ROWS_PER_TX}-row transactions is one point of both, measured once). Each point has its own slots, created before its rows. A point has at most ${fmt(r.sweepRows)} rows and at most a fixed budget of payload bytes, so large payloads get fewer rows (the "rows" column), always in whole transactions; the 10,000-row point has at least one. Beside the relay: \`pg_recvlogical\` on an identical slot, and Kafka's \`ProducerPerformance\` sending the same number of records of the payload's size with acks=all. "relay / min(limits)" is the relay's events/s over the lower of the two.`,
+    `The same drain, point by point: payload sizes of 100 B, 1 KB, 10 KB and 100 KB in ${SWEEP_FIXED_ROWS_PER_TX}-row transactions, then 1, 100 and 10,000 rows per transaction with 1 KB payloads (1 KB in ${SWEEP_FIXED_ROWS_PER_TX}-row transactions is one point of both, measured once). Each point has its own slots, created before its rows. A point has at most ${fmt(r.sweepRows)} rows and at most a fixed budget of payload bytes, so large payloads get fewer rows (the "rows" column), always in whole transactions; the 10,000-row point has at least one. Beside the relay: \`pg_recvlogical\` on an identical slot, and Kafka's \`ProducerPerformance\` sending the same number of records of the payload's size with acks=all and the tuned settings above. "relay / min(limits)" is the relay's events/s over the lower of the two.`,
     '',
   );
   const table = (title: string, points: SweepPoint[]) => {

@@ -37,7 +37,10 @@ export interface Results {
   /** `walnut-relay replay` of at-least-once drains' rows (100-row and one-transaction); empty when left out. */
   replays: ReplayOutcome[];
   polling: PollingDrainResult[];
+  /** Kafka's produce limit: ProducerPerformance with TUNED_PRODUCER_PROPS. */
   kafka: ProducerPerfResult;
+  /** The same with the producer's defaults (acks=all): shown beside, not a limit. */
+  kafkaDefaults: ProducerPerfResult;
   chart: string;
   sweep: SweepPoint[];
   sweepRows: number;

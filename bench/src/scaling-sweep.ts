@@ -79,7 +79,7 @@ async function producerLimit(
   recordBytes: number,
   log: (line: string) => void,
 ): Promise<ProducerPerfResult | Failed> {
-  log(`Kafka ProducerPerformance, ${records} records of ${recordBytes} B, acks=all`);
+  log(`Kafka ProducerPerformance (tuned), ${records} records of ${recordBytes} B, acks=all`);
   const topic = `bench.producer-perf-p${recordBytes}-n${records}`;
   try {
     await createTopic(walnut.kafka, topic);
@@ -90,6 +90,7 @@ async function producerLimit(
       records,
       recordBytes,
       timeoutMs: 600_000,
+      settings: 'tuned',
     });
     log(`  ${result.line}`);
     return result;
