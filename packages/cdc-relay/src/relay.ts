@@ -44,14 +44,15 @@
  */
 import { formatLsn, resolvePgUrl } from '@walnut/schema';
 import type { Logger } from 'pino';
+import type { TxToken } from './ack-tracker.ts';
 import { readDeliveredPosition } from './checkpoint/last-checkpoint.ts';
 import type { RelayConfig } from './config.ts';
 import { toRelayError } from './errors.ts';
 import type { RelayMetrics } from './http/metrics.ts';
 import type { RelayStatus } from './http/relay-status.ts';
-import { closeForcibly, createProducer, type RelayProducer } from './kafka-producer.ts';
 import { PublicationGuard } from './publication-check.ts';
 import { streamSink } from './publish/kafka-sink-options.ts';
+import type { OpenSink, SinkConnection } from './publish/sink.ts';
 import { ProgressLog, type RelayReporters, type RelayState, reportState, sessionMetrics } from './relay-reporting.ts';
 import { ReplicationSession } from './replication-session.ts';
 import { SessionFailures } from './session-failures.ts';
@@ -131,7 +132,7 @@ export class Relay {
         // A standby's polls are not state changes: one log line when the role changes, not one per poll.
         // Nor are a blocked relay's checks: it stays blocked until it streams again.
         if (this.current !== 'standby' && this.current !== 'blocked') this.transition('connecting');
-        let producer: RelayProducer | undefined;
+        let sink: SinkConnection<TxToken> | undefined;
         try {
           // One server per session (a multi-host URL's primary, found again after a failover):
           // the slot is inspected where it is then streamed.
@@ -139,8 +140,8 @@ export class Relay {
           const slot = await this.slots.open(databaseUrl);
           // PUBLICATION_DRIFT is retryable: the relay waits in backoff, saying so, until it is fixed.
           await this.publication.open(databaseUrl);
-          producer = this.newProducer(slot.transactionalId);
-          const session = this.newSession(databaseUrl, slot, producer);
+          sink = streamSink(this.config, slot);
+          const session = this.newSession(databaseUrl, slot, sink.open);
           this.session = session;
           if (this.stopping) break;
           this.progress.follow(session);
@@ -179,7 +180,7 @@ export class Relay {
           await this.session?.stop(0).catch(() => {});
           this.session = null;
           // Forced: a send still retrying must stop now, not after its retries run out.
-          if (producer) await withTimeout(closeForcibly(producer), 5_000);
+          if (sink) await withTimeout(sink.release(), 5_000);
         }
       }
     } finally {
@@ -188,21 +189,8 @@ export class Relay {
     }
   }
 
-  /**
-   * A fresh producer per session, never reused after a failed one: the session
-   * replays everything unconfirmed from the slot, and the new producer's epoch
-   * fences whatever the old one still has in flight (see kafka-producer.ts).
-   */
-  private newProducer(transactionalId: string): RelayProducer {
-    return createProducer(this.config.kafka, {
-      transactionalId,
-      requestTimeoutMs: this.config.kafkaSendTimeoutMs,
-      maxRequestsInFlight: this.config.maxRequestsInFlight,
-    });
-  }
-
-  /** The session for one connection to databaseUrl, sending through producer (its sink is made inside). */
-  private newSession(databaseUrl: string, slot: OpenedSlot, producer: RelayProducer): ReplicationSession {
+  /** The session for one connection to databaseUrl, sending into a sink of its own (see streamSink). */
+  private newSession(databaseUrl: string, slot: OpenedSlot, openSink: OpenSink<TxToken>): ReplicationSession {
     return new ReplicationSession(
       {
         ...this.config,
@@ -210,7 +198,7 @@ export class Relay {
         statusIntervalMs: statusIntervalFor(this.config.statusIntervalMs, slot.walSenderTimeoutMs),
       },
       slot.startLsn,
-      streamSink(producer, this.config, slot.checkpoint),
+      openSink,
       this.log,
       this.metrics && sessionMetrics(this.metrics, this.status),
       this.config.delivery === 'exactly-once' ? () => readDeliveredPosition(this.config, slot.checkpoint) : undefined,

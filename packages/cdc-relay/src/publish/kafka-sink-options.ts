@@ -1,10 +1,10 @@
 import type { CheckpointIdentity } from '../checkpoint/checkpoint.ts';
 import type { RelayConfig } from '../config.ts';
-import { closeForcibly, createProducer, type RelayProducer } from '../kafka-producer.ts';
+import { closeForcibly, createProducer } from '../kafka-producer.ts';
 import type { TransactionMode } from './kafka-requests.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import type { RecordRules } from './record-rules.ts';
-import type { OpenSink, SinkConnection } from './sink.ts';
+import type { SinkConnection } from './sink.ts';
 
 export interface KafkaSinkOptions extends RecordRules {
   /** Most records in one produce request. */
@@ -59,21 +59,28 @@ function shared(config: RelayConfig) {
 }
 
 /**
- * The live stream's sink: exactly-once makes each request one transaction
- * with its checkpoint. `producer`'s transactional id is the slot's.
+ * The live stream's sink, on a fresh producer per session, never reused after a
+ * failed one: the session replays everything unconfirmed from the slot, and the
+ * new producer's epoch (its transactional id is the slot's) fences whatever the
+ * old one still has in flight (see kafka-producer.ts). Exactly-once makes each
+ * request one transaction with its checkpoint.
  */
 export function streamSink<Token>(
-  producer: RelayProducer,
   config: RelayConfig,
-  checkpoint: CheckpointIdentity,
-): OpenSink<Token> {
+  slot: { transactionalId: string; checkpoint: CheckpointIdentity },
+): SinkConnection<Token> {
+  const producer = createProducer(config.kafka, {
+    transactionalId: slot.transactionalId,
+    requestTimeoutMs: config.kafkaSendTimeoutMs,
+    maxRequestsInFlight: config.maxRequestsInFlight,
+  });
   const options: KafkaSinkOptions = {
     ...shared(config),
     publisher: 'stream',
     transactions: config.delivery === 'exactly-once' ? 'per-request' : 'none',
-    checkpoint: { identity: checkpoint, intervalMs: config.checkpointIntervalMs },
+    checkpoint: { identity: slot.checkpoint, intervalMs: config.checkpointIntervalMs },
   };
-  return (events) => new KafkaSink(producer, options, events);
+  return { open: (events) => new KafkaSink(producer, options, events), release: () => closeForcibly(producer) };
 }
 
 /**
