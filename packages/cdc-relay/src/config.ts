@@ -28,8 +28,10 @@ export const relayEnv = z.object({
     .enum(['kafka', 'redis'])
     .default('kafka')
     .describe('where records go: kafka (KAFKA_BROKERS) or redis (Redis Streams at REDIS_URL)'),
+  // Empty is allowed here (a shared env may set it blank beside RELAY_SINK=redis); sinkSettings
+  // requires brokers with RELAY_SINK=kafka.
   KAFKA_BROKERS: csv
-    .pipe(z.array(z.string().min(1)).min(1))
+    .pipe(z.array(z.string().min(1)))
     .optional()
     .describe('comma-separated host:port list (required with RELAY_SINK=kafka)'),
   KAFKA_CLIENT_ID: z.string().default('walnut-relay').describe('Kafka client id'),
@@ -320,7 +322,7 @@ function kafkaSecurity(env: RelayEnv, readFile: (path: string) => string): Kafka
  */
 function sinkSettings(env: RelayEnv): SinkSettings {
   if (env.RELAY_SINK === 'kafka') {
-    if (!env.KAFKA_BROKERS) throw new Error('--kafka-brokers / KAFKA_BROKERS: required with RELAY_SINK=kafka');
+    if (!env.KAFKA_BROKERS?.length) throw new Error('--kafka-brokers / KAFKA_BROKERS: required with RELAY_SINK=kafka');
     return { kind: 'kafka' };
   }
   if (!env.REDIS_URL) throw new Error('REDIS_URL (or REDIS_URL_FILE): required with RELAY_SINK=redis');
