@@ -16,9 +16,9 @@ interface Pipeline<Token> {
 }
 
 /**
- * The Redis Streams sink: one XADD per record, pipelined (a pipeline per
+ * The Redis Streams sink: one XADD per record, pipelined (one MULTI/EXEC per
  * batch, up to maxRequestsInFlight of them), acked to the caller in push order
- * once Redis has answered every XADD of the pipeline and those before it.
+ * once Redis has answered every XADD of the batch and those before it.
  *
  * One connection, so Redis runs the XADDs in the order they were pushed, i.e.
  * commit order in each stream. The client neither reconnects nor resends
@@ -154,9 +154,17 @@ export class RedisSink<Token> implements RecordSink<Token> {
     );
   }
 
-  /** Resolves once Redis holds every record; rejects with what went wrong. */
+  /**
+   * Resolves once Redis holds every record; rejects with what went wrong.
+   *
+   * One MULTI/EXEC (still one round trip): a command Redis refuses while
+   * queuing (OOM above maxmemory, say) discards the whole batch. In a plain
+   * pipeline Redis would run the XADDs after it, and a later entry of the
+   * same stream landing without an earlier one is a gap the resend could not
+   * fill: its id would be below the top.
+   */
   private async exec(records: readonly KafkaRecord[]): Promise<void> {
-    const pipeline = this.client.pipeline();
+    const pipeline = this.client.multi();
     for (const record of records) pipeline.call('XADD', xaddArgs(record, this.options.maxLen));
     const replies = await this.withTimeout(pipeline.exec());
     const refused: KafkaRecord[] = [];
@@ -197,8 +205,8 @@ export class RedisSink<Token> implements RecordSink<Token> {
     });
     try {
       const replies = await Promise.race([reply, timeout]);
-      // ioredis answers null only for an aborted MULTI, which a plain pipeline never is.
-      if (replies === null) throw new Error('pipeline aborted');
+      // ioredis answers null only for a MULTI aborted by WATCH, which the sink never sets.
+      if (replies === null) throw new Error('transaction aborted');
       return replies;
     } finally {
       clearTimeout(timer);
