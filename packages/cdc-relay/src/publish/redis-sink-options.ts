@@ -9,7 +9,7 @@ export interface RedisSinkOptions extends RecordRules {
   maxBatchRecords: number;
   /** Most encoded bytes in one pipeline (RELAY_MAX_BATCH_BYTES). */
   maxBatchBytes: number;
-  /** Pipelines in flight at once; beyond the first, only full ones (RELAY_MAX_REQUESTS_IN_FLIGHT). */
+  /** Batches in flight at once; beyond the first, only full ones. The stream sink uses 1 (see redisStreamSink). */
   maxRequestsInFlight: number;
   /** Longest wait for a pipeline's replies before the session restarts (RELAY_KAFKA_SEND_TIMEOUT_MS). */
   sendTimeoutMs: number;
@@ -47,7 +47,11 @@ export function redisStreamSink<Token>(config: RelayConfig): SinkConnection<Toke
     deadLetterTopic: config.deadLetterTopic,
     maxBatchRecords: config.maxBatchRecords,
     maxBatchBytes: config.maxBatchBytes,
-    maxRequestsInFlight: config.maxRequestsInFlight,
+    // One batch at a time, whatever RELAY_MAX_REQUESTS_IN_FLIGHT says: Redis would run a batch sent
+    // behind one that failed (OOM, a dropped connection), and its entries would land past a gap
+    // that the resend could not fill. A batch is up to RELAY_MAX_BATCH_RECORDS XADDs, and records
+    // arriving meanwhile gather for the next one.
+    maxRequestsInFlight: 1,
     sendTimeoutMs: config.kafkaSendTimeoutMs,
     lingerMs: config.lingerMs,
     maxInflightRecords: config.maxInflightRecords,
