@@ -48,7 +48,8 @@ const log = (line: string) => console.log(`  redis chaos: ${line}`);
 chaos.before(async (ctx) => {
   if (!redisServerInstalled()) return;
   ctx.dir = await mkdtemp(path.join(tmpdir(), 'walnut-redis-chaos-'));
-  ctx.postgres = await startPostgres({ dir: path.join(ctx.dir, 'postgres') });
+  // Its data in <dir>/pg: startPostgres opens <dir> to the postgres OS user it runs the server as.
+  ctx.postgres = await startPostgres({ dir: ctx.dir });
   ctx.redis = await startRedis({ dir: path.join(ctx.dir, 'redis') });
   ctx.walnut = await walnutFixture('redis_chaos', {
     databaseUrl: ctx.postgres.url,
