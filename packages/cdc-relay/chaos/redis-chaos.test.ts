@@ -45,8 +45,14 @@ interface Ctx {
 const chaos = suite<Ctx>('redis chaos');
 const log = (line: string) => console.log(`  redis chaos: ${line}`);
 
+/**
+ * test:chaos's second pass (CHAOS_DELIVERY=exactly-once) matches this file's name too; exactly-once
+ * is Kafka's (refused with RELAY_SINK=redis), so the first pass is this suite's only run.
+ */
+const secondPass = process.env.CHAOS_DELIVERY === 'exactly-once';
+
 chaos.before(async (ctx) => {
-  if (!redisServerInstalled()) return;
+  if (!redisServerInstalled() || secondPass) return;
   ctx.dir = await mkdtemp(path.join(tmpdir(), 'walnut-redis-chaos-'));
   // Its data in <dir>/pg: startPostgres opens <dir> to the postgres OS user it runs the server as.
   ctx.postgres = await startPostgres({ dir: ctx.dir });
@@ -109,7 +115,11 @@ async function readStream(url: string, stream: string): Promise<TopicRow[]> {
 
 chaos('relay and redis-server SIGKILLed under load: nothing committed missing, order kept', async (ctx) => {
   if (!ctx.redis) {
-    log('skipped, redis-server is not installed (./walnut install installs it)');
+    log(
+      secondPass
+        ? 'skipped with CHAOS_DELIVERY=exactly-once (Kafka only); it ran in the at-least-once pass'
+        : 'skipped, redis-server is not installed (./walnut install installs it)',
+    );
     return;
   }
   const { walnut, redis } = ctx;
