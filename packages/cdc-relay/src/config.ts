@@ -24,7 +24,16 @@ export const relayEnv = z.object({
   DATABASE_URL: pgUrlSetting.describe(
     'Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS; several hosts: postgres://h1,h2:5433/db?target_session_attrs=read-write',
   ),
-  KAFKA_BROKERS: csv.pipe(z.array(z.string().min(1)).min(1)).describe('comma-separated host:port list'),
+  RELAY_SINK: z
+    .enum(['kafka', 'redis'])
+    .default('kafka')
+    .describe('where records go: kafka (KAFKA_BROKERS) or redis (Redis Streams at REDIS_URL)'),
+  // Empty is allowed here (a shared env may set it blank beside RELAY_SINK=redis); sinkSettings
+  // requires brokers with RELAY_SINK=kafka.
+  KAFKA_BROKERS: csv
+    .pipe(z.array(z.string().min(1)))
+    .optional()
+    .describe('comma-separated host:port list (required with RELAY_SINK=kafka)'),
   KAFKA_CLIENT_ID: z.string().default('walnut-relay').describe('Kafka client id'),
   KAFKA_SSL: flag.default(false).describe('connect to Kafka over TLS'),
   KAFKA_SSL_CA_FILE: z.string().optional().describe('PEM file of the CA that signed the brokers (TLS)'),
@@ -34,6 +43,17 @@ export const relayEnv = z.object({
     .describe('SASL mechanism; needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'),
   KAFKA_SASL_USERNAME: z.string().optional().describe('SASL user'),
   KAFKA_SASL_PASSWORD: z.string().optional().describe('SASL password (secret: env or KAFKA_SASL_PASSWORD_FILE only)'),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional()
+    .describe(
+      'Redis URL with RELAY_SINK=redis, redis://[user:password@]host:port[/db] (rediss:// for TLS) (secret: env or REDIS_URL_FILE only)',
+    ),
+  // Stream ids are commit LSNs, not times, so trimming by MINID would mean a WAL position:
+  // MAXLEN is the one that an operator can size.
+  RELAY_REDIS_MAXLEN: int(1)
+    .optional()
+    .describe('RELAY_SINK=redis: trim each stream to about this many entries (XADD MAXLEN ~); unset: no trimming'),
   RELAY_SLOT: identifier.default(DEFAULT_SLOT).describe('replication slot, created when missing'),
   RELAY_SLOT_FAILOVER: flag
     .default(true)
@@ -174,7 +194,7 @@ export const relayEnv = z.object({
 export type RelayEnv = z.infer<typeof relayEnv>;
 
 /** Settings that never come from flags (visible in `ps`) and may come from `<NAME>_FILE`. */
-export const secretSettings = ['DATABASE_URL', 'KAFKA_SASL_PASSWORD'] as const;
+export const secretSettings = ['DATABASE_URL', 'KAFKA_SASL_PASSWORD', 'REDIS_URL'] as const;
 
 export interface KafkaSecurity {
   ssl: boolean | { ca: string[] };
@@ -183,8 +203,24 @@ export interface KafkaSecurity {
 
 export type KafkaConnection = { brokers: string[]; clientId: string } & KafkaSecurity;
 
+/**
+ * Where the records go. Kafka is the full-featured sink (fencing, exactly-once,
+ * checkpoints); Redis Streams take the live stream at least once, with entry
+ * ids that make a resend a no-op (publish/redis-sink.ts).
+ */
+export type SinkSettings =
+  | { kind: 'kafka' }
+  | {
+      kind: 'redis';
+      url: string;
+      /** XADD MAXLEN ~ this; undefined: streams are not trimmed. */
+      maxLen: number | undefined;
+    };
+
 export interface RelayConfig {
   databaseUrl: string;
+  sink: SinkSettings;
+  /** With RELAY_SINK=redis, no brokers (nothing connects to Kafka). */
   kafka: KafkaConnection;
   slot: string;
   /** Ask for a failover slot (Postgres 17+), so a promoted standby has it. Default true. */
@@ -228,7 +264,8 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
   const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
   return {
     databaseUrl: env.DATABASE_URL,
-    kafka: { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
+    sink: sinkSettings(env),
+    kafka: { brokers: env.KAFKA_BROKERS ?? [], clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
     slotFailover: env.RELAY_SLOT_FAILOVER,
     publication: env.RELAY_PUBLICATION,
@@ -277,4 +314,24 @@ function kafkaSecurity(env: RelayEnv, readFile: (path: string) => string): Kafka
     env.KAFKA_SASL_MECHANISM
   ];
   return { ssl, sasl: { mechanism, ...credentials } };
+}
+
+/**
+ * The settings one sink needs and the other does not make required, so they
+ * are checked here, each refusal one line naming the setting (exit 2).
+ */
+function sinkSettings(env: RelayEnv): SinkSettings {
+  if (env.RELAY_SINK === 'kafka') {
+    if (!env.KAFKA_BROKERS?.length) throw new Error('--kafka-brokers / KAFKA_BROKERS: required with RELAY_SINK=kafka');
+    return { kind: 'kafka' };
+  }
+  if (!env.REDIS_URL) throw new Error('REDIS_URL (or REDIS_URL_FILE): required with RELAY_SINK=redis');
+  // Kafka's exactly-once is its transactions plus a checkpoint in them. Redis has neither to offer,
+  // and needs neither: a resent entry carries the id it had, which the stream refuses.
+  if (env.RELAY_DELIVERY === 'exactly-once') {
+    throw new Error(
+      '--delivery / RELAY_DELIVERY: exactly-once is for RELAY_SINK=kafka; with redis leave it at-least-once, whose stream entry ids (commit LSN-position) already make a resend a no-op (docs/relay.md, Redis Streams)',
+    );
+  }
+  return { kind: 'redis', url: env.REDIS_URL, maxLen: env.RELAY_REDIS_MAXLEN };
 }

@@ -51,7 +51,7 @@ import { toRelayError } from './errors.ts';
 import type { RelayMetrics } from './http/metrics.ts';
 import type { RelayStatus } from './http/relay-status.ts';
 import { PublicationGuard } from './publication-check.ts';
-import { streamSink } from './publish/kafka-sink-options.ts';
+import { streamSink } from './publish/stream-sink.ts';
 import type { OpenSink, SinkConnection } from './publish/sink.ts';
 import { ProgressLog, type RelayReporters, type RelayState, reportState, sessionMetrics } from './relay-reporting.ts';
 import { ReplicationSession } from './replication-session.ts';

@@ -59,6 +59,7 @@ export class SlotOpener {
    */
   async open(databaseUrl: string): Promise<OpenedSlot> {
     const { slot: slotName, kafka, checkpointTopic } = this.config;
+    const withKafka = this.config.sink.kind === 'kafka';
     const slot = await withPgClient(databaseUrl, (client) =>
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
@@ -88,12 +89,16 @@ export class SlotOpener {
         });
       }
       case 'missing': {
-        const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
-        if (last) {
-          refuseSharedTransactionalId(last, checkpoint);
-          throw slotMissing(slotName, last);
+        // The checkpoints that tell a first start from a lost slot live on Kafka; a Redis sink
+        // keeps none, so it creates the slot as on a first start (docs/relay.md, Redis Streams).
+        if (withKafka) {
+          const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
+          if (last) {
+            refuseSharedTransactionalId(last, checkpoint);
+            throw slotMissing(slotName, last);
+          }
+          await ensureCheckpointTopic(kafka, checkpointTopic);
         }
-        await ensureCheckpointTopic(kafka, checkpointTopic);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
         );
@@ -103,14 +108,14 @@ export class SlotOpener {
       case 'ready':
         // Before this session's producer fences the id: a relay sharing it with another slot stops
         // here, without knocking the other one's producer out first.
-        if (this.config.transactionalId) {
+        if (withKafka && this.config.transactionalId) {
           const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
           if (last) refuseSharedTransactionalId(last, checkpoint);
         }
         if (slot.failover !== null && slot.failover !== this.config.slotFailover) {
           await this.alignSlotFailover(slotName, this.config.slotFailover);
         }
-        await ensureCheckpointTopic(kafka, checkpointTopic);
+        if (withKafka) await ensureCheckpointTopic(kafka, checkpointTopic);
         return {
           startLsn: slot.confirmedFlushLsn,
           transactionalId,

@@ -20,6 +20,7 @@ export { insertOutboxRows } from './outbox-rows.ts';
 export { DEFAULT_PG_VERSION, PG_VERSIONS, type PgVersion, pgVersion } from './pg-binaries.ts';
 export { freePort } from './ports.ts';
 export { type PostgresHandle, startPostgres } from './postgres.ts';
+export { type RedisHandle, redisServerInstalled, startRedis } from './redis.ts';
 export { multiHostUrl, type StandbyHandle, type StandbyOptions, startStandby } from './postgres-standby.ts';
 export { confirmedLsn, slotLsn, waitConfirmed, walInsertLsn, walLsn } from './slot-lsn.ts';
 export { type KafkaNodes, type Stack, startStack } from './stack.ts';

@@ -9,11 +9,13 @@ import { addRunCommand } from './run-command.ts';
  * runnables do (settings.ts, runnable-startup.ts in @walnut/runtime).
  */
 const program = new Command('walnut-relay')
-  .description('Streams outbox inserts from a Postgres pgoutput slot to Kafka, confirming only what Kafka acked.')
+  .description(
+    'Streams outbox inserts from a Postgres pgoutput slot to Kafka (or Redis Streams), confirming only what the sink acked.',
+  )
   .showHelpAfterError()
   .addHelpText(
     'after',
-    '\nEvery option also reads the environment variable shown. DATABASE_URL and KAFKA_SASL_PASSWORD come only\nfrom the environment or from a file named by DATABASE_URL_FILE / KAFKA_SASL_PASSWORD_FILE.',
+    '\nEvery option also reads the environment variable shown. DATABASE_URL, KAFKA_SASL_PASSWORD and REDIS_URL come\nonly from the environment or from a file named by DATABASE_URL_FILE / KAFKA_SASL_PASSWORD_FILE / REDIS_URL_FILE.',
   );
 
 addRunCommand(program);

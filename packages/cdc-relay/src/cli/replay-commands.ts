@@ -4,7 +4,7 @@ import { type ReplayRequest, runReplay, type StopSignal } from '../replay/replay
 import { runSnapshot, type SnapshotRequest } from '../replay/snapshot-run.ts';
 import { exitWith } from './exit-codes.ts';
 import { runRelay } from './run-command.ts';
-import { addSettingOptions, allSettings, configOrExit, replaySettings } from './settings.ts';
+import { addSettingOptions, allSettings, configOrExit, kafkaOnlyOrExit, replaySettings } from './settings.ts';
 
 /**
  * `replay` and `snapshot`: read outbox rows with ordinary queries and send
@@ -84,6 +84,7 @@ export function addReplayCommand(program: Command): void {
     replaySettings,
   ).action(async (flags: ReplayFlags, command: Command) => {
     const { config } = configOrExit(command, replaySettings);
+    if (!flags.dryRun) kafkaOnlyOrExit(config, 'replay');
     const request: ReplayRequest = {
       selection: {
         ...(flags.fromId !== undefined ? { fromId: flags.fromId } : {}),
@@ -127,6 +128,7 @@ export function addSnapshotCommand(program: Command): void {
     async (flags: { pageSize: string; progressFile?: string; resume?: boolean; stream: boolean }, command: Command) => {
       const started = configOrExit(command, allSettings);
       const { config } = started;
+      kafkaOnlyOrExit(config, 'snapshot');
       const stop = stopOnSignals();
       const request: SnapshotRequest = {
         pageSize: pageSizeOrExit(flags.pageSize),

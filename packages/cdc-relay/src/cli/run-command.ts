@@ -11,10 +11,10 @@ import { SlotFiguresProbe } from '../slot-figures.ts';
 import { exitWith } from './exit-codes.ts';
 import { addSettingOptions, allSettings, configOrExit } from './settings.ts';
 
-/** `walnut-relay run`, the default command: stream the slot to Kafka until SIGTERM/SIGINT. */
+/** `walnut-relay run`, the default command: stream the slot to the sink until SIGTERM/SIGINT. */
 export function addRunCommand(program: Command): void {
   addSettingOptions(program.command('run', { isDefault: true }), allSettings)
-    .description('stream the slot to Kafka until SIGTERM/SIGINT (the default command)')
+    .description('stream the slot to Kafka (or Redis Streams, RELAY_SINK) until SIGTERM/SIGINT (the default command)')
     .action(async (_opts, command: Command) => {
       const started = configOrExit(command, allSettings);
       try {
@@ -38,7 +38,8 @@ export async function runRelay({
   onStop,
 }: StartedRunnable<RelayEnv> & { config: RelayConfig }): Promise<void> {
   const metrics = new RelayMetrics();
-  const status = new RelayStatus(config.slot);
+  metrics.sinkInfo.set({ sink: config.sink.kind }, 1);
+  const status = new RelayStatus(config.slot, config.sink.kind);
   const relay = new Relay(config, log, metrics, status);
   const lagClient = new SlotFiguresProbe(config.databaseUrl, config.slot, { onQuery: () => metrics.slotQueries.inc() });
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {

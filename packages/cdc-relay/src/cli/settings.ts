@@ -73,6 +73,21 @@ export function configOrExit(
   }
 }
 
+/**
+ * Replay and snapshot send rows whose place in the WAL is unknown (their
+ * records stand at LSN 0/0, or just before the slot's consistent point), so a
+ * Redis entry id derived from it would be refused as older than the stream's
+ * top, and an automatic id (`*`, the time in ms) would put the stream's top
+ * past every id the live stream derives from an LSN: its later entries would
+ * be refused and counted as delivered, i.e. lost. So they need Kafka, for now.
+ */
+export function kafkaOnlyOrExit(config: RelayConfig, what: 'replay' | 'snapshot'): void {
+  if (config.sink.kind === 'kafka') return;
+  exitRefused([
+    `walnut-relay: --sink / RELAY_SINK: ${what} needs RELAY_SINK=kafka; with redis it could not give its entries ids that keep the live stream's (docs/relay.md, Redis Streams)`,
+  ]);
+}
+
 export const allSettings = Object.keys(relayEnv.shape) as SettingName[];
 export const adminSettings = [
   'DATABASE_URL',
@@ -86,6 +101,8 @@ export const adminSettings = [
 /** What replay reads: the outbox and its mapping, Kafka, and the sink's limits and dead-letter topic (the stream's). */
 export const replaySettings = [
   'DATABASE_URL',
+  'RELAY_SINK',
+  'REDIS_URL',
   'KAFKA_BROKERS',
   'KAFKA_CLIENT_ID',
   'KAFKA_SSL',

@@ -7,19 +7,19 @@ export class RelayMetrics {
 
   readonly eventsRelayed = new Counter({
     name: 'walnut_relay_events_total',
-    help: 'Outbox events acked by Kafka.',
+    help: 'Outbox events acked by the sink (walnut_relay_sink_info names it).',
     registers: [this.registry],
   });
 
   readonly bytesRelayed = new Counter({
     name: 'walnut_relay_payload_bytes_total',
-    help: 'Payload bytes acked by Kafka.',
+    help: 'Payload bytes acked by the sink.',
     registers: [this.registry],
   });
 
   readonly ackLatency = new Histogram({
     name: 'walnut_relay_kafka_ack_seconds',
-    help: 'Time from sending a produce request to its ack.',
+    help: 'Time from sending a produce request (Redis: a pipeline) to its ack; the name predates other sinks.',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
@@ -28,6 +28,14 @@ export class RelayMetrics {
     name: 'walnut_relay_produce_requests_total',
     help: 'Produce requests sent, by how many were in flight once it was sent (itself included).',
     labelNames: ['in_flight'],
+    registers: [this.registry],
+  });
+
+  /** Which sink the relay sends to (RELAY_SINK), as a label: 1 for the one in use. */
+  readonly sinkInfo = new Gauge({
+    name: 'walnut_relay_sink_info',
+    help: 'The sink records go to (RELAY_SINK), as the label sink; always 1.',
+    labelNames: ['sink'],
     registers: [this.registry],
   });
 

@@ -1,13 +1,15 @@
 /**
  * What the relay's status page shows, kept in memory: state, the last error,
- * events acked per second over the last minutes, and recent Kafka ack
- * latencies. Fed by the relay's own callbacks; the slot's figures come from
+ * events acked per second over the last minutes, and recent sink (Kafka or
+ * Redis) ack latencies. Fed by the relay's own callbacks; the slot's figures come from
  * Postgres when the page asks (see cli/main.ts).
  */
 import type { SlotFigures } from '../slot-figures.ts';
 
 export interface StatusSnapshot {
   slot: string;
+  /** Where the records go (RELAY_SINK): kafka or redis. */
+  sink: string;
   state: string;
   stateSince: string;
   lastError: { code: string; message: string; at: string } | null;
@@ -32,7 +34,10 @@ export class RelayStatus {
   private readonly latencies: number[] = [];
   private latencyNext = 0;
 
-  constructor(readonly slot: string) {}
+  constructor(
+    readonly slot: string,
+    readonly sink = 'kafka',
+  ) {}
 
   onState(state: string, error?: { code: string; message: string }): void {
     if (state !== this.state) {
@@ -57,6 +62,7 @@ export class RelayStatus {
     const at = (q: number) => (sorted.length ? (sorted[Math.floor(q * (sorted.length - 1))] as number) : null);
     return {
       slot: this.slot,
+      sink: this.sink,
       state: this.state,
       stateSince: this.stateSince.toISOString(),
       lastError: this.lastError,

@@ -35,7 +35,7 @@ export const STATUS_PAGE = `<!doctype html>
   <div class="cell"><div class="label">events relayed (this process)</div><div class="value" id="events-total">…</div></div>
   <div class="cell"><div class="label">events/s (last 10 s)</div><div class="value" id="events-rate">…</div></div>
   <div class="cell"><div class="label">in flight</div><div class="value" id="inflight">…</div></div>
-  <div class="cell"><div class="label">Kafka ack p50 / p99</div><div class="value" id="ack-latency">…</div></div>
+  <div class="cell"><div class="label"><span id="sink">sink</span> ack p50 / p99</div><div class="value" id="ack-latency">…</div></div>
 </div>
 <svg id="chart" viewBox="0 0 300 100" preserveAspectRatio="none" aria-label="events per second, last 5 minutes">
   <polyline id="chart-line" fill="none" stroke="#2563eb" stroke-width="1" points=""></polyline>
@@ -52,6 +52,7 @@ async function refresh() {
     const s = await (await fetch('status.json', { cache: 'no-store' })).json();
     document.body.classList.remove('stale');
     $('slot').textContent = s.slot;
+    $('sink').textContent = s.sink === 'redis' ? 'Redis' : 'Kafka';
     $('state').textContent = s.state;
     $('state').className = 'value state-' + s.state;
     const pg = s.postgres || {};

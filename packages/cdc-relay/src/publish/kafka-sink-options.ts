@@ -65,7 +65,7 @@ function shared(config: RelayConfig) {
  * old one still has in flight (see kafka-producer.ts). Exactly-once makes each
  * request one transaction with its checkpoint.
  */
-export function streamSink<Token>(
+export function kafkaStreamSink<Token>(
   config: RelayConfig,
   slot: { transactionalId: string; checkpoint: CheckpointIdentity },
 ): SinkConnection<Token> {
