@@ -68,6 +68,9 @@ export async function startDebeziumConnect(opts: DebeziumConnectOptions): Promis
     'plugin.discovery=service_load',
     // The produce settings Kafka's own limit is measured with (acks=all, idempotent, 1 MiB batches).
     ...TUNED_PRODUCER_PROPS.map((p) => `producer.${p}`),
+    // Connect's source producers default to one request in flight (and no idempotence); idempotent,
+    // five keep each partition's order and let batches overlap round trips, as the relay's do.
+    'producer.max.in.flight.requests.per.connection=5',
   ];
   const connector = [
     'name=bench-debezium',
