@@ -39,6 +39,8 @@ export interface DebeziumConnectOptions {
 
 export interface DebeziumConnect {
   readonly pid: number | undefined;
+  /** The line that says the connector or its task died while the JVM lives on (standalone keeps running). */
+  readonly fatal: string | undefined;
   readonly output: readonly string[];
   readonly running: boolean;
   /** Resolves with the first line matching `pattern`; rejects if the JVM exits first. */
@@ -126,14 +128,19 @@ export async function startDebeziumConnect(opts: DebeziumConnectOptions): Promis
   return connectHandle(child);
 }
 
+/** A task or connector that fails stays failed in standalone mode until restarted: nothing more will come. */
+const FATAL = /Task threw an uncaught and unrecoverable exception|Failed to (create|start) connector/;
+
 function connectHandle(child: ChildProcess): DebeziumConnect {
   const output: string[] = [];
+  let fatal: string | undefined;
   const listeners: Array<(line: string) => void> = [];
   let exited = false;
   const onData = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
       output.push(line);
+      if (fatal === undefined && FATAL.test(line)) fatal = line;
       if (output.length > 5_000) output.splice(0, 1_000);
       for (const l of listeners) l(line);
     }
@@ -160,6 +167,9 @@ function connectHandle(child: ChildProcess): DebeziumConnect {
     get pid() {
       return child.pid;
     },
+    get fatal() {
+      return fatal;
+    },
     output,
     get running() {
       return !exited;
@@ -170,9 +180,13 @@ function connectHandle(child: ChildProcess): DebeziumConnect {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${pattern} in ${timeoutMs / 1000} s`)), timeoutMs);
         listeners.push((line) => {
-          if (!pattern.test(line)) return;
-          clearTimeout(timer);
-          resolve(line);
+          if (fatal !== undefined) {
+            clearTimeout(timer);
+            reject(new Error('the connector failed before it streamed'));
+          } else if (pattern.test(line)) {
+            clearTimeout(timer);
+            resolve(line);
+          }
         });
         void exit.then(() => {
           clearTimeout(timer);

@@ -87,6 +87,7 @@ export async function drainDebezium(
       const inKafka = await topicRecords(admin, topic);
       if (inKafka >= rows) break;
       if (!connect.running) throw new Error(`Kafka Connect exited: ${firstProblem(connect.output)}`);
+      if (connect.fatal) throw new Error(`the connector failed: ${firstProblem(connect.output)}`);
       if (performance.now() > started + opts.deadlineMs)
         throw new Error(
           `Debezium drained ${inKafka} of ${rows} rows in ${opts.deadlineMs / 1000} s; ${firstProblem(connect.output)}`,
@@ -152,9 +153,18 @@ async function settledConfirm(
   }
 }
 
-/** The worker's first ERROR line (else its first WARN, else its last line): the cause, usually. */
+/**
+ * The worker's first ERROR line with the deepest cause of the exception logged under it (else its
+ * first WARN, else its last line): the ERROR line alone is often just "Producer failure".
+ */
 function firstProblem(output: readonly string[]): string {
-  const line =
-    output.find((l) => / ERROR /.test(l)) ?? output.find((l) => / WARN /.test(l)) ?? output.at(-1) ?? 'no output';
-  return line.trim().slice(0, 500);
+  const i = output.findIndex((l) => / ERROR /.test(l));
+  if (i < 0) return (output.find((l) => / WARN /.test(l)) ?? output.at(-1) ?? 'no output').trim().slice(0, 500);
+  const trace: string[] = [];
+  for (const line of output.slice(i + 1)) {
+    if (line.startsWith('[')) break; // the next log entry
+    if (!/^\s+(at |\.\.\. \d+ more)/.test(line)) trace.push(line.trim());
+  }
+  const cause = trace.filter((l) => l.startsWith('Caused by:')).at(-1) ?? trace[0];
+  return [output[i]?.trim(), cause].filter(Boolean).join(' / ').slice(0, 800);
 }
