@@ -15,6 +15,8 @@ export interface DrainResult {
   payloadBytes: number;
   rows: number;
   fillSeconds: number;
+  /** The WAL insert position after the rows (and one flushing commit outside the publication). */
+  endLsn: string;
   recvlogicalSeconds: number;
   relaySeconds: number;
   /** Spawn to "streaming": node + tsx start-up, connect, slot checks. Not in relaySeconds. */
@@ -41,6 +43,11 @@ export interface DrainOptions {
    * measurement of the same rows (replay.ts). `relayEnv` is the whole env the relay ran with.
    */
   afterDrain?: (drain: DrainResult, relayEnv: Record<string, string>) => Promise<void>;
+  /**
+   * More pgoutput slots created with the relay's, before the rows, for another consumer of the
+   * same rows in `afterDrain` (Debezium); each is dropped at the end.
+   */
+  extraSlots?: string[];
 }
 
 export async function drainWalnut(
@@ -61,6 +68,8 @@ export async function drainWalnut(
   await createTopic(walnut.kafka, topic);
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
+  const extraSlots = opts.extraSlots ?? [];
+  for (const s of extraSlots) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [s]);
 
   log(`writing ${rows} rows of ${payloadBytes} B in ${rowsPerTx}-row transactions${label ? ` (relay ${label})` : ''}`);
   const { seconds: fillSeconds, endLsn } = await fill(pool, 'outbox', rows, rowsPerTx, payloadBytes);
@@ -120,6 +129,7 @@ export async function drainWalnut(
       payloadBytes,
       rows,
       fillSeconds,
+      endLsn,
       recvlogicalSeconds,
       relaySeconds,
       relayStartSeconds,
@@ -135,7 +145,7 @@ export async function drainWalnut(
   } finally {
     await admin.disconnect();
     await relay.stop('SIGTERM');
-    await pool.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    for (const s of [slot, ...extraSlots]) await pool.query('SELECT pg_drop_replication_slot($1)', [s]).catch(() => {});
     // The rows are relayed: keep the database small for the next scenario.
     await pool.query('TRUNCATE outbox');
   }

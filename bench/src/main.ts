@@ -14,6 +14,7 @@ import { ensureKafkaJars, startStack, walnutFixture } from '@walnut/stack';
 import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
 import { barChartSvg } from './chart.ts';
 import { mainThreadProfile, topFrames } from './cpu-profile.ts';
+import { type DebeziumOutcome, drainDebezium } from './debezium-drain.ts';
 import { type DrainResult, drainPolling, drainWalnut, type PollingDrainResult, PUBLICATION } from './drain.ts';
 import { measureFootprint } from './footprint.ts';
 import { createTopic } from './kafka-topics.ts';
@@ -47,10 +48,13 @@ const { values } = parseArgs({
     'skip-footprint': { type: 'boolean', default: false },
     'skip-exactly-once': { type: 'boolean', default: false },
     'skip-replay': { type: 'boolean', default: false },
+    debezium: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
 const mode = values.full ? 'full' : 'quick';
+/** Debezium beside the relay's at-least-once drains: on demand (its jars are a Maven fetch), always in --full. */
+const withDebezium = values.debezium || values.full;
 /** A flag's whole number, its mode's default when absent; exits on anything else. */
 function intFlag(
   name: 'rows' | 'sweep-rows' | 'latency-seconds' | 'search-steps' | 'write-seconds',
@@ -128,6 +132,8 @@ try {
    * whose rows all share one created_at (the case that made pages quadratic before 489a187).
    */
   const replays: ReplayOutcome[] = [];
+  /** Debezium's drain of each at-least-once drain's rows, from a slot created beside the relay's. */
+  const debezium: DebeziumOutcome[] = [];
   for (const delivery of values['skip-exactly-once'] ? ['at-least-once'] : ['at-least-once', 'exactly-once']) {
     // The last: every row in one transaction, which Postgres hands over only at its commit and
     // the relay can confirm only when Kafka has acked all of it: its memory must stay bounded.
@@ -136,7 +142,9 @@ try {
         ? await mkdtemp(path.join(os.tmpdir(), `walnut-profile-${delivery}-tx${rowsPerTx}-`))
         : undefined;
       const replayHere = !values['skip-replay'] && delivery === 'at-least-once' && rowsPerTx !== 1;
-      const afterDrain = async (drain: DrainResult, relayEnv: Record<string, string>) => {
+      const debeziumHere = withDebezium && delivery === 'at-least-once';
+      const debeziumSlot = `bench_debezium_tx${rowsPerTx}_n${rows}`;
+      const replay = async (drain: DrainResult, relayEnv: Record<string, string>) => {
         try {
           const replay = await measureReplay(walnut, {
             relayEnv,
@@ -155,11 +163,38 @@ try {
           });
         }
       };
+      const debeziumDrain = async (drain: DrainResult) => {
+        try {
+          debezium.push(
+            await drainDebezium(walnut, {
+              dir,
+              brokers: stack.kafkaBrokers,
+              slot: debeziumSlot,
+              publication: PUBLICATION,
+              endLsn: drain.endLsn,
+              rows: drain.rows,
+              rowsPerTx: drain.rowsPerTx,
+              deadlineMs: values.full ? 600_000 : 300_000,
+              log,
+            }),
+          );
+        } catch (error) {
+          // As the replay: the section says "failed: <reason>" and the run goes on.
+          const failed = error instanceof Error ? error.message : String(error);
+          log(`  Debezium failed: ${failed}`);
+          debezium.push({ rowsPerTx: drain.rowsPerTx, failed });
+        }
+      };
+      const afterDrain = async (drain: DrainResult, relayEnv: Record<string, string>) => {
+        if (debeziumHere) await debeziumDrain(drain);
+        if (replayHere) await replay(drain, relayEnv);
+      };
       const opts = {
         profileDir,
         relayEnv: { RELAY_DELIVERY: delivery },
         label: delivery,
-        ...(replayHere ? { afterDrain } : {}),
+        ...(replayHere || debeziumHere ? { afterDrain } : {}),
+        ...(debeziumHere ? { extraSlots: [debeziumSlot] } : {}),
       };
       const result = await drainWalnut(walnut, rows, rowsPerTx, PAYLOAD_BYTES, 600_000, opts);
       (delivery === 'exactly-once' ? exactlyOnceResults : walnutResults).push(result);
@@ -305,6 +340,8 @@ try {
     walnut: walnutResults,
     exactlyOnce: exactlyOnceResults,
     replays,
+    debezium,
+    withDebezium,
     polling,
     kafka,
     kafkaDefaults,

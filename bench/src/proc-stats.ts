@@ -15,3 +15,14 @@ export function cpuSeconds(pid: number | undefined): number | null {
     return null;
   }
 }
+
+/** Resident memory of a process now, from /proc (Linux), or null once gone. */
+export function rssBytes(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

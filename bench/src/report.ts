@@ -1,9 +1,11 @@
 /** docs/benchmarks.md: the machine, each section with how it was measured, and what is not measured. */
+import type { DebeziumOutcome } from './debezium-drain.ts';
 import type { DrainResult, PollingDrainResult } from './drain.ts';
 import type { Footprint } from './footprint.ts';
 import type { ProducerPerfResult } from './limits.ts';
 import type { LoadStep } from './load-steps.ts';
 import type { ReplayOutcome } from './replay.ts';
+import { debeziumSection } from './report-debezium.ts';
 import { deliverySection } from './report-delivery.ts';
 import { drainSection, pollingDrainSection, sweepSection } from './report-drain.ts';
 import { latencySection, writesSection } from './report-load.ts';
@@ -36,6 +38,10 @@ export interface Results {
   exactlyOnce: DrainResult[];
   /** `walnut-relay replay` of at-least-once drains' rows (100-row and one-transaction); empty when left out. */
   replays: ReplayOutcome[];
+  /** Debezium's drains of the at-least-once drains' rows; empty when left out or failed before any. */
+  debezium: DebeziumOutcome[];
+  /** Whether Debezium was asked for (--debezium or --full). */
+  withDebezium: boolean;
   polling: PollingDrainResult[];
   /** Kafka's produce limit: ProducerPerformance with TUNED_PRODUCER_PROPS. */
   kafka: ProducerPerfResult;
@@ -83,7 +89,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres and Kafka the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
     '',
-    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay` leave sections out. The code is in `bench/src`.',
+    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay` leave sections out; `--debezium` adds a Debezium drain of the same rows (always in `--full`; its jars are fetched from Maven Central on first use). The code is in `bench/src`.',
     '',
     '| | |',
     '|---|---|',
@@ -101,6 +107,7 @@ export function renderMarkdown(r: Results): string {
   out.push(...targetsSection(r));
   out.push(...footprintSection(r.footprint));
   out.push(...drainSection(r));
+  out.push(...debeziumSection(r));
   out.push(...sweepSection(r));
   out.push(...pollingDrainSection(r));
   out.push(`![Drain throughput, events/s](${r.chart})`, '');

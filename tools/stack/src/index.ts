@@ -16,6 +16,7 @@ export { type KafkaHandle, startKafka } from './kafka.ts';
 export { type KafkaCluster, type KafkaClusterNode, startKafkaCluster } from './kafka-cluster.ts';
 export type { PartitionState } from './kafka-cluster-admin.ts';
 export { ensureKafkaJars } from './kafka-jars.ts';
+export { ensureMavenJars } from './maven-jars.ts';
 export { insertOutboxRows } from './outbox-rows.ts';
 export { DEFAULT_PG_VERSION, PG_VERSIONS, type PgVersion, pgVersion } from './pg-binaries.ts';
 export { freePort } from './ports.ts';
