@@ -106,8 +106,12 @@ export const relayEnv = z.object({
     .default('outbox.message.{prefix}')
     .describe('topic of relayed messages, with a {prefix} placeholder'),
   RELAY_MAX_INFLIGHT_RECORDS: int(1).default(20_000).describe('records buffered or unacked before WAL reading pauses'),
+  // 16 MiB: four times what five full requests (RELAY_MAX_REQUESTS_IN_FLIGHT x RELAY_MAX_BATCH_BYTES)
+  // carry, so the reader never waits on it while Kafka keeps up. 64 MiB let 1 KB rows fill the
+  // whole record window (20,000 records, about 25 MB with their objects), which was a quarter of
+  // the relay's peak RSS in a drain and bought no throughput.
   RELAY_MAX_INFLIGHT_BYTES: int(1024 * 1024)
-    .default(64 * 1024 * 1024)
+    .default(16 * 1024 * 1024)
     .describe('encoded bytes buffered or unacked before WAL reading pauses'),
   RELAY_MAX_BATCH_RECORDS: int(1).default(2_000).describe('most records in one produce request'),
   // The broker keeps the last five batches per producer and partition, so an idempotent

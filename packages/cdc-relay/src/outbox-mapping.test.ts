@@ -122,3 +122,15 @@ test('topic names Kafka would refuse are found before sending', () => {
 });
 
 test.run();
+
+test('a record keeps its own bytes: the row values it came from may be overwritten (the next socket read)', () => {
+  const values = row(['e1', 'order', 'o-7', 'created', '{"a":1}']);
+  const rec = outboxRowMapper(mapping, relation())(values, tx);
+  for (const value of values) value?.fill(0);
+  assert.is(rec.topic, 'outbox.event.order');
+  assert.is(rec.key?.toString(), 'o-7');
+  assert.is(rec.value?.toString(), '{"a":1}');
+  assert.is(headersAsText(rec).id, 'e1');
+  assert.is(headersAsText(rec).type, 'created');
+  assert.is(rec.source, 'outbox row e1');
+});

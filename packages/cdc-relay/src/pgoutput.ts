@@ -6,9 +6,14 @@
  * Why not pg-logical-replication's parser: it decodes every column to a
  * string (and through node-postgres' type parsers), so a payload went bytes →
  * string → bytes on its way to Kafka, and it formats LSNs as text and builds objects
- * for messages the relay ignores. Here a tuple's values stay bytes, as views
- * into one copy of the message (the socket's buffer is reused by the next read,
- * and a record may wait in the sink much longer than that).
+ * for messages the relay ignores. Here a tuple's values (and a logical message's
+ * content) stay bytes, as views into the message itself, with no copy: they are
+ * valid only until the stream's next socket read, whose bytes pg-protocol may
+ * write over them. That is long enough: pg-logical-replication (flow control on)
+ * pauses the socket while any decoded message waits in its queue, and the
+ * relay maps each message into a record of its own bytes (wire-record.ts,
+ * message-mapping.ts) when it takes it from the queue. Whoever keeps a value
+ * longer must copy it.
  */
 import type { Lsn } from '@walnut/schema';
 
@@ -88,9 +93,7 @@ export class PgoutputDecoder {
     const oid = message.readUInt32BE(1);
     const relation = this.relations.get(oid);
     if (!relation) throw new Error(`insert into relation ${oid}, which no Relation message described`);
-    // One copy of the whole message; the values are views into it.
-    const own = Buffer.from(message);
-    const reader = new Reader(own, 6); // tag, oid, 'N'
+    const reader = new Reader(message, 6); // tag, oid, 'N'
     const count = reader.int16();
     const values: Array<Buffer | null> = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -106,7 +109,7 @@ export class PgoutputDecoder {
     const flags = reader.byte();
     const messageLsn = reader.uint64();
     const prefix = reader.cstring();
-    const content = Buffer.from(reader.bytes(reader.uint32()));
+    const content = reader.bytes(reader.uint32());
     return { tag: 'message', transactional: (flags & 1) === 1, messageLsn, prefix, content };
   }
 }

@@ -1,6 +1,10 @@
-import { createRecord, Reader, readRecord } from '@platformatic/kafka';
+import { createRecord, createRecordsBatch, Reader, readRecord } from '@platformatic/kafka';
+import { parseLsn } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { kafkaRecord } from './kafka-record.ts';
+import { outboxRowMapper } from './outbox-mapping.ts';
+import { WireRecord } from './wire-record.ts';
 
 // patches/@platformatic__kafka@1.35.0.patch writes each record into one Buffer
 // instead of a Writer of small Buffers. Whatever the sizes (varints of 1 to 3
@@ -36,6 +40,39 @@ test('records written in one buffer read back field for field', () => {
       [...(headers ?? [])].map(([k, v]) => [k.toString(), v.length]),
     );
   }
+});
+
+// The relay's outbox records are encoded once, straight from the row's bytes (wire-record.ts), and
+// the patched producer only writes each one's head in front: a batch of them must be the bytes the
+// library makes of the same records given as key, value and headers.
+test('wire-encoded outbox records batch to the same bytes as the plain records', () => {
+  const mapping = {
+    schema: 'public',
+    table: 'outbox',
+    columns: { id: 'id', key: 'aggregateid', payload: 'payload' },
+    topicTemplate: 'outbox.event.{aggregatetype}',
+    headerColumns: [{ column: 'type', header: 'type' }],
+  };
+  const columns = ['id', 'aggregatetype', 'aggregateid', 'type', 'payload'].map((name) => ({ name, typeOid: 25 }));
+  const map = outboxRowMapper(mapping, { oid: 1, schema: 'public', name: 'outbox', columns });
+  const tx = { commitLsn: parseLsn('0/16B3748'), xid: 42, commitTimeMicros: 1_700_000_000_123_456n, seq: 0 };
+  const wire: unknown[] = [];
+  const plain: unknown[] = [];
+  for (const [i, size] of [0, 1, 63, 64, 200, 8_191, 70_000].entries()) {
+    tx.seq = i * 997;
+    const values = [`e${i}`, 'order', i % 2 ? null : `o-${i}`, i % 3 ? 'created' : null, 'p'.repeat(size)].map((v) =>
+      v === null ? null : Buffer.from(v),
+    );
+    const record = map(values, tx);
+    assert.ok(record instanceof WireRecord);
+    const same = kafkaRecord(record.topic, record.key, record.value, record.headers, record.source, record.position);
+    assert.is(record.sizeBytes, same.sizeBytes, `record ${i}: sizeBytes`);
+    const timestamp = 1_700_000_000_000n;
+    wire.push({ ...same, wire: record.wire, partition: 0, timestamp });
+    plain.push({ ...same, partition: 0, timestamp });
+  }
+  const batch = (messages: unknown[]) => createRecordsBatch(messages as never, {}).buffer;
+  assert.equal(batch(wire), batch(plain));
 });
 
 function varIntSize(n: number): number {

@@ -3,6 +3,7 @@ import type { RelayError } from '../errors.ts';
 import { headerName } from '../kafka-record.ts';
 import { type OutboxMapping, outboxRowMapper, type TxPosition } from '../outbox-mapping.ts';
 import type { OpenSink } from '../publish/sink.ts';
+import { withTopic } from '../wire-record.ts';
 import type { OutboxPages } from './outbox-pages.ts';
 import type { ProgressReport, ReplayState } from './replay-progress.ts';
 
@@ -82,7 +83,7 @@ export async function republish(opts: RepublishOptions): Promise<number> {
       const end: PageEnd = { cursor: page.cursor, rowsDone: index + page.rows.length };
       for (const [i, row] of page.rows.entries()) {
         const mapped = map(row, opts.position(index + i));
-        const record = opts.toTopic ? { ...mapped, topic: opts.toTopic } : mapped;
+        const record = opts.toTopic ? withTopic(mapped, opts.toTopic) : mapped;
         const wait = sink.push(record, i === page.rows.length - 1 ? end : null);
         if (wait) await wait;
       }
