@@ -285,7 +285,13 @@ try {
       // Its idle event loop and pool would only add noise to the write run.
       await api.process.stop('SIGTERM');
     }
-    if (!values['skip-writes']) writes = await measureWrites(walnut, { clients: 32, seconds: writeSeconds, log });
+    if (!values['skip-writes']) {
+      const profileDir = values.profile
+        ? await mkdtemp(path.join(os.tmpdir(), 'walnut-profile-api-writes-'))
+        : undefined;
+      writes = await measureWrites(walnut, { clients: 32, seconds: writeSeconds, log, profileDir });
+      if (profileDir) printProfile(profileDir, 'API CPU by function, POST /kv at 32 connections closed loop', 30);
+    }
   }
 
   const chart = 'benchmarks-drain.svg';
@@ -372,15 +378,15 @@ try {
 }
 process.exit(failed ? 1 : 0);
 
-/** --profile: the relay's top frames by self time, and where the whole profile is. */
-function printProfile(dir: string, title: string): void {
+/** --profile: the relay's (or the API's) top frames by self time, and where the whole profile is. */
+function printProfile(dir: string, title: string, count = 15): void {
   const file = mainThreadProfile(dir);
   if (!file) {
     log(`no CPU profile was written in ${dir}`);
     return;
   }
   log(`${title} (open ${file} in Chrome DevTools for the call tree):`);
-  for (const { frame, selfMs, share } of topFrames(file, 15, repoRoot)) {
+  for (const { frame, selfMs, share } of topFrames(file, count, repoRoot)) {
     log(`  ${(share * 100).toFixed(1).padStart(5)}%  ${selfMs.toFixed(0).padStart(6)} ms  ${frame}`);
   }
 }

@@ -37,15 +37,25 @@ export interface WriteThroughput {
  */
 export async function measureWrites(
   walnut: WalnutFixture,
-  opts: { clients: number; seconds: number; log: (line: string) => void },
+  opts: {
+    clients: number;
+    seconds: number;
+    log: (line: string) => void;
+    /** When set, the API runs with `node --cpu-prof` and writes its profile here at exit (warm-up included). */
+    profileDir?: string | undefined;
+  },
 ): Promise<WriteThroughput> {
   const port = await freePort();
   // Only the API gets the pool size: the fixture's env is shared with the relay and applier.
-  const api = startWalnutProcess('api', {
-    ...walnut.env,
-    API_PORT: String(port),
-    API_PG_POOL_MAX: String(opts.clients),
-  });
+  const api = startWalnutProcess(
+    'api',
+    {
+      ...walnut.env,
+      API_PORT: String(port),
+      API_PG_POOL_MAX: String(opts.clients),
+    },
+    opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [],
+  );
   let run: Awaited<ReturnType<typeof autocannonWrites>>;
   let apiCpuSeconds: number | null = null;
   try {
