@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: this is the relay's one settings contract (every RELAY_*, Kafka and
+// Redis variable with its zod rule and default), which docs/configuration.md mirrors; split, the
+// contract would be read in several files and a sink's settings could drift from the rest.
 import { csv, flag, int, logLevel } from '@walnut/runtime';
 import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
 import { z } from 'zod';

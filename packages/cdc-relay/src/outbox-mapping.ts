@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the row-to-record mapping and its encoding straight into Kafka's wire
+// form (wire-record.ts) must agree byte for byte on topic, key, value, headers and size, and are
+// kept side by side so that a change to one is seen beside the other.
 import { formatLsn, type Lsn, RELAY_HEADERS } from '@walnut/schema';
 import {
   HEADER_FRAMING_BYTES,
