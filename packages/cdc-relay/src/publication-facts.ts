@@ -7,6 +7,7 @@
 import { type Lsn, parseLsn } from '@walnut/schema';
 import type pg from 'pg';
 import type { PublicationFacts } from './publication-verdict.ts';
+import { SERVER_WAL_LSN_SQL } from './server-wal-lsn.ts';
 
 /** A check's facts and the WAL position read just before them. */
 export interface CheckedFacts {
@@ -24,7 +25,7 @@ export async function readPublicationFacts(
   target: { publication: string; schema: string; table: string },
 ): Promise<CheckedFacts> {
   const lsn = await client.query<{ lsn: string; version: string }>(
-    `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
+    `SELECT ${SERVER_WAL_LSN_SQL}::text AS lsn,
             current_setting('server_version_num') AS version`,
   );
   const version = Number(lsn.rows[0]?.version ?? 0);

@@ -1,5 +1,6 @@
 import { resolvePgUrl } from '@walnut/schema';
 import pg from 'pg';
+import { SERVER_WAL_LSN_SQL } from './server-wal-lsn.ts';
 
 /**
  * A slot's figures as Postgres has them, from one query: what `walnut-relay slot
@@ -47,8 +48,8 @@ const SLOT_FIGURES_SQL = `
          to_jsonb(s) ->> 'invalidation_reason' AS invalidation_reason
     FROM pg_replication_slots s
     LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid,
-    LATERAL (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag,
-                    pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained) AS d
+    LATERAL (SELECT pg_wal_lsn_diff(${SERVER_WAL_LSN_SQL}, s.confirmed_flush_lsn)::bigint AS lag,
+                    pg_wal_lsn_diff(${SERVER_WAL_LSN_SQL}, s.restart_lsn)::bigint AS retained) AS d
    WHERE s.slot_name = $1`;
 
 /** The slot's figures; undefined when the slot does not exist. */

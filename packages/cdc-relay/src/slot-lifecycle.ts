@@ -33,23 +33,26 @@ export async function createPublication(
 export interface CreatedSlot {
   /** Where the slot starts (its consistent point). */
   startLsn: Lsn;
-  /** Whether it was created as a failover slot: false on Postgres 14-16 whatever was asked. */
+  /** Whether it was created as a failover slot: false on Postgres 14-16 and on a standby, whatever was asked. */
   failover: boolean;
   serverVersionNum: number;
 }
 
 /**
  * Creates the pgoutput slot, as a failover slot when asked and the server has
- * them (17+): at creation, since an ALTER later is refused while a relay streams.
+ * them (17+) and is a primary: at creation, since an ALTER later is refused while a relay streams.
  */
 export async function createPgoutputSlot(
   client: pg.Client,
   slot: string,
   opts: { failover: boolean },
 ): Promise<CreatedSlot> {
-  const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  const version = await client.query<{ v: string; in_recovery: boolean }>(
+    `SELECT current_setting('server_version_num') AS v, pg_is_in_recovery() AS in_recovery`,
+  );
   const serverVersionNum = Number(version.rows[0]?.v);
-  const failover = failoverWanted(opts.failover, serverVersionNum);
+  // Only a primary's slots can be synced to standbys: Postgres refuses failover for a slot made on a standby.
+  const failover = failoverWanted(opts.failover, serverVersionNum) && version.rows[0]?.in_recovery !== true;
   // Arguments: slot_name, plugin, temporary, twophase, failover (the fifth is new in 17).
   const created = await client.query<{ lsn: string }>(
     failover

@@ -19,6 +19,9 @@ export interface OpenedSlot {
   walSenderTimeoutMs: number;
 }
 
+const STANDBY_SLOT_NOTE =
+  "the relay streams from a hot standby: its slot is the standby's own, so it cannot be a failover slot (Postgres syncs only a primary's slots). The slot survives the standby's promotion; if another server becomes the primary instead, point DATABASE_URL at a server that holds the slot, or the relay stops with SLOT_MISSING (docs/relay.md, Streaming from a standby)";
+
 function slotMissing(slot: string, last: Checkpoint): RelayError {
   return new RelayError(
     'SLOT_MISSING',
@@ -36,7 +39,7 @@ function slotMissing(slot: string, last: Checkpoint): RelayError {
 export class SlotOpener {
   /** How long a held slot is waited for; see RELAY_SLOT_BUSY_TIMEOUT_MS. Refined once the server's setting is known. */
   private busyTimeoutMs: number;
-  /** Said once per process: the server predates failover slots (Postgres 14-16). */
+  /** Said once per process: the server predates failover slots (Postgres 14-16), or is a standby. */
   private toldNoFailoverSlots = false;
 
   constructor(
@@ -64,12 +67,12 @@ export class SlotOpener {
       inspectSlot(client, { slot: slotName, publication: this.config.publication, outbox: this.config.outbox }),
     );
     this.busyTimeoutMs = slotBusyTimeoutMs(this.config.slotBusyTimeoutMs, slot.walSenderTimeoutMs);
-    const failover = failoverWanted(this.config.slotFailover, slot.serverVersionNum);
+    const failover = failoverWanted(this.config.slotFailover, slot.serverVersionNum) && !slot.inRecovery;
     if (this.config.slotFailover && !failover && !this.toldNoFailoverSlots) {
       this.toldNoFailoverSlots = true;
       this.log.info(
-        { slot: slotName, serverVersionNum: slot.serverVersionNum },
-        noFailoverSlotsNote(slot.serverVersionNum),
+        { slot: slotName, serverVersionNum: slot.serverVersionNum, standby: slot.inRecovery },
+        slot.inRecovery ? STANDBY_SLOT_NOTE : noFailoverSlotsNote(slot.serverVersionNum),
       );
     }
     const transactionalId =
@@ -112,7 +115,8 @@ export class SlotOpener {
           const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
           if (last) refuseSharedTransactionalId(last, checkpoint);
         }
-        if (slot.failover !== null && slot.failover !== this.config.slotFailover) {
+        // A standby's own slot cannot be a failover slot (nor be altered into one); leave it be.
+        if (!slot.inRecovery && slot.failover !== null && slot.failover !== this.config.slotFailover) {
           await this.alignSlotFailover(slotName, this.config.slotFailover);
         }
         if (withKafka) await ensureCheckpointTopic(kafka, checkpointTopic);

@@ -14,6 +14,8 @@ export interface ServerFacts {
   walSenderTimeoutMs: number;
   /** server_version_num, e.g. 170010: failover slots need 17+. */
   serverVersionNum: number;
+  /** pg_is_in_recovery(): DATABASE_URL names a hot standby (logical decoding there needs 16+). */
+  inRecovery: boolean;
 }
 
 export type SlotState = ServerFacts &
@@ -45,12 +47,14 @@ export async function inspectSlot(
     system_identifier: string;
     database: string;
     server_version_num: string;
+    in_recovery: boolean;
   }>(
     `SELECT current_setting('wal_level') AS wal_level,
             current_setting('server_version_num') AS server_version_num,
             (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout') AS wal_sender_timeout_ms,
             (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
-            current_database() AS database`,
+            current_database() AS database,
+            pg_is_in_recovery() AS in_recovery`,
   );
   const row = settings.rows[0];
   if (row?.wal_level !== 'logical') {
@@ -65,7 +69,15 @@ export async function inspectSlot(
     database: row.database,
     walSenderTimeoutMs: Number(row.wal_sender_timeout_ms),
     serverVersionNum: Number(row.server_version_num),
+    inRecovery: row.in_recovery,
   };
+  if (facts.inRecovery && facts.serverVersionNum < 160_000) {
+    throw new RelayError(
+      'STANDBY_DECODING_UNSUPPORTED',
+      `DATABASE_URL names a hot standby running Postgres ${Math.floor(facts.serverVersionNum / 10_000)}, and logical decoding on a standby needs Postgres 16+: point DATABASE_URL at the primary (with several hosts, add target_session_attrs=read-write), or upgrade (docs/relay.md, Streaming from a standby)`,
+      { retryable: false },
+    );
+  }
 
   const table = `${pg.escapeIdentifier(opts.outbox.schema)}.${pg.escapeIdentifier(opts.outbox.table)}`;
   const exists = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [table]);
@@ -77,6 +89,13 @@ export async function inspectSlot(
 
   const publication = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [opts.publication]);
   if (publication.rowCount === 0) {
+    if (facts.inRecovery) {
+      throw new RelayError(
+        'CONFIG_INVALID',
+        `publication ${opts.publication} does not exist, and the relay streams from a standby, which cannot create it: on the primary, as the owner of ${table}, run CREATE PUBLICATION ${pg.escapeIdentifier(opts.publication)} FOR TABLE ${table} WITH (publish = 'insert') (docs/relay.md, Streaming from a standby)`,
+        { retryable: false },
+      );
+    }
     await createPublication(client, opts.publication, opts.outbox);
   }
 

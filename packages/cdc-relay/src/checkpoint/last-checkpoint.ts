@@ -3,6 +3,7 @@ import type { RelayConfig } from '../config.ts';
 import { RelayError } from '../errors.ts';
 import type { RecordPosition } from '../kafka-record.ts';
 import { withPgClient } from '../pg-client.ts';
+import { SERVER_WAL_LSN_SQL } from '../server-wal-lsn.ts';
 import { type Checkpoint, type CheckpointIdentity, writtenForAnotherSlot } from './checkpoint.ts';
 import { readCheckpoint } from './checkpoint-topic.ts';
 
@@ -21,7 +22,7 @@ export async function readDeliveredPosition(
   // to a standby that had not received it): skipping by it would drop new events that reuse
   // those LSNs. Nothing can tell what Kafka holds of this history, so a human decides.
   const current = await withPgClient(config.databaseUrl, async (client) => {
-    const r = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const r = await client.query<{ lsn: string }>(`SELECT ${SERVER_WAL_LSN_SQL}::text AS lsn`);
     return parseLsn(r.rows[0]?.lsn ?? '0/0');
   });
   if (last.commitLsn > current) {

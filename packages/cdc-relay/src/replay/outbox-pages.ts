@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { RowValues } from '../outbox-mapping.ts';
 import { connectPgClient } from '../pg-client.ts';
 import type { Relation } from '../pgoutput.ts';
+import { SERVER_WAL_LSN_SQL } from '../server-wal-lsn.ts';
 import { countQuery, pageQuery, type ReplayColumns, type ReplaySelection } from './replay-selection.ts';
 
 /** Every value as the text its type's output function prints: what pgoutput sends. */
@@ -65,7 +66,7 @@ export class OutboxPages {
 
   /** The snapshot's WAL position: every row it sees committed before it. */
   async walPosition(): Promise<string> {
-    const r = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const r = await this.client.query<{ lsn: string }>(`SELECT ${SERVER_WAL_LSN_SQL}::text AS lsn`);
     return r.rows[0]?.lsn ?? '0/0';
   }
 
