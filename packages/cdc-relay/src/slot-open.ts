@@ -8,6 +8,7 @@ import { RelayError } from './errors.ts';
 import { withPgClient } from './pg-client.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
+import { readSlotMarker, redisSlotMissing, writeSlotMarker } from './publish/redis-slot-marker.ts';
 import { createPgoutputSlot } from './slot-lifecycle.ts';
 
 /** What a session needs from its slot. */
@@ -92,8 +93,7 @@ export class SlotOpener {
         });
       }
       case 'missing': {
-        // The checkpoints that tell a first start from a lost slot live on Kafka; a Redis sink
-        // keeps none, so it creates the slot as on a first start (docs/relay.md, Redis Streams).
+        // What tells a first start from a lost slot: the last checkpoint on Kafka, the slot marker on Redis.
         if (withKafka) {
           const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
           if (last) {
@@ -102,10 +102,15 @@ export class SlotOpener {
           }
           await ensureCheckpointTopic(kafka, checkpointTopic);
         }
+        if (this.config.sink.kind === 'redis') {
+          const marker = await readSlotMarker(this.config.sink.url, transactionalId, this.config.kafkaSendTimeoutMs);
+          if (marker) throw redisSlotMissing(slotName, transactionalId, marker);
+        }
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
         );
         this.log.info({ slot: slotName, at: formatLsn(startLsn), failover }, 'created replication slot (first start)');
+        await this.markSession(transactionalId, checkpoint);
         return { startLsn, transactionalId, checkpoint, walSenderTimeoutMs: slot.walSenderTimeoutMs };
       }
       case 'ready':
@@ -120,6 +125,7 @@ export class SlotOpener {
           await this.alignSlotFailover(slotName, this.config.slotFailover);
         }
         if (withKafka) await ensureCheckpointTopic(kafka, checkpointTopic);
+        await this.markSession(transactionalId, checkpoint);
         return {
           startLsn: slot.confirmedFlushLsn,
           transactionalId,
@@ -131,6 +137,18 @@ export class SlotOpener {
         throw new Error(`unknown slot state ${JSON.stringify(unknown)}`);
       }
     }
+  }
+
+  /**
+   * Redis keeps no checkpoints: a marker per slot says this relay has streamed
+   * from it, so that a later missing slot is SLOT_MISSING, not a first start.
+   * Written at every session, so a marker whose first write failed (Redis was
+   * down just after the slot was made) is written by the next session.
+   */
+  private async markSession(transactionalId: string, checkpoint: CheckpointIdentity): Promise<void> {
+    const { sink } = this.config;
+    if (sink.kind !== 'redis') return;
+    await writeSlotMarker(sink.url, transactionalId, checkpoint, this.config.kafkaSendTimeoutMs);
   }
 
   /**

@@ -14,9 +14,11 @@ import { formatLsn, parseLsn } from '@walnut/schema';
 import {
   confirmedLsn,
   countDelivery,
+  exitCode,
   httpUrl,
   type RedisHandle,
   redisServerInstalled,
+  runRelayCli,
   startRedis,
   startWalnutProcess,
   type WalnutFixture,
@@ -254,6 +256,35 @@ tests('redis-server SIGKILLed and restarted (appendfsync always): nothing acked 
   );
   assert.is(missing.length, 0, `missing ${missing.length} of ${expected.size}`);
   assert.is(duplicates, 0);
+});
+
+tests('a lost slot is SLOT_MISSING, not a silent new start; slot create is the way on', async (ctx) => {
+  if (skipped(ctx)) return;
+  const { walnut, client } = ctx;
+  // The earlier tests streamed from this slot: its marker is in Redis.
+  const markers = await client.keys('walnut-relay:slot:*');
+  assert.ok(
+    markers.some((key) => key.endsWith(`.${walnut.slot}`)),
+    `a marker for ${walnut.slot}: ${markers}`,
+  );
+  await waitFor('the slot free', async () => {
+    const r = await walnut.pool.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [walnut.slot]);
+    return r.rows[0]?.active !== true;
+  });
+  await walnut.pool.query('SELECT pg_drop_replication_slot($1)', [walnut.slot]);
+
+  const relay = startWalnutProcess('relay', { ...walnut.relayEnv, ...ctx.env });
+  ctx.started.push(relay);
+  assert.is(await exitCode(relay, 60_000), 1, relay.tail());
+  const fatal = relay.output.find((line) => line.includes('"level":60')) ?? '';
+  assert.match(fatal, '"code":"SLOT_MISSING"');
+  assert.match(fatal, `walnut-relay slot create --slot ${walnut.slot}`);
+  const slots = await walnut.pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [walnut.slot]);
+  assert.is(slots.rowCount, 0, 'the relay did not recreate the slot');
+
+  const created = await runRelayCli(['slot', 'create', '--slot', walnut.slot], walnut.relayEnv);
+  assert.is(created.code, 0, created.stderr);
+  await startRelay(ctx);
 });
 
 tests('a bad REDIS_URL: one line naming it, exit 2', async (ctx) => {
