@@ -59,7 +59,7 @@ const { values } = parseArgs({
 const mode = values.full ? 'full' : 'quick';
 /** Debezium beside the relay's at-least-once drains: on demand (its jars are a Maven fetch), always in --full. */
 const withDebezium = values.debezium || values.full;
-/** The relay's drains to its other sinks (Redis Streams), each beside its own limit: about 12 s in quick mode. */
+/** The relay's drains to its other sinks (Redis Streams), each beside its own limit: 12-22 s in quick mode. */
 const withSinks = !values['skip-sinks'];
 /** A flag's whole number, its mode's default when absent; exits on anything else. */
 function intFlag(

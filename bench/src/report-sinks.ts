@@ -50,6 +50,7 @@ export function sinksSection(r: {
   out.push('');
   for (const s of r.sinks) {
     out.push(`${s.name}: ${s.server}.${s.about ? ` ${s.about}` : ''}`, '');
+    if (s.limitRuns.length === 0) continue;
     const limit = heldTo(s);
     out.push(
       `Its limit, run ${s.limitRuns.length === 2 ? 'before the drains and again after them' : 'as listed'} (the higher of the first figures is the one the table holds the relay to${limit ? `: ${fmt(limit.recordsPerSecond)} records/s` : ''}; the machine is shared, and a sink bound by its disk's fsync latency swings with the disk's other users):`,
