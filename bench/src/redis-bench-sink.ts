@@ -28,7 +28,8 @@ export async function startRedisSink(dir: string, log: (line: string) => void): 
   // Read back from the running server, so the report says what this run had, not what the stack meant.
   const setting = (name: string) => cli('CONFIG', 'GET', name)[1] ?? 'unknown';
   const version = /redis_version:(\S+)/.exec(cli('INFO', 'server').join('\n'))?.[1] ?? 'unknown';
-  const server = `redis-server ${version}, appendonly ${setting('appendonly')}, appendfsync ${setting('appendfsync')}`;
+  const durability = `appendfsync ${setting('appendfsync')}`;
+  const server = `redis-server ${version}, appendonly ${setting('appendonly')}, ${durability}`;
   log(`Redis Streams sink: ${server}`);
   let limits = 0;
   const xadds = async (records: number, recordBytes: number, clients: number, pipeline: number) => {
@@ -57,6 +58,7 @@ export async function startRedisSink(dir: string, log: (line: string) => void): 
   return {
     name: 'Redis Streams',
     server,
+    durability,
     about: `The relay (\`RELAY_SINK=redis\`, its defaults otherwise) sends one XADD per row with an explicit id (commit LSN-position, which makes a resend a no-op) and the fields \`key\`, \`payload\` and six \`h:<header>\`, in one MULTI/EXEC per batch of up to \`RELAY_MAX_BATCH_BYTES\` (768 KiB, a few hundred entries of 1 KB rows: "rows per request" above), one batch at a time on one connection, and counts a row once Redis has answered its batch. With appendfsync always, Redis writes and fsyncs its append-only file once per event-loop pass, before it answers the commands read in that pass: one fsync per batch for a lone client. \`redis-benchmark\` sends \`XADD <stream> * payload <1 KB>\` (Redis picks the id, one field, no MULTI/EXEC) on one connection with ${RELAY_LIKE_PIPELINE} commands pipelined, as the relay's batches: the limit the relay is held to. Beside it, labelled, the same with ${MANY_CLIENTS.clients} connections of ${MANY_CLIENTS.pipeline} pipelined commands each (redis-benchmark's default clients), which share each fsync: what Redis takes from many writers, not from one relay. Each drain's stream is deleted after it.`,
     relayEnv: { RELAY_SINK: 'redis', REDIS_URL: redis.url },
     // XADD creates the stream.

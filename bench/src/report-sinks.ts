@@ -41,10 +41,11 @@ export function sinksSection(r: {
     recordsPerSecond: r.kafka.recordsPerSecond,
     line: r.kafka.line,
   };
-  for (const d of r.walnut) out.push(row('Kafka', d, kafkaLimit));
+  for (const d of r.walnut) out.push(row('Kafka (acks=all, one broker)', d, kafkaLimit));
   for (const s of r.sinks) {
     const limit = heldTo(s);
-    for (const d of s.drains) out.push(row(s.name, d, limit));
+    const sink = s.durability ? `${s.name} (${s.durability})` : s.name;
+    for (const d of s.drains) out.push(row(sink, d, limit));
     if (s.failed) out.push(`| ${s.name} | | did not drain: ${cell(s.failed)} | | | | | | | | |`);
   }
   out.push('');

@@ -18,6 +18,7 @@ export async function drainToSink(
     name: sink.name,
     server: sink.server,
     about: sink.about,
+    durability: sink.durability,
     drains: [],
     limitRuns: [],
   };

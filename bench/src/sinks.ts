@@ -31,6 +31,8 @@ export interface BenchSink extends DrainTarget {
   server: string;
   /** For the report: how the relay writes to it and how the limit's tool does, where they differ. */
   about: string;
+  /** The setting that says when a write is acked as durable (e.g. "appendfsync always"), beside each figure. */
+  durability: string;
   /**
    * Runs the sink's benchmark tool: `records` writes of `recordBytes` each. The first figure is
    * the limit the relay is held to (settings like the relay's); any others are shown beside it.
@@ -44,6 +46,7 @@ export interface SinkRun {
   name: string;
   server: string;
   about: string;
+  durability: string;
   drains: DrainResult[];
   /** BenchSink.limit's figures, measured before the drains and again after them. */
   limitRuns: LimitRun[];
