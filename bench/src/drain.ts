@@ -8,6 +8,7 @@ import { createTopic, topicRecords } from './kafka-topics.ts';
 import { pgRecvlogicalSeconds } from './limits.ts';
 import { createPollingOutbox, PollingRelay } from './polling-relay.ts';
 import { cpuSeconds } from './proc-stats.ts';
+import type { DrainTarget } from './sinks.ts';
 import { fill, PAYLOAD_BYTES } from './workload.ts';
 
 export interface DrainResult {
@@ -24,6 +25,8 @@ export interface DrainResult {
   relayPeakRssBytes: number | null;
   /** CPU seconds (user + system) the relay process used during the drain, start-up excluded. */
   relayCpuSeconds: number | null;
+  /** Produce requests (Kafka) or MULTI/EXEC pipelines (Redis) the relay sent: rows / this is its batch. */
+  relayRequests: number;
 }
 
 export const PUBLICATION = 'bench_outbox';
@@ -48,6 +51,8 @@ export interface DrainOptions {
    * same rows in `afterDrain` (Debezium); each is dropped at the end.
    */
   extraSlots?: string[];
+  /** Where the relay sends the rows; Kafka (the fixture's brokers) when absent. */
+  sink?: DrainTarget;
 }
 
 export async function drainWalnut(
@@ -65,7 +70,8 @@ export async function drainWalnut(
   const slot = `bench_relay_${name}`;
   const recvSlot = `bench_recv_${name}`;
   const topic = `bench.walnut-${name}.kv`;
-  await createTopic(walnut.kafka, topic);
+  if (opts.sink) await opts.sink.prepare(topic);
+  else await createTopic(walnut.kafka, topic);
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
   const extraSlots = opts.extraSlots ?? [];
@@ -89,6 +95,7 @@ export async function drainWalnut(
   const httpPort = await freePort();
   const relayEnv = {
     ...walnut.env,
+    ...opts.sink?.relayEnv,
     ...opts.relayEnv,
     RELAY_SLOT: slot,
     RELAY_PUBLICATION: PUBLICATION,
@@ -96,8 +103,6 @@ export async function drainWalnut(
     RELAY_HTTP_PORT: String(httpPort),
   };
   const relay = startWalnutProcess('relay', relayEnv, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
-  const admin = walnut.kafka.admin();
-  await admin.connect();
   let relayPeakRssBytes: number | null = null;
   try {
     await relay.waitForLine(/"state":"streaming"/);
@@ -107,14 +112,14 @@ export async function drainWalnut(
     for (;;) {
       const rss = relay.rssBytes();
       if (rss !== null) relayPeakRssBytes = Math.max(relayPeakRssBytes ?? 0, rss);
-      // The relay's own count of records in committed Kafka transactions: the topic's
-      // offsets also count each transaction's commit markers, so they would end early.
+      // The relay's own count of records its sink acked (in exactly-once, in committed Kafka
+      // transactions): a topic's offsets also count commit markers, so they would end early.
       if ((await relayedEvents(httpPort)) >= rows) break;
       if (!relay.running) throw new Error(`relay exited: ${firstProblem(relay.output)}`);
       if (performance.now() > deadline) {
-        const inKafka = await relayedEvents(httpPort);
+        const relayed = await relayedEvents(httpPort);
         throw new Error(
-          `relay drained ${inKafka} of ${rows} rows in ${deadlineMs / 1000} s; its first warning: ${firstProblem(relay.output)}`,
+          `relay drained ${relayed} of ${rows} rows in ${deadlineMs / 1000} s; its first warning: ${firstProblem(relay.output)}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -123,7 +128,10 @@ export async function drainWalnut(
     const cpuAtEnd = cpuSeconds(relay.pid);
     const relayCpuSeconds = cpuAtStart === null || cpuAtEnd === null ? null : cpuAtEnd - cpuAtStart;
     const relayStartSeconds = (started - spawned) / 1000;
-    log(`  walnut relay: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up)`);
+    const relayRequests = await relayMetric(httpPort, 'walnut_relay_produce_requests_total');
+    log(
+      `  walnut relay${opts.sink ? ` to ${opts.sink.name}` : ''}: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up)`,
+    );
     const result: DrainResult = {
       rowsPerTx,
       payloadBytes,
@@ -135,6 +143,7 @@ export async function drainWalnut(
       relayStartSeconds,
       relayPeakRssBytes,
       relayCpuSeconds,
+      relayRequests,
     };
     if (opts.afterDrain) {
       // Alone on the machine's cores: the relay's work is done.
@@ -143,8 +152,8 @@ export async function drainWalnut(
     }
     return result;
   } finally {
-    await admin.disconnect();
     await relay.stop('SIGTERM');
+    await opts.sink?.forget(topic).catch((error) => log(`  could not drop ${topic}: ${error}`));
     for (const s of [slot, ...extraSlots]) await pool.query('SELECT pg_drop_replication_slot($1)', [s]).catch(() => {});
     // The rows are relayed: keep the database small for the next scenario.
     await pool.query('TRUNCATE outbox');
@@ -208,9 +217,18 @@ function firstProblem(output: readonly string[]): string {
   return 'none logged';
 }
 
-/** walnut_relay_events_total from the relay's /metrics: records whose Kafka transaction committed. */
-async function relayedEvents(port: number): Promise<number> {
+/** walnut_relay_events_total from the relay's /metrics: records its sink acked (exactly-once: committed). */
+function relayedEvents(port: number): Promise<number> {
+  return relayMetric(port, 'walnut_relay_events_total');
+}
+
+/** A counter from the relay's /metrics, summed over its labels. */
+async function relayMetric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('walnut_relay_events_total '));
-  return line ? Number(line.split(' ')[1]) : 0;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }

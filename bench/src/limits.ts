@@ -19,7 +19,8 @@ export function pgClientTool(name: string): string {
   return inPgBin && existsSync(inPgBin) ? inPgBin : name;
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+/** Runs a tool to its exit (SIGKILLed after timeoutMs): its exit code and its stdout and stderr together. */
+export function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -21,10 +21,13 @@ import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, type ProducerSettings, pgRecvlogicalSeconds } from './limits.ts';
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
 import { startPollingDeployment } from './polling-deployment.ts';
+import { startRedisSink } from './redis-bench-sink.ts';
 import { measureReplay, type ReplayOutcome } from './replay.ts';
-import { withKeptPart } from './report-kept.ts';
 import { renderMarkdown } from './report.ts';
+import { withKeptPart } from './report-kept.ts';
 import { runSweep, type SweepPoint } from './scaling-sweep.ts';
+import { drainToSink } from './sink-drains.ts';
+import type { BenchSink, SinkRun } from './sinks.ts';
 import { startWalnutDeployment, walnutSystem } from './walnut-deployment.ts';
 import { fill, installWorkload, PAYLOAD_BYTES } from './workload.ts';
 import { measureWrites, type WriteThroughput } from './write-throughput.ts';
@@ -49,12 +52,15 @@ const { values } = parseArgs({
     'skip-exactly-once': { type: 'boolean', default: false },
     'skip-replay': { type: 'boolean', default: false },
     debezium: { type: 'boolean', default: false },
+    'skip-sinks': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
 });
 const mode = values.full ? 'full' : 'quick';
 /** Debezium beside the relay's at-least-once drains: on demand (its jars are a Maven fetch), always in --full. */
 const withDebezium = values.debezium || values.full;
+/** The relay's drains to its other sinks (Redis Streams), each beside its own limit: 12-28 s in quick mode (four runs). */
+const withSinks = !values['skip-sinks'];
 /** A flag's whole number, its mode's default when absent; exits on anything else. */
 function intFlag(
   name: 'rows' | 'sweep-rows' | 'latency-seconds' | 'search-steps' | 'write-seconds',
@@ -235,6 +241,38 @@ try {
   const kafka = await producerRun('tuned');
   const kafkaDefaults = await producerRun('defaults');
 
+  // The same drains to the relay's other sinks, one server at a time, each with its own limit.
+  const sinks: SinkRun[] = [];
+  const otherSinks: Array<{ name: string; start: () => Promise<BenchSink> }> = withSinks
+    ? [{ name: 'Redis Streams', start: () => startRedisSink(dir, log) }]
+    : [];
+  for (const { name, start } of otherSinks) {
+    const started = performance.now();
+    let sink: BenchSink;
+    try {
+      sink = await start();
+    } catch (error) {
+      // redis-server not installed, say: the section says so and the run goes on.
+      const failed = error instanceof Error ? error.message : String(error);
+      log(`  ${name} did not start: ${failed}`);
+      sinks.push({ name, server: 'did not start', about: '', durability: '', drains: [], limitRuns: [], failed });
+      continue;
+    }
+    try {
+      sinks.push(
+        await drainToSink(walnut, sink, {
+          rows,
+          rowsPerTx: [1, 100, rows],
+          deadlineMs: values.full ? 600_000 : 300_000,
+          log,
+        }),
+      );
+    } finally {
+      await sink.stop();
+    }
+    log(`  ${sink.name}: ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
+  }
+
   const polling: PollingDrainResult[] = [];
   if (!values['skip-polling'])
     for (const rowsPerTx of [1, 100]) polling.push(await drainPolling(walnut, rows, rowsPerTx));
@@ -351,6 +389,8 @@ try {
     polling,
     kafka,
     kafkaDefaults,
+    sinks,
+    withSinks,
     chart,
     sweep,
     sweepRows,

@@ -10,8 +10,10 @@ import { deliverySection } from './report-delivery.ts';
 import { drainSection, pollingDrainSection, sweepSection } from './report-drain.ts';
 import { latencySection, writesSection } from './report-load.ts';
 import { replaySection } from './report-replay.ts';
+import { sinksSection } from './report-sinks.ts';
 import { targetsSection } from './report-targets.ts';
 import type { SweepPoint } from './scaling-sweep.ts';
+import type { SinkRun } from './sinks.ts';
 import type { WriteThroughput } from './write-throughput.ts';
 
 export interface Environment {
@@ -47,6 +49,10 @@ export interface Results {
   kafka: ProducerPerfResult;
   /** The same with the producer's defaults (acks=all): shown beside, not a limit. */
   kafkaDefaults: ProducerPerfResult;
+  /** The relay's drains to its other sinks (Redis Streams), each with its limit; empty when left out. */
+  sinks: SinkRun[];
+  /** Whether they were asked for (--sinks or --full). */
+  withSinks: boolean;
   chart: string;
   sweep: SweepPoint[];
   sweepRows: number;
@@ -87,9 +93,9 @@ export function renderMarkdown(r: Results): string {
   const { env } = r;
   const out: string[] = ['# Benchmarks', ''];
   out.push(
-    `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres and Kafka the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
+    `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres, Kafka and redis-server the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
     '',
-    'Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay` leave sections out; `--debezium` adds a Debezium drain of the same rows (always in `--full`; its jars are fetched from Maven Central on first use). The code is in `bench/src`.',
+    "Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay`, `--skip-sinks` leave sections out; `--debezium` adds a Debezium drain of the same rows (always in `--full`; its jars are fetched from Maven Central on first use). Beside the Kafka drains, the relay drains the same rows to Redis Streams on a private redis-server, held to `redis-benchmark`'s XADD rate (under 30 s in quick mode; `--skip-sinks` leaves it out). The code is in `bench/src`.",
     '',
     '| | |',
     '|---|---|',
@@ -108,6 +114,7 @@ export function renderMarkdown(r: Results): string {
   out.push(...footprintSection(r.footprint));
   out.push(...drainSection(r));
   out.push(...debeziumSection(r));
+  out.push(...sinksSection(r));
   out.push(...sweepSection(r));
   out.push(...pollingDrainSection(r));
   out.push(`![Drain throughput, events/s](${r.chart})`, '');
