@@ -22,6 +22,10 @@ export interface NatsHandle {
   start(): Promise<void>;
   /** SIGKILLs it, as a crash of the process would (what it wrote to its files survives). */
   kill(): Promise<void>;
+  /** SIGSTOPs it: connections stay open and nothing is answered, as a stalled server or network would. */
+  freeze(): void;
+  /** SIGCONTs it after freeze(). */
+  thaw(): void;
 }
 
 /** Whether Debian's nats-server (the `nats-server` package) is on PATH. */
@@ -62,6 +66,8 @@ export async function startNats(opts: { dir: string; log?: (line: string) => voi
       return;
     }
     const exited = once(proc, 'exit');
+    // A frozen server would take a SIGTERM only once thawed.
+    proc.kill('SIGCONT');
     proc.kill(signal);
     await exited;
     child = undefined;
@@ -99,6 +105,12 @@ export async function startNats(opts: { dir: string; log?: (line: string) => voi
     stop: () => gone('SIGTERM'),
     start,
     kill: () => gone('SIGKILL'),
+    freeze: () => {
+      child?.kill('SIGSTOP');
+    },
+    thaw: () => {
+      child?.kill('SIGCONT');
+    },
   };
 }
 
