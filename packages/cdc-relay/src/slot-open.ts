@@ -89,7 +89,7 @@ export class SlotOpener {
         });
       }
       case 'missing': {
-        // The checkpoints that tell a first start from a lost slot live on Kafka; a Redis sink
+        // The checkpoints that tell a first start from a lost slot live on Kafka; a Redis or NATS sink
         // keeps none, so it creates the slot as on a first start (docs/relay.md, Redis Streams).
         if (withKafka) {
           const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);

@@ -1,5 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { type ConnectionOptions, connect } from '@nats-io/transport-node';
 
 /** One message of a stream as a test reads it: its place, subject, headers, payload and id. */
 export interface StreamMessage {
@@ -29,8 +29,12 @@ export async function streamCount(url: string, stream: string): Promise<number> 
  * Every message of the stream, in stream order, read with an ordered consumer
  * on a connection of its own: the independent reader of the NATS tests.
  */
-export async function readStream(url: string, stream: string): Promise<StreamMessage[]> {
-  const nc = await connect({ servers: url, reconnect: false });
+export async function readStream(
+  url: string,
+  stream: string,
+  login: Partial<ConnectionOptions> = {},
+): Promise<StreamMessage[]> {
+  const nc = await connect({ servers: url, reconnect: false, ...login });
   try {
     const jsm = await jetstreamManager(nc);
     const { state } = await jsm.streams.info(stream);

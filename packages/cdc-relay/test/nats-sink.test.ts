@@ -9,7 +9,7 @@
  * and exit 2.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -387,6 +387,75 @@ tests('a resend the duplicate window has partly forgotten: the chain restarts, n
     await nc.close();
   }
 });
+
+tests('NATS_USER + NATS_PASSWORD_FILE log in; a wrong password stops the relay, naming the settings', async (ctx) => {
+  if (skipped(ctx)) return;
+  const secured = await startNats({ dir: path.join(ctx.dir, 'auth'), args: ['--user', 'relay', '--pass', 's3cret'] });
+  try {
+    const passwordFile = path.join(ctx.dir, 'nats-password');
+    await writeFile(passwordFile, 's3cret\n');
+    const base = { ...ctx.walnut.relayEnv, ...ctx.env, NATS_SERVERS: secured.url, NATS_USER: 'relay' };
+
+    const wrong = startWalnutProcess('relay', { ...base, NATS_PASSWORD: 'wrong' });
+    ctx.started.push(wrong);
+    await waitFor('the relay to exit', async () => !wrong.running && wrong.child.stdout?.closed !== false, {
+      timeoutMs: 30_000,
+    });
+    const fatal = wrong.output.filter((line) => line.includes('"level":60'));
+    assert.is(fatal.length, 1, `one fatal line:\n${wrong.tail(10)}`);
+    assert.ok(wrong.child.exitCode !== 0, 'a non-zero exit');
+    assert.match(fatal[0] as string, /"code":"SINK_SEND_FAILED"/);
+    assert.match(fatal[0] as string, /NATS_USER\/NATS_PASSWORD/);
+    console.log(`  nats sink: wrong password: ${JSON.parse(fatal[0] as string).msg}`);
+
+    await startRelay({
+      ...ctx,
+      env: { ...ctx.env, NATS_SERVERS: secured.url, NATS_USER: 'relay', NATS_PASSWORD_FILE: passwordFile },
+    });
+    const id = randomUUID();
+    await ctx.walnut.pool.query(
+      `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'kv', 'auth', 'kv.set', '{}')`,
+      [id],
+    );
+    const login = { user: 'relay', pass: 's3cret' };
+    await waitFor(
+      'the row in the secured stream',
+      async () =>
+        (await readStream(secured.url, ctx.stream, login).catch(() => [])).some((m) => m.headers.get('id') === id),
+      { timeoutMs: 30_000 },
+    );
+  } finally {
+    await Promise.all(ctx.started.splice(0).map((p) => p.stop('SIGKILL')));
+    await secured.stop();
+  }
+});
+
+tests(
+  'an existing stream that does not capture the topics: left unchanged, the relay stops with CONFIG_INVALID',
+  async (ctx) => {
+    if (skipped(ctx)) return;
+    const stream = `OTHER_${ctx.stream}`;
+    await withNats(ctx.nats.url, async (nc) => {
+      await (await jetstreamManager(nc)).streams.add({ name: stream, subjects: [`${stream}.elsewhere.>`] });
+    });
+    const relay = startWalnutProcess('relay', { ...ctx.walnut.relayEnv, ...ctx.env, RELAY_NATS_STREAM: stream });
+    ctx.started.push(relay);
+    await waitFor('the relay to exit', async () => !relay.running && relay.child.stdout?.closed !== false, {
+      timeoutMs: 30_000,
+    });
+    const fatal = relay.output.filter((line) => line.includes('"level":60'));
+    assert.is(fatal.length, 1, `one fatal line:\n${relay.tail(10)}`);
+    const { code, msg } = JSON.parse(fatal[0] as string) as { code: string; msg: string };
+    console.log(`  nats sink: ${code}: ${msg}`);
+    assert.is(code, 'CONFIG_INVALID');
+    assert.match(
+      msg,
+      `NATS stream ${stream} captures ${stream}.elsewhere.> but not ${ctx.walnut.topic.replace(/\.kv$/, '.>')}`,
+    );
+    const info = await withNats(ctx.nats.url, async (nc) => (await jetstreamManager(nc)).streams.info(stream));
+    assert.equal(info.config.subjects, [`${stream}.elsewhere.>`], 'the stream is left as it was');
+  },
+);
 
 tests('a bad NATS_SERVERS: one line naming it, exit 2', async (ctx) => {
   if (skipped(ctx)) return;

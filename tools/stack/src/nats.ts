@@ -40,7 +40,12 @@ export function natsServerInstalled(): boolean {
  * Kafka it cannot outlive the harness: an exit hook and a dead man's switch
  * kill it.
  */
-export async function startNats(opts: { dir: string; log?: (line: string) => void }): Promise<NatsHandle> {
+export async function startNats(opts: {
+  dir: string;
+  /** More nats-server arguments, e.g. `--user u --pass p` to require a login. */
+  args?: readonly string[];
+  log?: (line: string) => void;
+}): Promise<NatsHandle> {
   if (!natsServerInstalled()) {
     throw new StackError(
       'TOOL_MISSING',
@@ -77,7 +82,7 @@ export async function startNats(opts: { dir: string; log?: (line: string) => voi
 
   const start = async () => {
     if (child) return;
-    const args = ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port), '-l', logFile];
+    const args = ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port), '-l', logFile, ...(opts.args ?? [])];
     const proc = spawn('nats-server', args, { stdio: 'ignore' });
     child = proc;
     proc.on('exit', () => {

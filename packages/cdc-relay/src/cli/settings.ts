@@ -105,6 +105,7 @@ export const replaySettings = [
   'DATABASE_URL',
   'RELAY_SINK',
   'REDIS_URL',
+  'NATS_SERVERS',
   'KAFKA_BROKERS',
   'KAFKA_CLIENT_ID',
   'KAFKA_SSL',

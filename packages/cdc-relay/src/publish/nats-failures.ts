@@ -14,14 +14,18 @@ export function isStaleChain(cause: unknown): boolean {
 export function toNatsFailure(cause: unknown, what: string, opts: { retryable?: boolean } = {}): RelayError {
   if (cause instanceof RelayError) return cause;
   const message = cause instanceof Error ? cause.message : String(cause);
-  // A human must act: credentials, permissions, or a subject that another stream captures.
-  if (
-    /authorization|authentication|permissions violation|user authentication/i.test(message) ||
-    (cause instanceof JetStreamApiError && cause.code === STREAM_NOT_MATCH)
-  ) {
+  // A human must act: credentials or permissions, or a subject that another stream captures.
+  if (/authorization|authentication|permissions violation/i.test(message)) {
     return new RelayError(
       'SINK_SEND_FAILED',
-      `NATS refused ${what}: ${message} (check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS_FILE and their permissions, and that RELAY_NATS_STREAM is the only stream capturing the relay's subjects)`,
+      `NATS refused ${what}: ${message} (check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS_FILE, and that the user may publish to the relay's subjects and use JetStream's API)`,
+      { retryable: false, cause },
+    );
+  }
+  if (cause instanceof JetStreamApiError && cause.code === STREAM_NOT_MATCH) {
+    return new RelayError(
+      'SINK_SEND_FAILED',
+      `NATS refused ${what}: ${message}: another stream than RELAY_NATS_STREAM captures its subject; move that subject out of the other stream, or point RELAY_NATS_STREAM at it`,
       { retryable: false, cause },
     );
   }
