@@ -430,6 +430,32 @@ tests('NATS_USER + NATS_PASSWORD_FILE log in; a wrong password stops the relay, 
   }
 });
 
+tests('NATS_TOKEN_FILE logs in to a server that wants a token', async (ctx) => {
+  if (skipped(ctx)) return;
+  const secured = await startNats({ dir: path.join(ctx.dir, 'token'), args: ['--auth', 't0ken'] });
+  try {
+    const tokenFile = path.join(ctx.dir, 'nats-token');
+    await writeFile(tokenFile, 't0ken\n');
+    await startRelay({ ...ctx, env: { ...ctx.env, NATS_SERVERS: secured.url, NATS_TOKEN_FILE: tokenFile } });
+    const id = randomUUID();
+    await ctx.walnut.pool.query(
+      `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'kv', 'token', 'kv.set', '{}')`,
+      [id],
+    );
+    await waitFor(
+      'the row in the stream',
+      async () =>
+        (await readStream(secured.url, ctx.stream, { token: 't0ken' }).catch(() => [])).some(
+          (m) => m.headers.get('id') === id,
+        ),
+      { timeoutMs: 30_000 },
+    );
+  } finally {
+    await Promise.all(ctx.started.splice(0).map((p) => p.stop('SIGKILL')));
+    await secured.stop();
+  }
+});
+
 tests(
   'an existing stream that does not capture the topics: left unchanged, the relay stops with CONFIG_INVALID',
   async (ctx) => {
