@@ -1,5 +1,5 @@
-// Over 300 lines on purpose: this is the relay's one settings contract (every RELAY_*, Kafka and
-// Redis variable with its zod rule and default), which docs/configuration.md mirrors; split, the
+// Over 300 lines on purpose: this is the relay's one settings contract (every RELAY_*, Kafka,
+// Redis and NATS variable with its zod rule and default), which docs/configuration.md mirrors; split, the
 // contract would be read in several files and a sink's settings could drift from the rest.
 import { csv, flag, int, logLevel } from '@walnut/runtime';
 import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
@@ -7,6 +7,10 @@ import { z } from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 
+// A server as nats.js takes it: host:port, or a nats://, tls://, ws:// or wss:// URL.
+const natsServer = /^((nats|tls|wss?):\/\/)?([^\s:/@]+(:[^\s:/@]*)?@)?[^\s/:,]+(:\d{1,5})?$/;
+// Tokens of visible characters without '.', separated by '.'; '*' a whole token, '>' the last.
+const natsSubject = /^([^\s.*>]+|\*)(\.([^\s.*>]+|\*))*(\.>)?$|^>$/;
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL identifier');
 // Debezium's outbox router renames with table.fields.additional.placement=column:header:alias;
 // here the header is the alias, e.g. tracingspancontext:traceparent.
@@ -28,9 +32,11 @@ export const relayEnv = z.object({
     'Postgres URL (secret: env or DATABASE_URL_FILE only); add ?sslmode=require for TLS; several hosts: postgres://h1,h2:5433/db?target_session_attrs=read-write',
   ),
   RELAY_SINK: z
-    .enum(['kafka', 'redis'])
+    .enum(['kafka', 'redis', 'nats'])
     .default('kafka')
-    .describe('where records go: kafka (KAFKA_BROKERS) or redis (Redis Streams at REDIS_URL)'),
+    .describe(
+      'where records go: kafka (KAFKA_BROKERS), redis (Redis Streams at REDIS_URL) or nats (NATS JetStream at NATS_SERVERS)',
+    ),
   // Empty is allowed here (a shared env may set it blank beside RELAY_SINK=redis); sinkSettings
   // requires brokers with RELAY_SINK=kafka.
   KAFKA_BROKERS: csv
@@ -57,6 +63,67 @@ export const relayEnv = z.object({
   RELAY_REDIS_MAXLEN: int(1)
     .optional()
     .describe('RELAY_SINK=redis: trim each stream to about this many entries (XADD MAXLEN ~); unset: no trimming'),
+  NATS_SERVERS: csv
+    .pipe(
+      z
+        .array(z.string())
+        .refine(
+          (servers) => servers.every((server) => natsServer.test(server)),
+          'must be host:port or nats://host:port, comma-separated',
+        ),
+    )
+    .optional()
+    .describe('RELAY_SINK=nats: comma-separated NATS servers, host:port or nats://host:port (tls:// for TLS)'),
+  NATS_USER: z.string().min(1).optional().describe('RELAY_SINK=nats: user name; needs NATS_PASSWORD'),
+  NATS_PASSWORD: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('RELAY_SINK=nats: password of NATS_USER (secret: env or NATS_PASSWORD_FILE only)'),
+  NATS_TOKEN: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('RELAY_SINK=nats: authentication token (secret: env or NATS_TOKEN_FILE only)'),
+  NATS_CREDS_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('RELAY_SINK=nats: a .creds file (user JWT and NKey seed), as nsc writes it'),
+  // JetStream's own rule for stream names: no whitespace, dots, wildcards or path separators.
+  RELAY_NATS_STREAM: z
+    .string()
+    .regex(/^[^\s.*>/\\]+$/, 'must be a JetStream stream name: no spaces, ".", "*", ">", "/" or "\\"')
+    .max(255)
+    .default('WALNUT_OUTBOX')
+    .describe('RELAY_SINK=nats: the JetStream stream the records go to, created when missing'),
+  RELAY_NATS_SUBJECTS: csv
+    .pipe(
+      z
+        .array(z.string())
+        .min(1)
+        .refine(
+          (subjects) => subjects.every((subject) => natsSubject.test(subject)),
+          'must be NATS subjects (tokens separated by ".", * and > wildcards)',
+        ),
+    )
+    .optional()
+    .describe(
+      "RELAY_SINK=nats: the subjects a created stream captures; default: the topic templates' fixed prefixes + '>' (outbox.event.>) and the dead-letter topic",
+    ),
+  RELAY_NATS_DUPLICATE_WINDOW_MS: int(1_000)
+    .default(120_000)
+    .describe(
+      "RELAY_SINK=nats: a created stream's duplicate window; a relay down longer than it may duplicate what it resends",
+    ),
+  RELAY_NATS_STORAGE: z
+    .enum(['file', 'memory'])
+    .default('file')
+    .describe('RELAY_SINK=nats: storage of a created stream (memory loses every message when nats-server stops)'),
+  RELAY_NATS_REPLICAS: int(1).max(5).default(1).describe('RELAY_SINK=nats: replicas of a created stream (1-5)'),
+  RELAY_NATS_MAX_AGE_MS: int(0)
+    .default(0)
+    .describe("RELAY_SINK=nats: a created stream's max age (messages older are removed); 0: kept until removed"),
   RELAY_SLOT: identifier.default(DEFAULT_SLOT).describe('replication slot, created when missing'),
   RELAY_SLOT_FAILOVER: flag
     .default(true)
@@ -201,7 +268,13 @@ export const relayEnv = z.object({
 export type RelayEnv = z.infer<typeof relayEnv>;
 
 /** Settings that never come from flags (visible in `ps`) and may come from `<NAME>_FILE`. */
-export const secretSettings = ['DATABASE_URL', 'KAFKA_SASL_PASSWORD', 'REDIS_URL'] as const;
+export const secretSettings = [
+  'DATABASE_URL',
+  'KAFKA_SASL_PASSWORD',
+  'REDIS_URL',
+  'NATS_PASSWORD',
+  'NATS_TOKEN',
+] as const;
 
 export interface KafkaSecurity {
   ssl: boolean | { ca: string[] };
@@ -222,7 +295,33 @@ export type SinkSettings =
       url: string;
       /** XADD MAXLEN ~ this; undefined: streams are not trimmed. */
       maxLen: number | undefined;
-    };
+    }
+  | ({ kind: 'nats' } & NatsSettings);
+
+/** RELAY_SINK=nats: where, as whom, and the stream the relay creates when it is missing. */
+export interface NatsSettings {
+  servers: string[];
+  auth: NatsAuth;
+  stream: NatsStreamSettings;
+}
+
+export type NatsAuth =
+  | { kind: 'none' }
+  | { kind: 'user'; user: string; password: string }
+  | { kind: 'token'; token: string }
+  /** The contents of NATS_CREDS_FILE. */
+  | { kind: 'creds'; creds: string };
+
+export interface NatsStreamSettings {
+  name: string;
+  /** Unset: derived from the topic templates and the dead-letter topic (nats-subjects.ts). */
+  subjects: string[] | undefined;
+  duplicateWindowMs: number;
+  storage: 'file' | 'memory';
+  replicas: number;
+  /** 0: no age limit. */
+  maxAgeMs: number;
+}
 
 export interface RelayConfig {
   databaseUrl: string;
@@ -271,7 +370,7 @@ export function relayConfig(env: RelayEnv, readFile: (path: string) => string): 
   const [schema, table] = env.RELAY_OUTBOX_TABLE.split('.') as [string, string];
   return {
     databaseUrl: env.DATABASE_URL,
-    sink: sinkSettings(env),
+    sink: sinkSettings(env, readFile),
     kafka: { brokers: env.KAFKA_BROKERS ?? [], clientId: env.KAFKA_CLIENT_ID, ...kafkaSecurity(env, readFile) },
     slot: env.RELAY_SLOT,
     slotFailover: env.RELAY_SLOT_FAILOVER,
@@ -327,11 +426,12 @@ function kafkaSecurity(env: RelayEnv, readFile: (path: string) => string): Kafka
  * The settings one sink needs and the other does not make required, so they
  * are checked here, each refusal one line naming the setting (exit 2).
  */
-function sinkSettings(env: RelayEnv): SinkSettings {
+function sinkSettings(env: RelayEnv, readFile: (path: string) => string): SinkSettings {
   if (env.RELAY_SINK === 'kafka') {
     if (!env.KAFKA_BROKERS?.length) throw new Error('--kafka-brokers / KAFKA_BROKERS: required with RELAY_SINK=kafka');
     return { kind: 'kafka' };
   }
+  if (env.RELAY_SINK === 'nats') return { kind: 'nats', ...natsSettings(env, readFile) };
   if (!env.REDIS_URL) throw new Error('REDIS_URL (or REDIS_URL_FILE): required with RELAY_SINK=redis');
   // Kafka's exactly-once is its transactions plus a checkpoint in them. Redis has neither to offer,
   // and needs neither: a resent entry carries the id it had, which the stream refuses.
@@ -341,4 +441,59 @@ function sinkSettings(env: RelayEnv): SinkSettings {
     );
   }
   return { kind: 'redis', url: env.REDIS_URL, maxLen: env.RELAY_REDIS_MAXLEN };
+}
+
+function natsSettings(env: RelayEnv, readFile: (path: string) => string): NatsSettings {
+  if (!env.NATS_SERVERS?.length) throw new Error('--nats-servers / NATS_SERVERS: required with RELAY_SINK=nats');
+  // Exactly-once is Kafka's transactions with a checkpoint in them. JetStream drops a resend by
+  // its Nats-Msg-Id within the stream's duplicate window instead (docs/relay.md, NATS JetStream).
+  if (env.RELAY_DELIVERY === 'exactly-once') {
+    throw new Error(
+      '--delivery / RELAY_DELIVERY: exactly-once is for RELAY_SINK=kafka; with nats leave it at-least-once, whose message ids (commit LSN-position) make JetStream drop a resend within the duplicate window (docs/relay.md, NATS JetStream)',
+    );
+  }
+  return {
+    servers: env.NATS_SERVERS,
+    auth: natsAuth(env, readFile),
+    stream: {
+      name: env.RELAY_NATS_STREAM,
+      subjects: env.RELAY_NATS_SUBJECTS,
+      duplicateWindowMs: env.RELAY_NATS_DUPLICATE_WINDOW_MS,
+      storage: env.RELAY_NATS_STORAGE,
+      replicas: env.RELAY_NATS_REPLICAS,
+      maxAgeMs: env.RELAY_NATS_MAX_AGE_MS,
+    },
+  };
+}
+
+/** One way to authenticate: two would leave which one the server saw to chance. */
+function natsAuth(env: RelayEnv, readFile: (path: string) => string): NatsAuth {
+  const given = [
+    env.NATS_USER || env.NATS_PASSWORD ? 'NATS_USER/NATS_PASSWORD' : undefined,
+    env.NATS_TOKEN ? 'NATS_TOKEN' : undefined,
+    env.NATS_CREDS_FILE ? 'NATS_CREDS_FILE' : undefined,
+  ].filter((name) => name !== undefined);
+  if (given.length > 1) throw new Error(`NATS credentials: set one of ${given.join(', ')}, not several`);
+  if (env.NATS_TOKEN) return { kind: 'token', token: env.NATS_TOKEN };
+  if (env.NATS_CREDS_FILE) {
+    let creds: string;
+    try {
+      creds = readFile(env.NATS_CREDS_FILE);
+    } catch (error) {
+      throw new Error(
+        `--nats-creds-file / NATS_CREDS_FILE: cannot read ${env.NATS_CREDS_FILE}: ${(error as Error).message}`,
+      );
+    }
+    if (!/-----BEGIN NATS USER JWT-----/.test(creds) || !/-----BEGIN USER NKEY SEED-----/.test(creds)) {
+      throw new Error(
+        `--nats-creds-file / NATS_CREDS_FILE: ${env.NATS_CREDS_FILE} is not a NATS .creds file (no user JWT and NKey seed blocks)`,
+      );
+    }
+    return { kind: 'creds', creds };
+  }
+  if (env.NATS_USER || env.NATS_PASSWORD) {
+    if (!env.NATS_USER || !env.NATS_PASSWORD) throw new Error('NATS_USER and NATS_PASSWORD: set both, or neither');
+    return { kind: 'user', user: env.NATS_USER, password: env.NATS_PASSWORD };
+  }
+  return { kind: 'none' };
 }

@@ -189,4 +189,47 @@ errors('not a standby, a held slot: SLOT_IN_USE after RELAY_SLOT_BUSY_TIMEOUT_MS
   assert.is(await first.stop('SIGTERM'), 0);
 });
 
+errors('RELAY_SINK=nats with a bad setting: one line naming it, exit 2, before anything connects', async (ctx) => {
+  const nats = { RELAY_SINK: 'nats', NATS_SERVERS: '127.0.0.1:4222' };
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ NATS_SERVERS: 'http://127.0.0.1:4222' }, /^walnut-relay: --nats-servers \/ NATS_SERVERS: must be host:port/],
+    [
+      { RELAY_NATS_STREAM: 'walnut.outbox' },
+      /^walnut-relay: --nats-stream \/ RELAY_NATS_STREAM: must be a JetStream stream name/,
+    ],
+    [
+      { RELAY_NATS_SUBJECTS: 'outbox..event' },
+      /^walnut-relay: --nats-subjects \/ RELAY_NATS_SUBJECTS: must be NATS subjects/,
+    ],
+    [{ RELAY_NATS_STORAGE: 'disk' }, /^walnut-relay: --nats-storage \/ RELAY_NATS_STORAGE: /],
+    [{ RELAY_NATS_REPLICAS: '7' }, /^walnut-relay: --nats-replicas \/ RELAY_NATS_REPLICAS: /],
+    [
+      { RELAY_NATS_DUPLICATE_WINDOW_MS: '10' },
+      /^walnut-relay: --nats-duplicate-window-ms \/ RELAY_NATS_DUPLICATE_WINDOW_MS: /,
+    ],
+    [{ NATS_USER: 'relay' }, /^walnut-relay: NATS_USER and NATS_PASSWORD: set both, or neither/],
+    [{ NATS_TOKEN: 't', NATS_USER: 'u', NATS_PASSWORD: 'p' }, /^walnut-relay: NATS credentials: set one of/],
+    [
+      { NATS_CREDS_FILE: '/nonexistent/relay.creds' },
+      /^walnut-relay: --nats-creds-file \/ NATS_CREDS_FILE: cannot read/,
+    ],
+    [
+      { RELAY_DELIVERY: 'exactly-once' },
+      /^walnut-relay: --delivery \/ RELAY_DELIVERY: exactly-once is for RELAY_SINK=kafka; with nats/,
+    ],
+  ];
+  for (const [env, says] of cases) {
+    const relay = startWalnutProcess('relay', { ...ctx.walnut.env, ...nats, ...env });
+    ctx.started.push(relay);
+    await waitFor('the relay to exit', async () => !relay.running && relay.child.stderr?.closed !== false, {
+      timeoutMs: EXIT_DEADLINE_MS,
+    });
+    const lines = relay.output.filter((line) => line.startsWith('walnut-relay: '));
+    assert.is(relay.child.exitCode, 2, `${JSON.stringify(env)}: exit 2:\n${relay.tail(5)}`);
+    assert.is(lines.length, 1, `${JSON.stringify(env)}: one line:\n${relay.tail(5)}`);
+    assert.match(lines[0] as string, says);
+  }
+  console.log(`  config errors: ${cases.length} bad NATS settings, each one line and exit 2`);
+});
+
 errors.run();

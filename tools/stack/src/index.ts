@@ -17,6 +17,7 @@ export { type KafkaCluster, type KafkaClusterNode, startKafkaCluster } from './k
 export type { PartitionState } from './kafka-cluster-admin.ts';
 export { ensureKafkaJars } from './kafka-jars.ts';
 export { ensureMavenJars } from './maven-jars.ts';
+export { type NatsHandle, natsServerInstalled, startNats } from './nats.ts';
 export { insertOutboxRows } from './outbox-rows.ts';
 export { DEFAULT_PG_VERSION, PG_VERSIONS, type PgVersion, pgVersion } from './pg-binaries.ts';
 export { freePort } from './ports.ts';

@@ -10,12 +10,12 @@ import { addRunCommand } from './run-command.ts';
  */
 const program = new Command('walnut-relay')
   .description(
-    'Streams outbox inserts from a Postgres pgoutput slot to Kafka (or Redis Streams), confirming only what the sink acked.',
+    'Streams outbox inserts from a Postgres pgoutput slot to Kafka (or Redis Streams, or NATS JetStream), confirming only what the sink acked.',
   )
   .showHelpAfterError()
   .addHelpText(
     'after',
-    '\nEvery option also reads the environment variable shown. DATABASE_URL, KAFKA_SASL_PASSWORD and REDIS_URL come\nonly from the environment or from a file named by DATABASE_URL_FILE / KAFKA_SASL_PASSWORD_FILE / REDIS_URL_FILE.',
+    '\nEvery option also reads the environment variable shown. DATABASE_URL, KAFKA_SASL_PASSWORD, REDIS_URL, NATS_PASSWORD\nand NATS_TOKEN come only from the environment or from a file named by <NAME>_FILE (DATABASE_URL_FILE, …).',
   );
 
 addRunCommand(program);

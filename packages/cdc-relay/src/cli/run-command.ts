@@ -14,7 +14,7 @@ import { addSettingOptions, allSettings, configOrExit } from './settings.ts';
 /** `walnut-relay run`, the default command: stream the slot to the sink until SIGTERM/SIGINT. */
 export function addRunCommand(program: Command): void {
   addSettingOptions(program.command('run', { isDefault: true }), allSettings)
-    .description('stream the slot to Kafka (or Redis Streams, RELAY_SINK) until SIGTERM/SIGINT (the default command)')
+    .description('stream the slot to Kafka (or Redis Streams or NATS JetStream, RELAY_SINK) until SIGTERM/SIGINT (the default command)')
     .action(async (_opts, command: Command) => {
       const started = configOrExit(command, allSettings);
       try {

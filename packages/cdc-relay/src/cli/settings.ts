@@ -79,12 +79,14 @@ export function configOrExit(
  * Redis entry id derived from it would be refused as older than the stream's
  * top, and an automatic id (`*`, the time in ms) would put the stream's top
  * past every id the live stream derives from an LSN: its later entries would
- * be refused and counted as delivered, i.e. lost. So they need Kafka, for now.
+ * be refused and counted as delivered, i.e. lost. On NATS, their message ids
+ * (the same LSN-position) would collide, and JetStream would drop all but one
+ * as duplicates. So they need Kafka, for now.
  */
 export function kafkaOnlyOrExit(config: RelayConfig, what: 'replay' | 'snapshot'): void {
   if (config.sink.kind === 'kafka') return;
   exitRefused([
-    `walnut-relay: --sink / RELAY_SINK: ${what} needs RELAY_SINK=kafka; with redis it could not give its entries ids that keep the live stream's (docs/relay.md, Redis Streams)`,
+    `walnut-relay: --sink / RELAY_SINK: ${what} needs RELAY_SINK=kafka; with ${config.sink.kind} it could not give its messages ids that keep the live stream's (docs/relay.md, Redis Streams and NATS JetStream)`,
   ]);
 }
 
@@ -103,6 +105,7 @@ export const replaySettings = [
   'DATABASE_URL',
   'RELAY_SINK',
   'REDIS_URL',
+  'NATS_SERVERS',
   'KAFKA_BROKERS',
   'KAFKA_CLIENT_ID',
   'KAFKA_SSL',

@@ -8,7 +8,7 @@ import type { SlotFigures } from '../slot-figures.ts';
 
 export interface StatusSnapshot {
   slot: string;
-  /** Where the records go (RELAY_SINK): kafka or redis. */
+  /** Where the records go (RELAY_SINK): kafka, redis or nats. */
   sink: string;
   state: string;
   stateSince: string;

@@ -52,7 +52,7 @@ async function refresh() {
     const s = await (await fetch('status.json', { cache: 'no-store' })).json();
     document.body.classList.remove('stale');
     $('slot').textContent = s.slot;
-    $('sink').textContent = s.sink === 'redis' ? 'Redis' : 'Kafka';
+    $('sink').textContent = { redis: 'Redis', nats: 'NATS JetStream' }[s.sink] || 'Kafka';
     $('state').textContent = s.state;
     $('state').className = 'value state-' + s.state;
     const pg = s.postgres || {};

@@ -1,6 +1,7 @@
 import type { CheckpointIdentity } from '../checkpoint/checkpoint.ts';
 import type { RelayConfig } from '../config.ts';
 import { kafkaStreamSink } from './kafka-sink-options.ts';
+import { natsStreamSink } from './nats-sink-options.ts';
 import { redisStreamSink } from './redis-sink-options.ts';
 import type { SinkConnection } from './sink.ts';
 
@@ -14,6 +15,8 @@ export function streamSink<Token>(
       return kafkaStreamSink(config, slot);
     case 'redis':
       return redisStreamSink(config);
+    case 'nats':
+      return natsStreamSink(config);
     default: {
       const unknown: never = config.sink;
       throw new Error(`unknown sink ${JSON.stringify(unknown)}`);
