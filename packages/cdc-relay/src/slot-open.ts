@@ -8,7 +8,8 @@ import { RelayError } from './errors.ts';
 import { withPgClient } from './pg-client.ts';
 import { inspectSlot, slotBusyTimeoutMs } from './slot.ts';
 import { alterSlotFailover, failoverWanted, noFailoverSlotsNote, recreateForFailoverHint } from './slot-failover.ts';
-import { readSlotMarker, redisSlotMissing, writeSlotMarker } from './publish/redis-slot-marker.ts';
+import { slotMarkers } from './publish/sink-slot-markers.ts';
+import { markedSlotMissing, type SlotMarkers } from './publish/slot-marker.ts';
 import { createPgoutputSlot } from './slot-lifecycle.ts';
 
 /** What a session needs from its slot. */
@@ -42,12 +43,15 @@ export class SlotOpener {
   private busyTimeoutMs: number;
   /** Said once per process: the server predates failover slots (Postgres 14-16), or is a standby. */
   private toldNoFailoverSlots = false;
+  /** Where a sink without Kafka's checkpoints records that this relay has streamed (slot-marker.ts). */
+  private readonly markers: SlotMarkers | undefined;
 
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
   ) {
     this.busyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
+    this.markers = slotMarkers(config);
   }
 
   get slotBusyTimeoutMs(): number {
@@ -93,7 +97,7 @@ export class SlotOpener {
         });
       }
       case 'missing': {
-        // What tells a first start from a lost slot: the last checkpoint on Kafka, the slot marker on Redis.
+        // What tells a first start from a lost slot: the last checkpoint on Kafka, the slot marker on Redis and NATS.
         if (withKafka) {
           const last = await readCheckpoint(kafka, checkpointTopic, checkpoint.key);
           if (last) {
@@ -102,10 +106,8 @@ export class SlotOpener {
           }
           await ensureCheckpointTopic(kafka, checkpointTopic);
         }
-        if (this.config.sink.kind === 'redis') {
-          const marker = await readSlotMarker(this.config.sink.url, transactionalId, this.config.kafkaSendTimeoutMs);
-          if (marker) throw redisSlotMissing(slotName, transactionalId, marker);
-        }
+        const marker = await this.markers?.read(transactionalId);
+        if (marker) throw markedSlotMissing(slotName, this.markers?.where(transactionalId) ?? '', marker);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
         );
@@ -140,15 +142,13 @@ export class SlotOpener {
   }
 
   /**
-   * Redis keeps no checkpoints: a marker per slot says this relay has streamed
+   * Redis and NATS keep no checkpoints: a marker per slot says this relay has streamed
    * from it, so that a later missing slot is SLOT_MISSING, not a first start.
    * Written at every session, so a marker whose first write failed (Redis was
    * down just after the slot was made) is written by the next session.
    */
   private async markSession(transactionalId: string, checkpoint: CheckpointIdentity): Promise<void> {
-    const { sink } = this.config;
-    if (sink.kind !== 'redis') return;
-    await writeSlotMarker(sink.url, transactionalId, checkpoint, this.config.kafkaSendTimeoutMs);
+    await this.markers?.write(transactionalId, checkpoint);
   }
 
   /**

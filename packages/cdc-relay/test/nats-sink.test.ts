@@ -18,9 +18,11 @@ import { formatLsn, parseLsn } from '@walnut/schema';
 import {
   confirmedLsn,
   countDelivery,
+  exitCode,
   httpUrl,
   type NatsHandle,
   natsServerInstalled,
+  runRelayCli,
   startNats,
   startWalnutProcess,
   type WalnutFixture,
@@ -482,6 +484,35 @@ tests(
     assert.equal(info.config.subjects, [`${stream}.elsewhere.>`], 'the stream is left as it was');
   },
 );
+
+tests('a lost slot is SLOT_MISSING, not a silent new start; slot create is the way on', async (ctx) => {
+  if (skipped(ctx)) return;
+  const { walnut } = ctx;
+  // The earlier tests streamed from this slot: its marker is in WALNUT_RELAY_SLOTS.
+  const markers = await withNats(ctx.nats.url, async (nc) =>
+    (await jetstreamManager(nc)).streams.info('WALNUT_RELAY_SLOTS'),
+  );
+  assert.ok(markers.state.messages >= 1, 'a slot marker');
+  await waitFor('the slot free', async () => {
+    const r = await walnut.pool.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [walnut.slot]);
+    return r.rows[0]?.active !== true;
+  });
+  await walnut.pool.query('SELECT pg_drop_replication_slot($1)', [walnut.slot]);
+
+  const relay = startWalnutProcess('relay', { ...walnut.relayEnv, ...ctx.env });
+  ctx.started.push(relay);
+  assert.is(await exitCode(relay, 60_000), 1, relay.tail());
+  const fatal = relay.output.find((line) => line.includes('"level":60')) ?? '';
+  assert.match(fatal, '"code":"SLOT_MISSING"');
+  assert.match(fatal, 'NATS stream WALNUT_RELAY_SLOTS');
+  assert.match(fatal, `walnut-relay slot create --slot ${walnut.slot}`);
+  const slots = await walnut.pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [walnut.slot]);
+  assert.is(slots.rowCount, 0, 'the relay did not recreate the slot');
+
+  const created = await runRelayCli(['slot', 'create', '--slot', walnut.slot], walnut.relayEnv);
+  assert.is(created.code, 0, created.stderr);
+  await startRelay(ctx);
+});
 
 tests('a bad NATS_SERVERS: one line naming it, exit 2', async (ctx) => {
   if (skipped(ctx)) return;

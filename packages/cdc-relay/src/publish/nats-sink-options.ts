@@ -85,7 +85,7 @@ export function natsStreamSink<Token>(config: RelayConfig): SinkConnection<Token
   };
 }
 
-function authOptions(auth: NatsAuth): Partial<ConnectionOptions> {
+export function authOptions(auth: NatsAuth): Partial<ConnectionOptions> {
   switch (auth.kind) {
     case 'none':
       return {};
