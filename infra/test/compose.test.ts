@@ -181,8 +181,10 @@ for (const file of composeFiles) {
         const script = command.find((arg) => /\.[cm]?[jt]s$/.test(arg));
         assert.ok(script && existsSync(repoPath(script)), `${where}: no such file`);
       } else if (image?.[0] === 'node' || name === 'outbox-relay') {
-        // The relay's image: `node <bin>` is the ENTRYPOINT, the command its subcommand.
-        const bin = image?.[1]?.replace(/^\/app\//, '') ?? 'packages/cdc-relay/bin/walnut-relay.js';
+        // The relay's image: `node [flags] <bin>` is the ENTRYPOINT, the command its subcommand.
+        const bin =
+          image?.find((arg) => /\.[cm]?js$/.test(arg))?.replace(/^\/app\//, '') ??
+          'packages/cdc-relay/bin/walnut-relay.js';
         assert.ok(existsSync(repoPath(bin)), `${where}: entrypoint ${bin} missing`);
         assert.ok(await relayHasCommand(bin, command[0] ?? ''), `${where}: walnut-relay has no such subcommand`);
       } else {
