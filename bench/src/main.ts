@@ -21,6 +21,7 @@ import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, type ProducerSettings, pgRecvlogicalSeconds } from './limits.ts';
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
 import { startPollingDeployment } from './polling-deployment.ts';
+import { startNatsSink } from './nats-bench-sink.ts';
 import { startRedisSink } from './redis-bench-sink.ts';
 import { measureReplay, type ReplayOutcome } from './replay.ts';
 import { renderMarkdown } from './report.ts';
@@ -244,7 +245,10 @@ try {
   // The same drains to the relay's other sinks, one server at a time, each with its own limit.
   const sinks: SinkRun[] = [];
   const otherSinks: Array<{ name: string; start: () => Promise<BenchSink> }> = withSinks
-    ? [{ name: 'Redis Streams', start: () => startRedisSink(dir, log) }]
+    ? [
+        { name: 'Redis Streams', start: () => startRedisSink(dir, log) },
+        { name: 'NATS JetStream', start: () => startNatsSink(dir, log) },
+      ]
     : [];
   for (const { name, start } of otherSinks) {
     const started = performance.now();
