@@ -21,6 +21,7 @@ import { createTopic } from './kafka-topics.ts';
 import { kafkaProducerPerf, type ProducerPerfResult, type ProducerSettings, pgRecvlogicalSeconds } from './limits.ts';
 import { type LoadStep, runLoadSteps, type SystemUnderLoad } from './load-steps.ts';
 import { startPollingDeployment } from './polling-deployment.ts';
+import { startNatsSink } from './nats-bench-sink.ts';
 import { startRedisSink } from './redis-bench-sink.ts';
 import { measureReplay, type ReplayOutcome } from './replay.ts';
 import { renderMarkdown } from './report.ts';
@@ -59,7 +60,7 @@ const { values } = parseArgs({
 const mode = values.full ? 'full' : 'quick';
 /** Debezium beside the relay's at-least-once drains: on demand (its jars are a Maven fetch), always in --full. */
 const withDebezium = values.debezium || values.full;
-/** The relay's drains to its other sinks (Redis Streams), each beside its own limit: 12-28 s in quick mode (four runs). */
+/** The relay's drains to its other sinks (Redis Streams, NATS JetStream), each beside its own limit. */
 const withSinks = !values['skip-sinks'];
 /** A flag's whole number, its mode's default when absent; exits on anything else. */
 function intFlag(
@@ -244,7 +245,10 @@ try {
   // The same drains to the relay's other sinks, one server at a time, each with its own limit.
   const sinks: SinkRun[] = [];
   const otherSinks: Array<{ name: string; start: () => Promise<BenchSink> }> = withSinks
-    ? [{ name: 'Redis Streams', start: () => startRedisSink(dir, log) }]
+    ? [
+        { name: 'Redis Streams', start: () => startRedisSink(dir, log) },
+        { name: 'NATS JetStream', start: () => startNatsSink(dir, log) },
+      ]
     : [];
   for (const { name, start } of otherSinks) {
     const started = performance.now();
@@ -252,7 +256,7 @@ try {
     try {
       sink = await start();
     } catch (error) {
-      // redis-server not installed, say: the section says so and the run goes on.
+      // redis-server or nats-server not installed, say: the section says so and the run goes on.
       const failed = error instanceof Error ? error.message : String(error);
       log(`  ${name} did not start: ${failed}`);
       sinks.push({ name, server: 'did not start', about: '', durability: '', drains: [], limitRuns: [], failed });

@@ -49,7 +49,7 @@ export interface Results {
   kafka: ProducerPerfResult;
   /** The same with the producer's defaults (acks=all): shown beside, not a limit. */
   kafkaDefaults: ProducerPerfResult;
-  /** The relay's drains to its other sinks (Redis Streams), each with its limit; empty when left out. */
+  /** The relay's drains to its other sinks (Redis Streams, NATS JetStream), each with its limit; empty when left out. */
   sinks: SinkRun[];
   /** Whether they were asked for (--sinks or --full). */
   withSinks: boolean;
@@ -93,9 +93,9 @@ export function renderMarkdown(r: Results): string {
   const { env } = r;
   const out: string[] = ['# Benchmarks', ''];
   out.push(
-    `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres, Kafka and redis-server the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
+    `Written by \`pnpm bench${env.mode === 'full' ? ' --full' : ''}\` (${env.mode} mode); every figure below was measured in that run, on a private Postgres, Kafka, redis-server and nats-server the benchmark started for itself. Timings are not pass/fail: they describe one machine on one day, and this machine is shared with other work.`,
     '',
-    "Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay`, `--skip-sinks` leave sections out; `--debezium` adds a Debezium drain of the same rows (always in `--full`; its jars are fetched from Maven Central on first use). Beside the Kafka drains, the relay drains the same rows to Redis Streams on a private redis-server, held to `redis-benchmark`'s XADD rate (under 30 s in quick mode; `--skip-sinks` leaves it out). The code is in `bench/src`.",
+    "Reproduce with `pnpm bench` (quick: 50,000 rows per drain, at most 20,000 rows and 64 MiB of payload per scaling point, 10 s per fixed load and 8 s per search step, 10 s write runs; a few minutes) or `pnpm bench --full` (200,000 rows; 100,000 rows and 512 MiB per scaling point; 60 s per fixed load, 20 s per search step; 30 s write runs). For short checks of the benchmark itself: `--rows N` (drain size), `--sweep-rows N` (most rows per scaling point), `--latency-seconds N` (each fixed load; search steps are at most this long), `--search-steps N` (0 skips the search), `--write-seconds N`; `--skip-polling`, `--skip-sweep`, `--skip-latency`, `--skip-writes`, `--skip-exactly-once`, `--skip-replay`, `--skip-sinks` leave sections out; `--debezium` adds a Debezium drain of the same rows (always in `--full`; its jars are fetched from Maven Central on first use). Beside the Kafka drains, the relay drains the same rows to Redis Streams on a private redis-server, held to `redis-benchmark`'s XADD rate, and to NATS JetStream on a private nats-server, held to a JetStream publish loop with the relay's client (`--skip-sinks` leaves both out). The code is in `bench/src`.",
     '',
     '| | |',
     '|---|---|',
