@@ -1,4 +1,5 @@
-import { PgoutputPlugin } from 'pg-logical-replication';
+// The plugin's own module, not the index, which also loads the decoderbufs plugin and protobufjs.
+import { PgoutputPlugin } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-plugin.js';
 import { PgoutputDecoder } from './pgoutput.ts';
 
 /**
