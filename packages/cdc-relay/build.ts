@@ -5,7 +5,7 @@
  * loader nor hundreds of module files to resolve: @platformatic/kafka alone is
  * several hundred files. The bin prefers dist/ when it is current (see bin/).
  */
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,28 +43,15 @@ function unusedModulesDropped(pkg: string): Plugin {
   };
 }
 
-rmSync(here('dist'), { recursive: true, force: true });
 await build({
   entryPoints: [here('src/cli/main.ts')],
-  // dist/main.js, and beside it the chunks that load on first use (the Redis and NATS sinks'
-  // clients: a Kafka relay never parses them).
-  outdir: here('dist'),
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
-  splitting: true,
+  outfile: here('dist/main.js'),
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   external,
   sourcemap: true,
-  // V8 keeps the whole source text in the heap, as two bytes a character once a single one is
-  // not ASCII (7.5 MB of 30 idle): whitespace and comments out, ASCII only. Identifiers stay,
-  // so stack traces still name functions; dist/main.js.map maps positions back.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  charset: 'ascii',
-  legalComments: 'none',
   logLevel: 'warning',
   plugins: [unusedModulesDropped('@platformatic/kafka')],
   // CommonJS dependencies bundled into ESM still call require() for Node's own modules.

@@ -1,5 +1,4 @@
-// The plugin's own module, not the index, which also loads the decoderbufs plugin and protobufjs.
-import { PgoutputPlugin } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-plugin.js';
+import { PgoutputPlugin } from 'pg-logical-replication';
 import { PgoutputDecoder } from './pgoutput.ts';
 
 /**

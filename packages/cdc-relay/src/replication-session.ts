@@ -1,6 +1,5 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
-// The service's own module, not the index: the index also loads the decoderbufs plugin, and protobufjs with it.
-import { LogicalReplicationService } from 'pg-logical-replication/dist/logical-replication-service.js';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { AckTracker, type TxToken } from './ack-tracker.ts';
 import { ResumedStream } from './checkpoint/resumed-stream.ts';

@@ -44,13 +44,14 @@ export class SlotOpener {
   /** Said once per process: the server predates failover slots (Postgres 14-16), or is a standby. */
   private toldNoFailoverSlots = false;
   /** Where a sink without Kafka's checkpoints records that this relay has streamed (slot-marker.ts). */
-  private markers: Promise<SlotMarkers | undefined> | undefined;
+  private readonly markers: SlotMarkers | undefined;
 
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
   ) {
     this.busyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
+    this.markers = slotMarkers(config);
   }
 
   get slotBusyTimeoutMs(): number {
@@ -105,9 +106,8 @@ export class SlotOpener {
           }
           await ensureCheckpointTopic(kafka, checkpointTopic);
         }
-        const markers = await this.slotMarkers();
-        const marker = await markers?.read(transactionalId);
-        if (marker) throw markedSlotMissing(slotName, markers?.where(transactionalId) ?? '', marker);
+        const marker = await this.markers?.read(transactionalId);
+        if (marker) throw markedSlotMissing(slotName, this.markers?.where(transactionalId) ?? '', marker);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
         );
@@ -148,13 +148,7 @@ export class SlotOpener {
    * down just after the slot was made) is written by the next session.
    */
   private async markSession(transactionalId: string, checkpoint: CheckpointIdentity): Promise<void> {
-    await (await this.slotMarkers())?.write(transactionalId, checkpoint);
-  }
-
-  /** Made on first use: building the store loads the sink's client (sink-slot-markers.ts). */
-  private slotMarkers(): Promise<SlotMarkers | undefined> {
-    this.markers ??= slotMarkers(this.config);
-    return this.markers;
+    await this.markers?.write(transactionalId, checkpoint);
   }
 
   /**
