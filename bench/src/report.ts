@@ -84,7 +84,7 @@ function footprintSection(f: Footprint | undefined): string[] {
   return [
     '## The relay as a sidecar',
     '',
-    `The relay started as its image starts it (its bin, running the bundled build \`packages/cdc-relay/dist/cli.js\` with plain node, one process), next to a database where nothing is written: ${f.startToStreamingSeconds.toFixed(2)} s from spawn to its "streaming" log line (connecting to Postgres and Kafka, creating its slot, fencing older producers), then over ${f.idleSeconds.toFixed(0)} s idle ${(f.idleCpuShareOfCore * 100).toFixed(2)}% of one core and ${(f.idleRssBytes / 2 ** 20).toFixed(0)} MiB resident.`,
+    `The relay started as its image starts it (its bin, running the bundled build \`packages/cdc-relay/dist/main.js\` with plain node, one process), next to a database where nothing is written: ${f.startToStreamingSeconds.toFixed(2)} s from spawn to its "streaming" log line (connecting to Postgres and Kafka, creating its slot, fencing older producers), then over ${f.idleSeconds.toFixed(0)} s idle ${(f.idleCpuShareOfCore * 100).toFixed(2)}% of one core and ${(f.idleRssBytes / 2 ** 20).toFixed(0)} MiB resident.`,
     '',
   ];
 }
