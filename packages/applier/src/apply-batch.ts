@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { type DecodedKvEvent, newestPerKey } from './kv-message.ts';
 
-/** Longest wait for the writing transactions to become visible; see migration 0004. */
+/** Longest wait for the writing transactions to become visible; see migrations 0004 and 0009. */
 export const VISIBILITY_WAIT_MAX_MS = 1_000;
 
 export interface BatchResult {
@@ -14,7 +14,7 @@ export interface BatchResult {
 }
 
 /**
- * Applies a batch in one statement, walnut.apply_kv_batch (migration 0004),
+ * Applies a batch in one statement, walnut.apply_kv_batch (migration 0004, as 0009 rewrote it),
  * which is its own transaction: the version-guarded upsert into `kvs`, then
  * marking the requests whose every key now holds their commit's version, with
  * a NOTIFY of the marked ids for the API's waiters. The guard makes it

@@ -106,4 +106,25 @@ visibility('a request committed but not yet visible is marked applied once it is
   );
 });
 
+visibility('a 32-bit transaction id widens to the xid8 nearest the snapshot, in either epoch', async ({ walnut }) => {
+  // The relay sends 32-bit ids (pgoutput's); the wait compares them with xid8 snapshots.
+  // Migration 0004 put an id above xmax in the previous epoch: from the second epoch on,
+  // a commit newer than a transaction still running looked long finished.
+  const epoch = 2n ** 32n;
+  const cases: Array<[xid: bigint, near: bigint, widened: bigint]> = [
+    [7n, 3n, 7n], // above xmax, first epoch
+    [5n, epoch + 3n, epoch + 5n], // above xmax, second epoch: the case 0004 got wrong
+    [epoch - 2n, epoch + 3n, epoch - 2n], // just before the epoch turned
+    [3n, epoch - 1n, epoch + 3n], // just after it turns
+    [epoch - 1n, 3n, 0n], // before the cluster's first xid: invalid, so never waited for
+  ];
+  for (const [xid, near, widened] of cases) {
+    const { rows } = await walnut.pool.query('SELECT walnut.xid8_near($1, $2)::text AS x', [
+      xid.toString(),
+      near.toString(),
+    ]);
+    assert.is(rows[0]?.x, widened.toString(), `xid ${xid} near ${near}`);
+  }
+});
+
 visibility.run();

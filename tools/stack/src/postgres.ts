@@ -98,6 +98,8 @@ export async function startPostgres(opts: {
     `port=${port}`,
     `unix_socket_directories=${socketDir}`,
     ...(opts.extraSettings ?? []),
+    // For looking inside (pg_stat_statements, auto_explain): docs/operations.md.
+    ...(process.env.WALNUT_PG_SETTINGS?.split(/\s+/).filter(Boolean) ?? []),
   ];
   // pg_ctl runs postgres through /bin/sh, hence the quoting.
   const serverOptions = settings.map((s) => `-c ${shellQuote(s)}`).join(' ');
