@@ -1,9 +1,15 @@
-import { parseLsn } from '@walnut/schema';
+import { parseLsn, RELAY_HEADERS } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { relayEnv } from './config.ts';
 import { headersAsText, topicProblem } from './kafka-record.ts';
-import { type OutboxMapping, outboxRowMapper, type RowValues, topicRenderer } from './outbox-mapping.ts';
+import {
+  commitTimeText,
+  type OutboxMapping,
+  outboxRowMapper,
+  type RowValues,
+  topicRenderer,
+} from './outbox-mapping.ts';
 import type { Relation } from './pgoutput.ts';
 
 const mapping: OutboxMapping = {
@@ -121,8 +127,6 @@ test('topic names Kafka would refuse are found before sending', () => {
   assert.ok(topicProblem('..'));
 });
 
-test.run();
-
 test('a record keeps its own bytes: the row values it came from may be overwritten (the next socket read)', () => {
   const values = row(['e1', 'order', 'o-7', 'created', '{"a":1}']);
   const rec = outboxRowMapper(mapping, relation())(values, tx);
@@ -134,3 +138,25 @@ test('a record keeps its own bytes: the row values it came from may be overwritt
   assert.is(headersAsText(rec).type, 'created');
   assert.is(rec.source, 'outbox row e1');
 });
+
+test('consecutive transactions carry their own commit time, to the millisecond', () => {
+  // The text is kept per millisecond; a change of millisecond, backwards too, must show.
+  const micros = [1_700_000_000_123_456n, 1_700_000_000_123_999n, 1_700_000_000_124_000n, 1_699_999_999_999_999n];
+  const rows = micros.map((commitTimeMicros, i) =>
+    headersAsText(
+      outboxRowMapper(mapping, relation())(row([`e${i}`, 'order', 'o-7', 'created', '{}']), {
+        commitLsn: tx.commitLsn + BigInt(i),
+        xid: tx.xid + i,
+        commitTimeMicros,
+        seq: 0,
+      }),
+    ),
+  );
+  assert.equal(
+    rows.map((h) => h[RELAY_HEADERS.commitTime]),
+    ['2023-11-14T22:13:20.123Z', '2023-11-14T22:13:20.123Z', '2023-11-14T22:13:20.124Z', '2023-11-14T22:13:19.999Z'],
+  );
+  assert.is(commitTimeText(1_000n), '1970-01-01T00:00:00.001Z');
+});
+
+test.run();
