@@ -79,7 +79,7 @@ export function targetsSection(r: Results & { footprint: Footprint | undefined }
       {
         what: 'sidecar: spawn → streaming',
         target: '≤ 1 s',
-        measured: `${f.startToStreamingSeconds.toFixed(2)} s`,
+        measured: `${f.startToStreamingSeconds.toFixed(2)} s (the first relay on a new Kafka cluster: ${f.firstStartToStreamingSeconds.toFixed(2)} s)`,
         met: f.startToStreamingSeconds <= 1,
       },
       {

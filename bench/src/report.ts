@@ -86,6 +86,8 @@ function footprintSection(f: Footprint | undefined): string[] {
     '',
     `The relay started as its image starts it (its bin, running the bundled build \`packages/cdc-relay/dist/main.js\` with plain node, one process), next to a database where nothing is written: ${f.startToStreamingSeconds.toFixed(2)} s from spawn to its "streaming" log line (connecting to Postgres and Kafka, creating its slot, fencing older producers), then over ${f.idleSeconds.toFixed(0)} s idle ${(f.idleCpuShareOfCore * 100).toFixed(2)}% of one core and ${(f.idleRssBytes / 2 ** 20).toFixed(0)} MiB resident.`,
     '',
+    `Each start had a new slot of its own. The figure above is the second relay started on this Kafka cluster; the first, just before it, took ${f.firstStartToStreamingSeconds.toFixed(2)} s, because the first producer to fence a transactional id on a new cluster waits while the broker creates its transaction log (\`__transaction_state\`, 50 partitions): once per cluster, not per relay.`,
+    '',
   ];
 }
 
