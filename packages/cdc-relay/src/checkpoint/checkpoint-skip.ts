@@ -1,5 +1,6 @@
 import { formatLsn, type Lsn } from '@walnut/schema';
 import type { RecordPosition } from '../kafka-record.ts';
+import { commitTimeText } from '../outbox-mapping.ts';
 import type { TxIdentity } from './checkpoint.ts';
 
 /**
@@ -79,9 +80,12 @@ export class DeliveredFilter {
       this.verified = true;
       return null;
     }
-    const what = tx.xid === 0 ? 'a non-transactional message' : `xid ${tx.xid} committed ${isoTime(tx)}`;
+    const what =
+      tx.xid === 0 ? 'a non-transactional message' : `xid ${tx.xid} committed ${commitTimeText(tx.commitTimeMicros)}`;
     const named =
-      through.tx.xid === 0 ? 'a non-transactional message' : `xid ${through.tx.xid} committed ${isoTime(through.tx)}`;
+      through.tx.xid === 0
+        ? 'a non-transactional message'
+        : `xid ${through.tx.xid} committed ${commitTimeText(through.tx.commitTimeMicros)}`;
     return `at LSN ${formatLsn(commitLsn)} the stream has ${what}, where the checkpoint names ${named} at LSN ${formatLsn(through.commitLsn)}`;
   }
 
@@ -98,8 +102,4 @@ export class DeliveredFilter {
 function sameTransaction(a: TxIdentity, b: TxIdentity): boolean {
   // A non-transactional message has no commit time of its own: its LSN and kind name it.
   return a.xid === b.xid && (a.xid === 0 || a.commitTimeMicros === b.commitTimeMicros);
-}
-
-function isoTime(tx: TxIdentity): string {
-  return new Date(Number(tx.commitTimeMicros / 1000n)).toISOString();
 }
