@@ -206,7 +206,7 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
     wireBytes += varIntSize(count);
     // Everything the record keeps is copied into its own bytes here: the row's values are views
     // into the WAL stream's receive buffer, which the next read reuses (pgoutput.ts).
-    const wire = allocWire(wireBytes);
+    const { wire, slab } = allocWire(wireBytes);
     let offset = writeBytesField(wire, WIRE_HEAD_ROOM, keyValue);
     offset = writeBytesField(wire, offset, value);
     offset = writeVarInt(wire, offset, count);
@@ -225,6 +225,7 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
       sizeBytes,
       { commitLsn: tx.commitLsn, seq: tx.seq },
       problem,
+      slab,
     );
   };
 

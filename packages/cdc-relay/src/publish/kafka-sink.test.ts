@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { AckTracker, type TxToken } from '../ack-tracker.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayProducer } from '../kafka-producer.ts';
+import { allocWire, WIRE_HEAD_ROOM, WireRecord } from '../wire-record.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import type { KafkaSinkOptions } from './kafka-sink-options.ts';
 import {
@@ -110,6 +111,56 @@ sink('a failed request fails the session although a later one was acked', async 
     () => s.push(record('0/20', 0), tracker.track()),
     (e: unknown) => e instanceof RelayError,
   );
+});
+
+/** A record whose bytes come from the shared slabs, as the outbox mapper makes them. */
+function slabRecord(seq: number): WireRecord {
+  const { wire, slab } = allocWire(WIRE_HEAD_ROOM + 64);
+  wire.fill(0, WIRE_HEAD_ROOM);
+  return new WireRecord('t', wire, 64, { commitLsn: 0x10n, seq }, undefined, slab);
+}
+const readable = (r: WireRecord) => {
+  try {
+    return r.wire.length > 0;
+  } catch {
+    return false;
+  }
+};
+
+sink("records' bytes go back to their slab only once every request up to theirs is acked", async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const s = streamSink(producer, tracker, options);
+  const records = Array.from({ length: 6 }, (_, i) => slabRecord(i));
+  tracker.begin();
+  for (const r of records) s.push(r, tracker.track());
+  tracker.commit(0x10n);
+  await tick();
+  sent[2]?.resolve();
+  sent[1]?.resolve();
+  await tick();
+  assert.equal(records.map(readable), [true, true, true, true, true, true], 'acked behind an unacked request: kept');
+  sent[0]?.resolve();
+  await tick();
+  assert.equal(records.map(readable), [false, false, false, false, false, false]);
+});
+
+sink("a failed request's records, and those acked after it, keep their bytes", async () => {
+  const { producer, sent } = scriptedProducer();
+  const tracker = new AckTracker(0n);
+  const failures: RelayError[] = [];
+  const s = streamSink(producer, tracker, options, failures);
+  const records = Array.from({ length: 4 }, (_, i) => slabRecord(i));
+  tracker.begin();
+  for (const r of records) s.push(r, tracker.track());
+  tracker.commit(0x10n);
+  await tick();
+  sent[1]?.resolve();
+  await tick();
+  sent[0]?.reject(new Error('NOT_ENOUGH_REPLICAS'));
+  await tick();
+  assert.is(failures.length, 1);
+  assert.equal(records.map(readable), [true, true, true, true]);
 });
 
 sink('checkpoints at most once per interval, and the last one at once on drain', async () => {

@@ -1,6 +1,7 @@
 import { RelayError } from '../errors.ts';
 import type { RelayProducer } from '../kafka-producer.ts';
 import type { KafkaRecord, RecordPosition } from '../kafka-record.ts';
+import { releaseRecord } from '../wire-record.ts';
 import { CheckpointSchedule } from './checkpoint-schedule.ts';
 import { KafkaRequests } from './kafka-requests.ts';
 import type { KafkaSinkOptions } from './kafka-sink-options.ts';
@@ -236,6 +237,8 @@ export class KafkaSink<Token> implements RecordSink<Token> {
       this.inflightBytes -= bytes;
       this.checkpoints?.acknowledged((batch[batch.length - 1] as Pending<Token>).record.position, checkpoint);
       this.events.onAcked?.(batch.length, bytes, performance.now() - started);
+      // Durable, and read by no one any more: their bytes can carry the records to come.
+      for (const { record } of batch) releaseRecord(record);
     }
     this.wake();
     this.kick();
