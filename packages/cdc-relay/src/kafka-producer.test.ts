@@ -9,6 +9,7 @@ import {
 import { Partitioners } from 'kafkajs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { javaPartitioner, murmur2 } from './java-partitioner.ts';
 import { closeForcibly, countedAttempt, createProducer } from './kafka-producer.ts';
 
 // Switching producers must not move a key to another partition: per-key order
@@ -25,16 +26,35 @@ test('keys keep the partition kafkajs (and the Java client) gave them', () => {
     }));
     let moved = 0;
     for (let i = 0; i < 2_000; i++) {
-      const key = Buffer.from(`key-${i}`);
+      // Every tail length (0-3 bytes past the last whole word), and bytes of every value.
+      const key =
+        i % 2 === 0
+          ? Buffer.from(`key-${i}`)
+          : Buffer.from(Array.from({ length: i % 41 }, (_, b) => (i * 31 + b * 97) & 0xff));
       const expected = kafkajs({ topic: 't', partitionMetadata, message: { key, value: null } });
-      const actual = compatibilityPartitioner({ topic: 't', value: Buffer.alloc(0) }, key) % partitions;
-      assert.is(actual, expected, `key-${i} over ${partitions} partitions`);
+      const actual = javaPartitioner({ topic: 't' }, key) % partitions;
+      assert.is(actual, expected, `key ${key.toString('hex')} over ${partitions} partitions`);
+      assert.is(compatibilityPartitioner({ topic: 't', value: Buffer.alloc(0) }, key) % partitions, expected);
       const libraryDefault = defaultPartitioner({ topic: 't', value: Buffer.alloc(0) }, key) % partitions;
       if (libraryDefault !== expected) moved++;
     }
     // The library's own default would have moved many keys: why the relay names its partitioner.
     assert.ok(moved > 200, `the library default moves ${moved} of 2000 keys over ${partitions} partitions`);
   }
+});
+
+// The Java client's own test vectors (UtilsTest.testMurmur2).
+test("murmur2 gives the Java client's hashes", () => {
+  const cases: Array<[string, number]> = [
+    ['21', -973932308],
+    ['foobar', -790332482],
+    ['a-little-bit-long-string', -985981536],
+    ['a-little-bit-longer-string', -1486304829],
+    ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+    ['abc', 479470107],
+  ];
+  for (const [key, hash] of cases) assert.is(murmur2(Buffer.from(key)), hash, key);
+  assert.is(javaPartitioner({}, undefined), 0, 'no key: partition 0, as the library');
 });
 
 const concurrent = () => new ProtocolError('CONCURRENT_TRANSACTIONS');

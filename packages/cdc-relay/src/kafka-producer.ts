@@ -1,12 +1,12 @@
 import {
   type Callback,
   type CallbackWithPromise,
-  compatibilityPartitioner,
   kPerformWithRetry,
   Producer,
   type ProducerOptions,
 } from '@platformatic/kafka';
 import type { KafkaConnection } from './config.ts';
+import { javaPartitioner } from './java-partitioner.ts';
 
 /**
  * The relay's Kafka producer: @platformatic/kafka, idempotent, one per session.
@@ -63,7 +63,7 @@ export function createProducer(kafka: KafkaConnection, settings: ProducerSetting
     producerEpoch: -1,
     // The Java client's partitioner (murmur2 & 0x7fffffff), which kafkajs's default
     // also is: a key keeps its partition across the producer change.
-    partitioner: compatibilityPartitioner,
+    partitioner: javaPartitioner,
     autocreateTopics: true,
     timeout: settings.requestTimeoutMs,
     maxInflights: settings.maxRequestsInFlight,
