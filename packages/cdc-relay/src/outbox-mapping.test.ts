@@ -2,7 +2,7 @@ import { parseLsn, RELAY_HEADERS } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { relayEnv } from './config.ts';
-import { headersAsText, topicProblem } from './kafka-record.ts';
+import { headersAsText, kafkaRecord, topicProblem } from './kafka-record.ts';
 import {
   commitTimeText,
   type OutboxMapping,
@@ -96,6 +96,30 @@ test('transaction-wide headers are encoded once per transaction', () => {
   const b = map(row(['e2', 'x', 'k', null, '{}']), { ...position, seq: 4 });
   assert.is(headersAsText(a)['walnut-commit-lsn'], headersAsText(b)['walnut-commit-lsn']);
   assert.is(headersAsText(b)['walnut-seq'], '4');
+});
+
+test("transaction headers are Postgres's LSN text, the xid and seq in decimal, at every digit count", () => {
+  const map = outboxRowMapper(mapping, relation());
+  const lsns = ['0/0', '0/F', '0/10', '16/B374D848', 'FFFFFFFF/FFFFFFFF', '1/0', 'ABCDEF/12345678'];
+  const numbers = [0, 9, 10, 99, 100, 123_456, 4_294_967_295];
+  for (const [i, lsn] of lsns.entries()) {
+    for (const n of numbers) {
+      const position = {
+        commitLsn: parseLsn(lsn),
+        xid: n,
+        commitTimeMicros: 1_700_000_000_123_456n + BigInt(i),
+        seq: n,
+      };
+      const rec = map(row([`e${i}`, 'x', 'k', 't', '{}']), position);
+      const headers = headersAsText(rec);
+      assert.is(headers['walnut-commit-lsn'], lsn);
+      assert.is(headers['walnut-xid'], String(n));
+      assert.is(headers['walnut-seq'], String(n));
+      assert.is(headers['walnut-commit-time'], commitTimeText(position.commitTimeMicros));
+      const same = kafkaRecord(rec.topic, rec.key, rec.value, rec.headers, rec.source, rec.position);
+      assert.is(rec.sizeBytes, same.sizeBytes, `sizeBytes at ${lsn}, ${n}`);
+    }
+  }
 });
 
 test('a topic placeholder naming an empty column makes the row unmappable, not a silent drop', () => {

@@ -90,31 +90,86 @@ export function commitTimeText(micros: bigint): string {
   return lastCommitText;
 }
 
+const LSN_HEADER = headerName(RELAY_HEADERS.commitLsn);
+const XID_HEADER = headerName(RELAY_HEADERS.xid);
+const TIME_HEADER = headerName(RELAY_HEADERS.commitTime);
+const TX_HEADER_NAME_BYTES = bytesFieldSize(LSN_HEADER) + bytesFieldSize(XID_HEADER) + bytesFieldSize(TIME_HEADER);
+const TX_HEADER_SIZE_BYTES = 3 * HEADER_FRAMING_BYTES + LSN_HEADER.length + XID_HEADER.length + TIME_HEADER.length;
+
 /** The transaction's headers as wire fields, and what they add to a record's sizeBytes (kafka-record.ts). */
 function transactionWire(tx: TxPosition): EncodedHeaders & { sizeBytes: number } {
   if (tx.wireHeaders) return tx.wireHeaders;
-  // The stream's own three, written straight into one Buffer: in 1-row transactions this runs
-  // once per record, and the pairs of Buffers transactionHeaders makes were a tenth of its CPU.
-  const pairs: ReadonlyArray<readonly [Buffer, Buffer | string]> = tx.encodedHeaders ?? [
-    [headerName(RELAY_HEADERS.commitLsn), commitLsnText(tx)],
-    [headerName(RELAY_HEADERS.xid), String(tx.xid)],
-    [headerName(RELAY_HEADERS.commitTime), commitTimeText(tx.commitTimeMicros)],
-  ];
+  if (tx.encodedHeaders) {
+    tx.wireHeaders = encodedHeadersWire(tx.encodedHeaders);
+    return tx.wireHeaders;
+  }
+  // In 1-row transactions this runs once per record: the LSN and xid go in as digits, without
+  // the strings (five for an LSN) and header pairs that were a tenth of what a record allocated.
+  const high = Number(tx.commitLsn >> 32n);
+  const low = Number(tx.commitLsn & 0xffffffffn);
+  const lsnLength = hexDigits(high) + 1 + hexDigits(low);
+  const xidLength = decimalDigits(tx.xid);
+  const time = commitTimeText(tx.commitTimeMicros);
+  const valueBytes = lsnLength + xidLength + time.length;
+  const wire = Buffer.allocUnsafe(
+    TX_HEADER_NAME_BYTES + varIntSize(lsnLength) + varIntSize(xidLength) + varIntSize(time.length) + valueBytes,
+  );
+  let at = writeVarInt(wire, writeBytesField(wire, 0, LSN_HEADER), lsnLength);
+  at = writeHex(wire, at, high);
+  wire[at++] = 0x2f; // '/'
+  at = writeHex(wire, at, low);
+  at = writeVarInt(wire, writeBytesField(wire, at, XID_HEADER), xidLength);
+  at = writeDecimal(wire, at, tx.xid, xidLength);
+  at = writeVarInt(wire, writeBytesField(wire, at, TIME_HEADER), time.length);
+  // ISO text: one byte per character.
+  wire.write(time, at, 'latin1');
+  tx.wireHeaders = { bytes: wire, count: 3, sizeBytes: TX_HEADER_SIZE_BYTES + valueBytes };
+  return tx.wireHeaders;
+}
+
+/** Headers set by whoever made the position (replay, snapshot), as wire fields. */
+function encodedHeadersWire(pairs: ReadonlyArray<readonly [Buffer, Buffer]>): EncodedHeaders & { sizeBytes: number } {
   let bytes = 0;
   let sizeBytes = 0;
   for (const [name, value] of pairs) {
-    // Strings here are ASCII (an LSN, a number, an ISO time): one byte per character.
-    bytes += bytesFieldSize(name) + varIntSize(value.length) + value.length;
+    bytes += bytesFieldSize(name) + bytesFieldSize(value);
     sizeBytes += HEADER_FRAMING_BYTES + name.length + value.length;
   }
   const wire = Buffer.allocUnsafe(bytes);
   let at = 0;
-  for (const [name, value] of pairs) {
-    at = writeVarInt(wire, writeBytesField(wire, at, name), value.length);
-    at += typeof value === 'string' ? wire.write(value, at, 'latin1') : value.copy(wire, at);
+  for (const [name, value] of pairs) at = writeBytesField(wire, writeBytesField(wire, at, name), value);
+  return { bytes: wire, count: pairs.length, sizeBytes };
+}
+
+function hexDigits(n: number): number {
+  let digits = 1;
+  while (n >= 16) {
+    n = Math.floor(n / 16);
+    digits++;
   }
-  tx.wireHeaders = { bytes: wire, count: pairs.length, sizeBytes };
-  return tx.wireHeaders;
+  return digits;
+}
+
+const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
+
+/** n (0 to 2^32 - 1) in upper-case hex, as Postgres prints each half of an LSN. */
+function writeHex(buffer: Buffer, at: number, n: number): number {
+  const end = at + hexDigits(n);
+  for (let i = end - 1; i >= at; i--) {
+    buffer[i] = HEX[n % 16] as number;
+    n = Math.floor(n / 16);
+  }
+  return end;
+}
+
+/** n (a whole number) in `digits` decimal digits. */
+function writeDecimal(buffer: Buffer, at: number, n: number, digits: number): number {
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    buffer[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
 }
 
 /** The relay's own headers: the transaction's, plus this record's position in it. */
@@ -213,7 +268,7 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
     offset += txHeaders.bytes.copy(wire, offset);
     offset = writeBytesField(wire, offset, seqHeader);
     offset = writeVarInt(wire, offset, seqDigits);
-    offset += wire.write(String(tx.seq), offset, 'latin1');
+    offset = writeDecimal(wire, offset, tx.seq, seqDigits);
     if (idValue) offset = writeBytesField(wire, writeBytesField(wire, offset, idHeader), idValue);
     for (const [name, index] of headerColumns) {
       const headerValue = at(values, index);
