@@ -13,10 +13,17 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyBatch, VISIBILITY_WAIT_MAX_MS } from './apply-batch.ts';
+import { ApplyGroup } from './apply-group.ts';
 import { ApplierError } from './errors.ts';
 import { type DecodedKvEvent, decodeKvMessage } from './kv-message.ts';
 import type { ApplierMetrics } from './metrics.ts';
 import { OffsetCommitter } from './offset-committer.ts';
+
+/**
+ * Most events in one shared apply: a catch-up fetch brings up to 1 MiB per
+ * partition, and one statement's JSON stays a few MiB at most.
+ */
+const MAX_EVENTS_PER_APPLY = 5_000;
 
 export interface ApplierOptions {
   brokers: string[];
@@ -39,6 +46,7 @@ export class Applier {
   private readonly admin: Admin;
   private consuming = false;
   private readonly offsets: OffsetCommitter;
+  private readonly applies: ApplyGroup;
 
   constructor(
     private readonly db: NodePgDatabase,
@@ -63,6 +71,7 @@ export class Applier {
       (offsets) => this.consumer.commitOffsets(offsets),
       (error) => this.log.warn({ err: error }, 'offset commit failed; retrying (a crash now replays, harmlessly)'),
     );
+    this.applies = new ApplyGroup((events) => this.applyEvents(events), { maxEventsPerApply: MAX_EVENTS_PER_APPLY });
   }
 
   /** True between the consumer's start and stop (kafkajs restarts it after retriable crashes). */
@@ -157,6 +166,18 @@ export class Applier {
       this.metrics?.deadLettered.inc(poison.length);
       this.log.error({ count: poison.length, first: poison[0]?.error }, 'dead-lettered poison records');
     }
+    if (events.length > 0) await this.applies.submit(events);
+    const last = batch.lastOffset();
+    resolveOffset(last);
+    this.offsets.applied({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
+    await heartbeat();
+    for (const { event } of events) this.metrics?.eventsApplied.inc({ op: event.op });
+    if (this.log.isLevelEnabled('debug')) this.logSpans(events, batch.partition);
+    stopTimer?.();
+  }
+
+  /** One transaction for the batches of one fetch (see ApplyGroup). */
+  private async applyEvents(events: readonly DecodedKvEvent[]): Promise<void> {
     const result = await applyBatch(this.db, events);
     if (result.visibilityWaitMs >= VISIBILITY_WAIT_MAX_MS) {
       this.log.warn(
@@ -164,14 +185,7 @@ export class Applier {
         'writing transactions still invisible after the wait; some requests may stay unmarked',
       );
     }
-    const last = batch.lastOffset();
-    resolveOffset(last);
-    this.offsets.applied({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
-    await heartbeat();
-    for (const { event } of events) this.metrics?.eventsApplied.inc({ op: event.op });
-    if (this.log.isLevelEnabled('debug')) this.logSpans(events, batch.partition);
     this.metrics?.requestsApplied.inc(result.marked);
-    stopTimer?.();
   }
 
   /**
