@@ -10,6 +10,7 @@
 import http from 'node:http';
 import { APPLIED_CHANNEL } from '@walnut/schema';
 import type pg from 'pg';
+import { type CpuPart, type CpuUse, cpuSnapshot, cpuUse } from './machine-cpu.ts';
 
 const MAX_IN_FLIGHT = 512;
 
@@ -32,6 +33,22 @@ export interface LatencyResult {
   apply: Percentiles;
   /** Request sent → 202, ms. */
   http: Percentiles;
+  /** 202 → kvs in two parts, from the `requests` row's timestamps (Postgres's clock, the same machine's). */
+  stages: ApplyStages | undefined;
+  /** The machine's CPU while the load was offered, by part. */
+  cpu: CpuUse;
+}
+
+/**
+ * `requests.created_at` is the writing statement's start and `applied_at` the
+ * applier's transaction's: the relay, Kafka and the applier's fetch lie between
+ * them, the applier's statement and commit after the second.
+ */
+export interface ApplyStages {
+  /** The write's statement start → the applier's transaction start, ms. */
+  commitToApplyStart: Percentiles;
+  /** The applier's transaction start → the value readable (its NOTIFY here), ms. */
+  applyStartToReadable: Percentiles;
 }
 
 export interface Percentiles {
@@ -85,11 +102,16 @@ export async function measureLatency(opts: {
   ratePerSecond: number;
   seconds: number;
   label: string;
+  /** The deployment's own processes, for the CPU figures. */
+  processes?: ReadonlyMap<number, CpuPart>;
 }): Promise<LatencyResult> {
   const accepted = new Map<string, number>(); // request id → time of 202
   // A notification can beat the client's handling of the 202 when the event loop is busy.
   const appliedEarly = new Map<string, number>();
   const applyMs: number[] = [];
+  /** Request id → [202 arrival, readable], epoch ms, for the stage figures. */
+  const times = new Map<string, [number, number]>();
+  const epoch = (at: number) => performance.timeOrigin + at;
   const httpMs: number[] = [];
   let sent = 0;
   let failed = 0;
@@ -119,6 +141,7 @@ export async function measureLatency(opts: {
           else {
             appliedEarly.delete(id);
             applyMs.push(Math.max(0, early - now));
+            times.set(id, [epoch(now), epoch(early)]);
           }
           accepted202++;
           last202 = now;
@@ -145,6 +168,7 @@ export async function measureLatency(opts: {
         continue;
       }
       applyMs.push(now - at);
+      times.set(id, [epoch(at), epoch(now)]);
       accepted.delete(id);
     }
   };
@@ -153,6 +177,7 @@ export async function measureLatency(opts: {
 
   // Open loop: the nth request is due at n / rate seconds, whatever happened before it.
   const total = Math.round(opts.ratePerSecond * opts.seconds);
+  const cpuBefore = cpuSnapshot(opts.processes ?? new Map());
   const began = performance.now();
   let n = 0;
   while (n < total) {
@@ -165,6 +190,7 @@ export async function measureLatency(opts: {
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
   const seconds = (performance.now() - began) / 1000;
+  const cpu = cpuUse(cpuBefore, cpuSnapshot(opts.processes ?? new Map()));
   await Promise.all(requests);
   // Give the stragglers a deadline rather than waiting forever.
   const deadline = performance.now() + 30_000;
@@ -174,6 +200,7 @@ export async function measureLatency(opts: {
   await listener.query(`UNLISTEN ${APPLIED_CHANNEL}`);
   listener.off('notification', onNotification);
   listener.release();
+  const stages = await applyStages(opts.pool, times);
   return {
     offeredPerSecond: opts.ratePerSecond,
     seconds,
@@ -187,5 +214,30 @@ export async function measureLatency(opts: {
     notApplied,
     apply: percentiles(applyMs),
     http: percentiles(httpMs),
+    stages,
+    cpu,
   };
+}
+
+async function applyStages(
+  pool: pg.Pool,
+  times: ReadonlyMap<string, [number, number]>,
+): Promise<ApplyStages | undefined> {
+  if (times.size === 0) return undefined;
+  const { rows } = await pool.query<{ id: string; created: number; applied: number | null }>(
+    `SELECT request_id::text AS id, extract(epoch FROM created_at) * 1000 AS created,
+            extract(epoch FROM applied_at) * 1000 AS applied
+       FROM requests WHERE request_id = ANY($1::uuid[])`,
+    [[...times.keys()]],
+  );
+  const toApply: number[] = [];
+  const toReadable: number[] = [];
+  for (const row of rows) {
+    const readable = times.get(row.id)?.[1];
+    if (row.applied === null || readable === undefined) continue;
+    toApply.push(Number(row.applied) - Number(row.created));
+    toReadable.push(readable - Number(row.applied));
+  }
+  if (toApply.length === 0) return undefined;
+  return { commitToApplyStart: percentiles(toApply), applyStartToReadable: percentiles(toReadable) };
 }

@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { type LatencyResult, measureLatency } from './latency.ts';
+import type { CpuPart } from './machine-cpu.ts';
 
 export type SystemName = 'Walnut' | 'Walnut exactly-once' | 'polling';
 
@@ -16,6 +17,8 @@ export interface SystemUnderLoad {
   pool: pg.Pool;
   /** Throws when one of its processes has died: a dead relay would read as a latency. */
   assertRunning(): void;
+  /** Its api, relay and applier processes by id, for the CPU figures of each step. */
+  processes: ReadonlyMap<number, CpuPart>;
 }
 
 export interface LoadStep extends LatencyResult {
@@ -83,6 +86,7 @@ export async function runLoadSteps(
       ratePerSecond,
       seconds,
       label: `${phase}-${ratePerSecond}`,
+      processes: system.processes,
     });
     system.assertRunning();
     const s: LoadStep = { ...result, system: system.name, phase, sustained: isSustained(result) };

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startNodeScript, type WalnutFixture } from '@walnut/stack';
 import type { SystemUnderLoad } from './load-steps.ts';
 import { addPollingColumns } from './polling-relay.ts';
+import { processParts } from './walnut-deployment.ts';
 
 const cli = fileURLToPath(new URL('./polling-relay-cli.ts', import.meta.url));
 
@@ -29,6 +30,7 @@ export async function startPollingDeployment(
     name: 'polling',
     apiUrl: api.url,
     pool: fixture.pool,
+    processes: processParts([relay, applier, api.process], ['relay', 'applier', 'api']),
     assertRunning() {
       if (!relay.running) throw new Error(`polling relay exited:\n${relay.tail()}`);
       if (!applier.running) throw new Error(`applier exited:\n${applier.tail()}`);

@@ -1,5 +1,6 @@
 /** The report's sections under load: end-to-end latency of both systems, and API writes against pgbench. */
 import { FIXED_RATES, highestSustained, type LoadStep, SUSTAINED_FRACTION, type SystemName } from './load-steps.ts';
+import { CPU_PARTS } from './machine-cpu.ts';
 import { POLL_INTERVAL_MS } from './polling-relay.ts';
 import { fmt, ms } from './report-format.ts';
 import type { WriteThroughput } from './write-throughput.ts';
@@ -52,12 +53,35 @@ export function latencySection(r: {
       );
   }
   out.push('');
+  out.push(...stagesTable(r.latency));
   out.push(...ratioTable(r.latency));
   out.push(
     `Caveats: both systems share the API, so once the API is what saturates, the highest sustained rate says more about the API than about the relays. The polling relay sleeps ${POLL_INTERVAL_MS} ms only after an empty poll: while writes arrive faster than one poll, publish and update round trip it polls back to back, but a write committed just after an empty poll waits up to ${POLL_INTERVAL_MS} ms for the next one. Its records carry \`poll_seq\` as their "commit LSN" header, which the applier needs in order to decode them; insert order is not commit order, which is harmless here only because every write has its own key. Everything runs on one shared machine with the load generator; each rate is one run, not a distribution of runs.`,
     '',
   );
   if (r.latencyChart) out.push(`![End-to-end latency, ms](${r.latencyChart})`, '');
+  return out;
+}
+
+/**
+ * Where each step's time and CPU went: 202 → kvs split at the applier's
+ * transaction start, and the machine's cores by part while the load ran.
+ */
+function stagesTable(latency: LoadStep[]): string[] {
+  const pct = (share: number) => `${Math.round(share * 100)}%`;
+  const out = [
+    "Where the time and the machine went, per step. 202 → kvs is split at the applier's transaction start: `requests.created_at` (the API's statement start, just before its commit) → `requests.applied_at` (the start of the applier's transaction that wrote the value) holds the relay, Kafka and the applier's fetch; from there to the NOTIFY's arrival, the applier's statement, its commit and the delivery. The CPU columns are shares of one core, averaged over the step's load, from /proc: the deployment's api, relay and applier processes, every Postgres process, Kafka's JVM, the benchmark's own process (the load generator and the LISTEN connection), and the rest of the machine (the other deployments' idle processes, the kernel's threads, other tenants' work).",
+    '',
+    `| system | offered writes/s | statement → apply start p50 (ms) | p99 | apply start → readable p50 (ms) | p99 | cores busy | ${CPU_PARTS.join(' | ')} |`,
+    `|---|---:|---:|---:|---:|---:|---:|${CPU_PARTS.map(() => '---:').join('|')}|`,
+  ];
+  for (const l of latency) {
+    const st = l.stages;
+    out.push(
+      `| ${l.system} | ${fmt(l.offeredPerSecond)} | ${st ? `${ms(st.commitToApplyStart.p50)} | ${ms(st.commitToApplyStart.p99)} | ${ms(st.applyStartToReadable.p50)} | ${ms(st.applyStartToReadable.p99)}` : ' | | | '} | ${l.cpu.busyCores.toFixed(2)} of ${l.cpu.cores} | ${CPU_PARTS.map((p) => pct(l.cpu.parts[p])).join(' | ')} |`,
+    );
+  }
+  out.push('');
   return out;
 }
 

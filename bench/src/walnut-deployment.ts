@@ -5,18 +5,30 @@
  */
 import type { WalnutFixture, WalnutProcess } from '@walnut/stack';
 import type { SystemName, SystemUnderLoad } from './load-steps.ts';
+import type { CpuPart } from './machine-cpu.ts';
+
+/** The parts' process ids, for the CPU figures; `parts` names each process's part, in order. */
+export function processParts(processes: readonly WalnutProcess[], parts: readonly CpuPart[]): Map<number, CpuPart> {
+  const byPid = new Map<number, CpuPart>();
+  processes.forEach((p, i) => {
+    const part = parts[i];
+    if (p.pid !== undefined && part) byPid.set(p.pid, part);
+  });
+  return byPid;
+}
 
 /** A running deployment as a system under load: it fails its step when any of its processes has exited. */
 export function walnutSystem(
   name: SystemName,
   fixture: WalnutFixture,
   apiUrl: string,
-  processes: readonly WalnutProcess[],
+  processes: readonly [relay: WalnutProcess, applier: WalnutProcess, api: WalnutProcess],
 ): SystemUnderLoad {
   return {
     name,
     apiUrl,
     pool: fixture.pool,
+    processes: processParts(processes, ['relay', 'applier', 'api']),
     assertRunning() {
       for (const p of processes) if (!p.running) throw new Error(`${name}: ${p.name} exited:\n${p.tail()}`);
     },
