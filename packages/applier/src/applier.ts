@@ -31,6 +31,8 @@ export interface ApplierOptions {
   dlqTopic: string;
   groupId: string;
   topicPartitions: number;
+  /** Least time between two offset commits (see OffsetCommitter). */
+  offsetCommitIntervalMs: number;
 }
 
 /**
@@ -70,6 +72,8 @@ export class Applier {
     this.offsets = new OffsetCommitter(
       (offsets) => this.consumer.commitOffsets(offsets),
       (error) => this.log.warn({ err: error }, 'offset commit failed; retrying (a crash now replays, harmlessly)'),
+      1_000,
+      options.offsetCommitIntervalMs,
     );
     this.applies = new ApplyGroup((events) => this.applyEvents(events), { maxEventsPerApply: MAX_EVENTS_PER_APPLY });
   }

@@ -18,6 +18,11 @@ export const applierEnv = z
     APPLIER_TOPIC_PARTITIONS: int(1).default(6),
     /** Pool size for batch transactions. Default 4. */
     APPLIER_PG_POOL_MAX: int(1).default(4),
+    /**
+     * Least time between two offset commits. A crash replays what was applied
+     * since the last one, which the version guard absorbs. Default 250 ms.
+     */
+    APPLIER_OFFSET_COMMIT_INTERVAL_MS: int(0).default(250),
     /** Port of /health and /metrics. Default 9102. */
     APPLIER_HTTP_PORT: int(0).max(65535).default(9102),
     /** Address of /health and /metrics. Default 127.0.0.1; compose sets 0.0.0.0. */

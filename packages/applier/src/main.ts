@@ -26,6 +26,7 @@ const applier: Applier = new Applier(
     dlqTopic: env.APPLIER_DLQ_TOPIC ?? `${env.KV_TOPIC}.dlq`,
     groupId: env.APPLIER_GROUP_ID,
     topicPartitions: env.APPLIER_TOPIC_PARTITIONS,
+    offsetCommitIntervalMs: env.APPLIER_OFFSET_COMMIT_INTERVAL_MS,
   },
   log,
   (error) => {

@@ -59,4 +59,20 @@ test('a failed commit is retried, and a newer offset that arrived meanwhile wins
   assert.equal(last, [at(0, 11), at(1, 7)]);
 });
 
+test('commits start at least minIntervalMs apart; flush does not wait for the interval', async () => {
+  const c = coordinator();
+  const committer = new OffsetCommitter(c.commit, () => {}, 10, 60);
+  committer.applied(at(0, 1));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  committer.applied(at(0, 2));
+  committer.applied(at(1, 1));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(c.calls, [[at(0, 1)]], 'the second commit waits for the interval');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(c.calls, [[at(0, 1)], [at(0, 2), at(1, 1)]]);
+  committer.applied(at(0, 3));
+  await committer.flush();
+  assert.equal(c.calls.at(-1), [at(0, 3)], 'flush commits at once');
+});
+
 test.run();

@@ -21,11 +21,18 @@ export class OffsetCommitter {
   private readonly pending = new Map<string, PartitionOffset>();
   private inFlight: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private lastStartedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly commit: (offsets: PartitionOffset[]) => Promise<void>,
     private readonly onError: (error: unknown) => void,
     private readonly retryDelayMs = 1_000,
+    /**
+     * Least time between the starts of two commits. Back to back, a commit followed
+     * every applied fetch: at 200 writes/s, 60 commits a second, each a request the
+     * broker writes to its offsets log. A later commit costs only a longer replay.
+     */
+    private readonly minIntervalMs = 0,
   ) {}
 
   /** Records that everything before `offset` is applied; committed soon after. */
@@ -41,8 +48,11 @@ export class OffsetCommitter {
       this.retryTimer = null;
     }
     await this.inFlight;
+    // The finished commit may have scheduled the next one after the interval: not now.
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     if (this.pending.size > 0) {
-      this.kick();
+      this.kick(true);
       await this.inFlight;
     }
     // A failure during shutdown is not retried: the offsets stay behind, a replay.
@@ -50,8 +60,17 @@ export class OffsetCommitter {
     this.retryTimer = null;
   }
 
-  private kick(): void {
+  private kick(now = false): void {
     if (this.inFlight || this.retryTimer || this.pending.size === 0) return;
+    const waitMs = this.lastStartedAt + this.minIntervalMs - performance.now();
+    if (!now && waitMs > 0) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.kick();
+      }, waitMs);
+      return;
+    }
+    this.lastStartedAt = performance.now();
     const offsets = [...this.pending.values()];
     this.pending.clear();
     this.inFlight = this.commit(offsets).then(
