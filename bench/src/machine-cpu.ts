@@ -8,8 +8,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-
-const CLOCK_TICKS_PER_SECOND = 100;
+import { CLOCK_TICKS_PER_SECOND, processCpuTicks } from './proc-stats.ts';
 
 export type CpuPart = 'api' | 'relay' | 'applier' | 'postgres' | 'kafka' | 'bench' | 'other';
 export const CPU_PARTS: readonly CpuPart[] = ['api', 'relay', 'applier', 'postgres', 'kafka', 'bench', 'other'];
@@ -38,24 +37,13 @@ function machineBusyTicks(): number {
   return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
 }
 
-function processTicks(pid: string): { comm: string; ticks: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { comm, ticks: Number(fields[11]) + Number(fields[12]) };
-  } catch {
-    return null;
-  }
-}
-
 /** A snapshot now; `named` maps the deployment's process ids to their part. */
 export function cpuSnapshot(named: ReadonlyMap<number, CpuPart>): CpuSnapshot {
   const processes = new Map<number, { part: CpuPart; ticks: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
-    const p = processTicks(entry);
+    const p = processCpuTicks(entry);
     if (!p) continue;
     const part: CpuPart | undefined =
       named.get(pid) ??

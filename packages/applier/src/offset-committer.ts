@@ -20,7 +20,8 @@ export interface PartitionOffset {
 export class OffsetCommitter {
   private readonly pending = new Map<string, PartitionOffset>();
   private inFlight: Promise<void> | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** The next commit's start, waiting for the interval to end or for a retry's delay. */
+  private nextCommit: NodeJS.Timeout | null = null;
   private lastStartedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -43,31 +44,35 @@ export class OffsetCommitter {
 
   /** Commits what is pending now; for shutdown, before the consumer leaves the group. */
   async flush(): Promise<void> {
-    if (this.retryTimer) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
+    this.cancelNextCommit();
     await this.inFlight;
     // The finished commit may have scheduled the next one after the interval: not now.
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.cancelNextCommit();
     if (this.pending.size > 0) {
       this.kick(true);
       await this.inFlight;
     }
     // A failure during shutdown is not retried: the offsets stay behind, a replay.
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.cancelNextCommit();
+  }
+
+  private cancelNextCommit(): void {
+    if (this.nextCommit) clearTimeout(this.nextCommit);
+    this.nextCommit = null;
+  }
+
+  private commitAfter(delayMs: number): void {
+    this.nextCommit = setTimeout(() => {
+      this.nextCommit = null;
+      this.kick();
+    }, delayMs);
   }
 
   private kick(now = false): void {
-    if (this.inFlight || this.retryTimer || this.pending.size === 0) return;
+    if (this.inFlight || this.nextCommit || this.pending.size === 0) return;
     const waitMs = this.lastStartedAt + this.minIntervalMs - performance.now();
     if (!now && waitMs > 0) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.kick();
-      }, waitMs);
+      this.commitAfter(waitMs);
       return;
     }
     this.lastStartedAt = performance.now();
@@ -86,10 +91,7 @@ export class OffsetCommitter {
           if (!this.pending.has(key)) this.pending.set(key, o);
         }
         this.onError(error);
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.kick();
-        }, this.retryDelayMs);
+        this.commitAfter(this.retryDelayMs);
       },
     );
   }

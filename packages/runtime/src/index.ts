@@ -1,5 +1,6 @@
-export { CodedError } from './errors.ts';
 export { csv, flag, int, logLevel } from './env.ts';
+export { CodedError } from './errors.ts';
+export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { createLogger, kafkajsLogCreator } from './logger.ts';
 export { listeningPort, type OpsProbes, opsApp, serveHttp } from './ops-server.ts';
 export {
