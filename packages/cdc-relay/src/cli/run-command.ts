@@ -10,11 +10,14 @@ import { incompleteSnapshot } from '../replay/snapshot-run.ts';
 import { SlotFiguresProbe } from '../slot-figures.ts';
 import { exitWith } from './exit-codes.ts';
 import { addSettingOptions, allSettings, configOrExit } from './settings.ts';
+import { collectStartupGarbage } from './startup-garbage.ts';
 
 /** `walnut-relay run`, the default command: stream the slot to the sink until SIGTERM/SIGINT. */
 export function addRunCommand(program: Command): void {
   addSettingOptions(program.command('run', { isDefault: true }), allSettings)
-    .description('stream the slot to Kafka (or Redis Streams or NATS JetStream, RELAY_SINK) until SIGTERM/SIGINT (the default command)')
+    .description(
+      'stream the slot to Kafka (or Redis Streams or NATS JetStream, RELAY_SINK) until SIGTERM/SIGINT (the default command)',
+    )
     .action(async (_opts, command: Command) => {
       const started = configOrExit(command, allSettings);
       try {
@@ -68,5 +71,6 @@ export async function runRelay({
     await relay.stop();
     await finished;
   });
+  collectStartupGarbage(() => relay.ready);
   await finished;
 }

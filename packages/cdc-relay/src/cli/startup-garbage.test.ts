@@ -1,0 +1,46 @@
+import { getHeapStatistics } from 'node:v8';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { collectStartupGarbage, fullGarbageCollection } from './startup-garbage.ts';
+
+/** Old objects nothing refers to any more, too many for a scavenge to be the one that frees them. */
+function oldGarbage(): void {
+  let keep: object[] | null = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `garbage ${i}` }));
+  for (let round = 0; round < 3; round++) keep = keep.map((o) => ({ ...o }));
+  keep = null;
+}
+
+test('the collection is there without --expose-gc, and frees what nothing refers to', () => {
+  assert.is((globalThis as { gc?: unknown }).gc, undefined, 'the test runs without --expose-gc');
+  const gc = fullGarbageCollection();
+  assert.type(gc, 'function');
+  oldGarbage();
+  const before = getHeapStatistics().used_heap_size;
+  gc?.();
+  const after = getHeapStatistics().used_heap_size;
+  assert.ok(after < before - 10 * 2 ** 20, `heap used ${before} -> ${after}`);
+});
+
+test('it runs once the relay streams, not before', async () => {
+  let streaming = false;
+  const collectedAt: number[] = [];
+  const real = fullGarbageCollection();
+  (globalThis as { gc?: () => void }).gc = () => {
+    collectedAt.push(performance.now());
+    real?.();
+  };
+  try {
+    collectStartupGarbage(() => streaming, 10);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.is(collectedAt.length, 0);
+    streaming = true;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.is(collectedAt.length, 1);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.is(collectedAt.length, 1, 'once per process');
+  } finally {
+    delete (globalThis as { gc?: unknown }).gc;
+  }
+});
+
+test.run();
