@@ -38,6 +38,7 @@ import { headerName, kafkaRecord } from '../src/kafka-record.ts';
 import { messageHeaders } from '../src/publish/nats-messages.ts';
 import { NatsSink } from '../src/publish/nats-sink.ts';
 import { readStream, streamCount } from './nats-reads.ts';
+import { readable, slabRecord } from './wire-records.ts';
 
 interface Ctx {
   walnut: WalnutFixture;
@@ -320,6 +321,39 @@ async function bareSink(url: string, stream: string, config: { max_msg_size?: nu
     );
   return { nc, js: jetstream(nc), sink, acked, failures, record };
 }
+
+tests("acked messages give their bytes back to the relay's slabs, and JetStream holds them intact", async (ctx) => {
+  if (skipped(ctx)) return;
+  const stream = `SLABS_${ctx.stream}`;
+  const { nc, sink, acked, failures } = await bareSink(ctx.nats.url, stream, {});
+  try {
+    const records = [0, 1, 2].map((seq) =>
+      slabRecord(
+        `${stream}.kv`,
+        Buffer.from(`k${seq}`),
+        Buffer.from(`payload ${seq}`),
+        [[headerName('id'), Buffer.from(`row-${seq}`)]],
+        {
+          commitLsn: 1000n,
+          seq,
+        },
+      ),
+    );
+    for (const [seq, r] of records.entries()) sink.push(r, seq);
+    assert.equal(records.map(readable), [true, true, true], 'pushed, not acked: kept');
+    await waitFor('every publish acked', async () => acked.length === 3, { timeoutMs: 10_000 });
+    assert.equal(failures, []);
+    assert.equal(records.map(readable), [false, false, false], 'acked: given back');
+    const got = await readStream(ctx.nats.url, stream);
+    assert.equal(
+      got.map((m) => [m.headers.get('id'), Buffer.from(m.data).toString()]),
+      [0, 1, 2].map((seq) => [`row-${seq}`, `payload ${seq}`]),
+    );
+  } finally {
+    sink.close();
+    await nc.close();
+  }
+});
 
 tests('a publish refused while later ones are in flight: the later ones are refused too, no gap', async (ctx) => {
   if (skipped(ctx)) return;

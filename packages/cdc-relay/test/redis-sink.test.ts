@@ -30,6 +30,10 @@ import {
 import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { RelayError } from '../src/errors.ts';
+import { headerName } from '../src/kafka-record.ts';
+import { RedisSink } from '../src/publish/redis-sink.ts';
+import { readable, slabRecord } from './wire-records.ts';
 
 interface Ctx {
   walnut: WalnutFixture;
@@ -304,6 +308,61 @@ tests('a bad REDIS_URL: one line naming it, exit 2', async (ctx) => {
     assert.is(lines.length, 1, relay.tail(5));
     assert.match(lines[0] as string, /^walnut-relay: REDIS_URL \(or REDIS_URL_FILE\): /);
     assert.match(lines[0] as string, problem);
+  }
+});
+
+tests("acked entries give their bytes back to the relay's slabs, and the stream holds them intact", async (ctx) => {
+  if (skipped(ctx)) return;
+  const stream = `slabs.${randomUUID()}`;
+  const client = new Redis(ctx.redis.url, { lazyConnect: true });
+  client.on('error', () => {});
+  const acked: number[] = [];
+  const failures: RelayError[] = [];
+  const sink = new RedisSink<number>(
+    client,
+    {
+      publisher: 'stream',
+      maxRecordBytes: 1_000_000,
+      deadLetterTopic: undefined,
+      maxBatchRecords: 2,
+      maxBatchBytes: 1 << 20,
+      maxRequestsInFlight: 1,
+      sendTimeoutMs: 10_000,
+      lingerMs: 0,
+      maxInflightRecords: 1_000,
+      maxInflightBytes: 1 << 24,
+      maxLen: undefined,
+    },
+    { acked: (token) => acked.push(token), failed: (error) => failures.push(error) },
+  );
+  try {
+    await sink.start();
+    const records = [0, 1, 2].map((seq) =>
+      slabRecord(
+        stream,
+        Buffer.from(`k${seq}`),
+        Buffer.from(`payload ${seq}`),
+        [[headerName('id'), Buffer.from(`row-${seq}`)]],
+        {
+          commitLsn: 0x1000n,
+          seq,
+        },
+      ),
+    );
+    for (const [seq, r] of records.entries()) sink.push(r, seq);
+    assert.equal(records.map(readable), [true, true, true], 'pushed, not acked: kept');
+    assert.is(await sink.drain(10_000), true);
+    assert.equal(failures, []);
+    assert.equal(acked, [0, 1, 2]);
+    assert.equal(records.map(readable), [false, false, false], 'acked: given back');
+    const got = await entries(ctx.client, stream);
+    assert.equal(
+      got.map((e) => [String(e.fields.get('h:id')), String(e.fields.get('payload'))]),
+      [0, 1, 2].map((seq) => [`row-${seq}`, `payload ${seq}`]),
+    );
+  } finally {
+    sink.close();
+    client.disconnect();
   }
 });
 

@@ -2,6 +2,7 @@ import type { JetStreamClient, StreamExpectations } from '@nats-io/jetstream';
 import { Empty, type MsgHdrs } from '@nats-io/transport-node';
 import type { RelayError } from '../errors.ts';
 import type { KafkaRecord } from '../kafka-record.ts';
+import { releaseRecord } from '../wire-record.ts';
 import { isStaleChain, toNatsFailure } from './nats-failures.ts';
 import { messageHeaders, messageId } from './nats-messages.ts';
 import { fitOrDeadLetter, type RecordRules } from './record-rules.ts';
@@ -199,6 +200,10 @@ export class NatsSink<Token> implements RecordSink<Token> {
       this.inflightBytes -= record.sizeBytes;
       this.events.acked(token);
       this.events.onAcked?.(1, record.sizeBytes, performance.now() - started);
+      // Acked by JetStream, and every attempt's bytes already handed on: nats.js writes what
+      // publish() queued to its transport in a microtask, before any ack can arrive. The bytes can
+      // carry the records to come (wire-record.ts), as the Kafka sink's do once acked.
+      releaseRecord(record);
     }
     this.wake();
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RelayError } from '../errors.ts';
 import type { KafkaRecord } from '../kafka-record.ts';
+import { releaseRecord } from '../wire-record.ts';
 import { type Pending, RecordBuffer } from './record-buffer.ts';
 import { fitOrDeadLetter } from './record-rules.ts';
 import { entryId, isIdRefusal, refusalVerdict, toRedisFailure, xaddArgs } from './redis-entries.ts';
@@ -222,6 +223,9 @@ export class RedisSink<Token> implements RecordSink<Token> {
       this.inflightRecords -= batch.length;
       this.inflightBytes -= bytes;
       this.events.onAcked?.(batch.length, bytes, performance.now() - started);
+      // Redis answered the EXEC, so every byte of the pipeline was written: the records' bytes
+      // can carry the records to come (wire-record.ts), as the Kafka sink's do once acked.
+      for (const { record } of batch) releaseRecord(record);
     }
     this.wake();
     this.kick();
