@@ -38,7 +38,7 @@ import { headerName, kafkaRecord } from '../src/kafka-record.ts';
 import { messageHeaders } from '../src/publish/nats-messages.ts';
 import { NatsSink } from '../src/publish/nats-sink.ts';
 import { readStream, streamCount } from './nats-reads.ts';
-import { readable, slabRecord } from './wire-records.ts';
+import { numberedContents, numberedSlabRecords, readable } from './wire-records.ts';
 
 interface Ctx {
   walnut: WalnutFixture;
@@ -327,18 +327,7 @@ tests("acked messages give their bytes back to the relay's slabs, and JetStream 
   const stream = `SLABS_${ctx.stream}`;
   const { nc, sink, acked, failures } = await bareSink(ctx.nats.url, stream, {});
   try {
-    const records = [0, 1, 2].map((seq) =>
-      slabRecord(
-        `${stream}.kv`,
-        Buffer.from(`k${seq}`),
-        Buffer.from(`payload ${seq}`),
-        [[headerName('id'), Buffer.from(`row-${seq}`)]],
-        {
-          commitLsn: 1000n,
-          seq,
-        },
-      ),
-    );
+    const records = numberedSlabRecords(`${stream}.kv`, 3, 1000n);
     for (const [seq, r] of records.entries()) sink.push(r, seq);
     assert.equal(records.map(readable), [true, true, true], 'pushed, not acked: kept');
     await waitFor('every publish acked', async () => acked.length === 3, { timeoutMs: 10_000 });
@@ -347,7 +336,7 @@ tests("acked messages give their bytes back to the relay's slabs, and JetStream 
     const got = await readStream(ctx.nats.url, stream);
     assert.equal(
       got.map((m) => [m.headers.get('id'), Buffer.from(m.data).toString()]),
-      [0, 1, 2].map((seq) => [`row-${seq}`, `payload ${seq}`]),
+      numberedContents(3),
     );
   } finally {
     sink.close();

@@ -31,9 +31,8 @@ import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RelayError } from '../src/errors.ts';
-import { headerName } from '../src/kafka-record.ts';
 import { RedisSink } from '../src/publish/redis-sink.ts';
-import { readable, slabRecord } from './wire-records.ts';
+import { numberedContents, numberedSlabRecords, readable } from './wire-records.ts';
 
 interface Ctx {
   walnut: WalnutFixture;
@@ -337,18 +336,7 @@ tests("acked entries give their bytes back to the relay's slabs, and the stream 
   );
   try {
     await sink.start();
-    const records = [0, 1, 2].map((seq) =>
-      slabRecord(
-        stream,
-        Buffer.from(`k${seq}`),
-        Buffer.from(`payload ${seq}`),
-        [[headerName('id'), Buffer.from(`row-${seq}`)]],
-        {
-          commitLsn: 0x1000n,
-          seq,
-        },
-      ),
-    );
+    const records = numberedSlabRecords(stream, 3, 0x1000n);
     for (const [seq, r] of records.entries()) sink.push(r, seq);
     assert.equal(records.map(readable), [true, true, true], 'pushed, not acked: kept');
     assert.is(await sink.drain(10_000), true);
@@ -358,7 +346,7 @@ tests("acked entries give their bytes back to the relay's slabs, and the stream 
     const got = await entries(ctx.client, stream);
     assert.equal(
       got.map((e) => [String(e.fields.get('h:id')), String(e.fields.get('payload'))]),
-      [0, 1, 2].map((seq) => [`row-${seq}`, `payload ${seq}`]),
+      numberedContents(3),
     );
   } finally {
     sink.close();

@@ -1,4 +1,4 @@
-import { HEADER_FRAMING_BYTES, RECORD_FRAMING_BYTES, type RecordPosition } from '../src/kafka-record.ts';
+import { HEADER_FRAMING_BYTES, headerName, RECORD_FRAMING_BYTES, type RecordPosition } from '../src/kafka-record.ts';
 import {
   allocWire,
   bytesFieldSize,
@@ -38,4 +38,25 @@ export function readable(record: WireRecord): boolean {
   } catch {
     return false;
   }
+}
+
+/** Records 0..count-1 of one transaction: key `k<n>`, payload `payload <n>`, id header `row-<n>`. */
+export function numberedSlabRecords(topic: string, count: number, commitLsn: bigint): WireRecord[] {
+  return Array.from({ length: count }, (_, seq) =>
+    slabRecord(
+      topic,
+      Buffer.from(`k${seq}`),
+      Buffer.from(`payload ${seq}`),
+      [[headerName('id'), Buffer.from(`row-${seq}`)]],
+      {
+        commitLsn,
+        seq,
+      },
+    ),
+  );
+}
+
+/** What a sink should have stored of numberedSlabRecords: [id header, payload] each. */
+export function numberedContents(count: number): Array<[string, string]> {
+  return Array.from({ length: count }, (_, seq) => [`row-${seq}`, `payload ${seq}`]);
 }
