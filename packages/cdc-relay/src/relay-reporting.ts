@@ -24,6 +24,8 @@ export interface RelayReporters {
   log: Logger;
   metrics?: RelayMetrics | undefined;
   status?: RelayStatus | undefined;
+  /** Anything else that acts on a state change (the CLI's one collection after start-up). */
+  onState?: ((state: RelayState) => void) | undefined;
 }
 
 /** Tells of a change to state `next`; fields.code and fields.error name what made the relay wait. */
@@ -36,6 +38,7 @@ export function reportState(to: RelayReporters, next: RelayState, fields: Record
     if (role) for (const r of ['active', 'standby'] as const) to.metrics.role.set({ role: r }, r === role ? 1 : 0);
   }
   to.log.info({ state: next, ...fields }, `relay ${next}`);
+  to.onState?.(next);
 }
 
 export function sessionMetrics(metrics: RelayMetrics, status: RelayStatus | undefined): SessionObserver {

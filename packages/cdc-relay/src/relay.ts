@@ -90,6 +90,7 @@ export class Relay {
     private readonly log: Logger,
     private readonly metrics?: RelayMetrics,
     private readonly status?: RelayStatus,
+    onState?: (state: RelayState) => void,
   ) {
     this.slots = new SlotOpener(config, log);
     this.standby = new StandbyWait(config);
@@ -101,7 +102,7 @@ export class Relay {
       checkIntervalMs: config.publicationCheckMs,
     });
     this.progress = new ProgressLog(log);
-    this.reporters = { log, metrics, status };
+    this.reporters = { log, metrics, status, onState };
   }
 
   get state(): RelayState {

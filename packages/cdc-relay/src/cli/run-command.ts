@@ -10,7 +10,7 @@ import { incompleteSnapshot } from '../replay/snapshot-run.ts';
 import { SlotFiguresProbe } from '../slot-figures.ts';
 import { exitWith } from './exit-codes.ts';
 import { addSettingOptions, allSettings, configOrExit } from './settings.ts';
-import { collectStartupGarbage } from './startup-garbage.ts';
+import { startupGarbageCollection } from './startup-garbage.ts';
 
 /** `walnut-relay run`, the default command: stream the slot to the sink until SIGTERM/SIGINT. */
 export function addRunCommand(program: Command): void {
@@ -43,7 +43,7 @@ export async function runRelay({
   const metrics = new RelayMetrics();
   metrics.sinkInfo.set({ sink: config.sink.kind }, 1);
   const status = new RelayStatus(config.slot, config.sink.kind);
-  const relay = new Relay(config, log, metrics, status);
+  const relay = new Relay(config, log, metrics, status, startupGarbageCollection());
   const lagClient = new SlotFiguresProbe(config.databaseUrl, config.slot, { onQuery: () => metrics.slotQueries.inc() });
   const server = await startHttpServer(config.http.port, config.http.host, metrics, {
     ready: () => relay.ready,
@@ -71,6 +71,5 @@ export async function runRelay({
     await relay.stop();
     await finished;
   });
-  collectStartupGarbage(() => relay.ready);
   await finished;
 }

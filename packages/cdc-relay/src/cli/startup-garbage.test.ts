@@ -1,7 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { collectStartupGarbage, fullGarbageCollection } from './startup-garbage.ts';
+import { fullGarbageCollection, startupGarbageCollection } from './startup-garbage.ts';
 
 /** Old objects nothing refers to any more, too many for a scavenge to be the one that frees them. */
 function oldGarbage(): void {
@@ -22,7 +22,6 @@ test('the collection is there without --expose-gc, and frees what nothing refers
 });
 
 test('it runs once the relay streams, not before', async () => {
-  let streaming = false;
   const collectedAt: number[] = [];
   const real = fullGarbageCollection();
   (globalThis as { gc?: () => void }).gc = () => {
@@ -30,13 +29,16 @@ test('it runs once the relay streams, not before', async () => {
     real?.();
   };
   try {
-    collectStartupGarbage(() => streaming, 10);
-    await new Promise((r) => setTimeout(r, 600));
+    const onState = startupGarbageCollection(10);
+    for (const state of ['connecting', 'standby', 'backoff'] as const) onState(state);
+    await new Promise((r) => setTimeout(r, 100));
     assert.is(collectedAt.length, 0);
-    streaming = true;
-    await new Promise((r) => setTimeout(r, 600));
+    onState('streaming');
+    await new Promise((r) => setTimeout(r, 100));
     assert.is(collectedAt.length, 1);
-    await new Promise((r) => setTimeout(r, 400));
+    onState('backoff');
+    onState('streaming');
+    await new Promise((r) => setTimeout(r, 100));
     assert.is(collectedAt.length, 1, 'once per process');
   } finally {
     delete (globalThis as { gc?: unknown }).gc;
