@@ -56,6 +56,17 @@ export function headerName(name: string): Buffer {
   return encoded;
 }
 
+/** KafkaRecord.sizeBytes of a record with this key, value and headers. */
+export function recordSizeBytes(
+  key: Buffer | undefined,
+  value: Buffer | undefined,
+  headers: Iterable<[Buffer, Buffer]>,
+): number {
+  let sizeBytes = RECORD_FRAMING_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
+  for (const [name, headerValue] of headers) sizeBytes += HEADER_FRAMING_BYTES + name.length + headerValue.length;
+  return sizeBytes;
+}
+
 export function kafkaRecord(
   topic: string,
   key: Buffer | undefined,
@@ -65,8 +76,7 @@ export function kafkaRecord(
   position: RecordPosition,
   unmappable?: string,
 ): KafkaRecord {
-  let sizeBytes = RECORD_FRAMING_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
-  for (const [name, headerValue] of headers) sizeBytes += HEADER_FRAMING_BYTES + name.length + headerValue.length;
+  const sizeBytes = recordSizeBytes(key, value, headers);
   const record: KafkaRecord = { topic, key, value, headers, sizeBytes, source, position };
   if (unmappable !== undefined) record.unmappable = unmappable;
   return record;

@@ -1,4 +1,4 @@
-import { HEADER_FRAMING_BYTES, headerName, RECORD_FRAMING_BYTES, type RecordPosition } from '../src/kafka-record.ts';
+import { headerName, type RecordPosition, recordSizeBytes } from '../src/kafka-record.ts';
 import {
   allocWire,
   bytesFieldSize,
@@ -26,9 +26,7 @@ export function slabRecord(
   at = writeBytesField(wire, at, value);
   at = writeVarInt(wire, at, headers.length);
   for (const [name, v] of headers) at = writeBytesField(wire, writeBytesField(wire, at, name), v);
-  let sizeBytes = RECORD_FRAMING_BYTES + key.length + value.length;
-  for (const [name, v] of headers) sizeBytes += HEADER_FRAMING_BYTES + name.length + v.length;
-  return new WireRecord(topic, wire, sizeBytes, position, undefined, slab);
+  return new WireRecord(topic, wire, recordSizeBytes(key, value, headers), position, undefined, slab);
 }
 
 /** Whether a record's bytes are still its own (a released record refuses to be read). */
