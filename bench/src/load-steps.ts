@@ -86,7 +86,7 @@ export async function runLoadSteps(
       ratePerSecond,
       seconds,
       label: `${phase}-${ratePerSecond}`,
-      processes: system.processes,
+      processes: withIdleNeighbours(system, systems),
     });
     system.assertRunning();
     const s: LoadStep = { ...result, system: system.name, phase, sustained: isSustained(result) };
@@ -115,6 +115,14 @@ export async function runLoadSteps(
     if (!searched) break;
   }
   return steps;
+}
+
+/** The system's processes by part, and the other systems' (idle meanwhile) as `idle`. */
+function withIdleNeighbours(system: SystemUnderLoad, systems: readonly SystemUnderLoad[]): Map<number, CpuPart> {
+  const parts = new Map<number, CpuPart>();
+  for (const other of systems) if (other !== system) for (const pid of other.processes.keys()) parts.set(pid, 'idle');
+  for (const [pid, part] of system.processes) parts.set(pid, part);
+  return parts;
 }
 
 /** The highest offered rate the system sustained, with its figures, if any. */

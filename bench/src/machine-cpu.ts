@@ -1,8 +1,9 @@
 /**
  * Where the machine's CPU went during a load step, by part of the system: the
- * named processes of the deployment under load, every Postgres process (its
- * backends, walsenders and background workers), Kafka's JVMs, the benchmark
- * itself (the load generator), and the rest of the machine. Read from /proc
+ * named processes of the deployment under load, the processes of the deployments
+ * waiting their turn, every Postgres process (its backends, walsenders and
+ * background workers), Kafka's JVMs, the benchmark itself (the load generator),
+ * and the rest of the machine. Read from /proc
  * (Linux) before and after the step; a tail latency on a saturated machine is
  * queueing for a core, and this is what shows it.
  */
@@ -10,8 +11,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { CLOCK_TICKS_PER_SECOND, processCpuTicks } from './proc-stats.ts';
 
-export type CpuPart = 'api' | 'relay' | 'applier' | 'postgres' | 'kafka' | 'bench' | 'other';
-export const CPU_PARTS: readonly CpuPart[] = ['api', 'relay', 'applier', 'postgres', 'kafka', 'bench', 'other'];
+/** `idle`: the api, relay and applier processes of the deployments not under load in the step. */
+export type CpuPart = 'api' | 'relay' | 'applier' | 'postgres' | 'kafka' | 'bench' | 'idle' | 'other';
+export const CPU_PARTS: readonly CpuPart[] = ['api', 'relay', 'applier', 'postgres', 'kafka', 'bench', 'idle', 'other'];
 
 export interface CpuSnapshot {
   at: number;
