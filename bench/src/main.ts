@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureKafkaJars, startStack, walnutFixture } from '@walnut/stack';
+import { ensureKafkaJars, type PostgresHandle, startPostgres, startStack, walnutFixture } from '@walnut/stack';
 import { drainBars, latencyBars, sweepBars } from './benchmark-charts.ts';
 import { barChartSvg } from './chart.ts';
 import { mainThreadProfile, topFrames } from './cpu-profile.ts';
@@ -290,15 +290,27 @@ try {
     if (!values['skip-latency']) {
       const api = await walnut.startApi();
       const systems: SystemUnderLoad[] = [walnutSystem('Walnut', walnut, api.url, [relay, applier, api.process])];
-      // Its own database: the same schema, API and applier, with the polling relay in place of Walnut's.
+      // Each other deployment on a Postgres server of its own (same build and settings), as
+      // deployments are: on a shared server, a waiting relay's walsender decodes the loaded
+      // database's WAL to skip it, and sends its relay keepalives as it goes.
+      const servers: PostgresHandle[] = [];
+      const ownServer = async (name: string) => {
+        const server = await startPostgres({ dir: path.join(dir, name), log: (line) => log(`${name}: ${line}`) });
+        servers.push(server);
+        return server.url;
+      };
+      // The same schema, API and applier, with the polling relay in place of Walnut's.
       const pollingFixture = values['skip-polling']
         ? undefined
-        : await walnutFixture('bench_polling', { databaseUrl: stack.databaseUrl, brokers: stack.kafkaBrokers });
-      // And Walnut again on a database of its own, its relay in exactly-once mode.
+        : await walnutFixture('bench_polling', {
+            databaseUrl: await ownServer('pg-polling'),
+            brokers: stack.kafkaBrokers,
+          });
+      // And Walnut again, its relay in exactly-once mode.
       const exactlyOnceFixture = values['skip-exactly-once']
         ? undefined
         : await walnutFixture('bench_eo', {
-            databaseUrl: stack.databaseUrl,
+            databaseUrl: await ownServer('pg-exactly-once'),
             brokers: stack.kafkaBrokers,
             env: { RELAY_DELIVERY: 'exactly-once' },
           });
@@ -322,6 +334,7 @@ try {
           await pollingFixture?.close();
         } finally {
           await exactlyOnceFixture?.close();
+          for (const server of servers) await server.stop().catch((error) => log(`postgres stop: ${error}`));
         }
       }
       // Its idle event loop and pool would only add noise to the write run.
