@@ -1,7 +1,8 @@
+import { collectProcessMetrics } from '@walnut/runtime';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type pg from 'pg';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppEnv } from './app-env.ts';
 
 /** What the API exposes on /metrics, rendered by prom-client. */
@@ -38,7 +39,7 @@ export class ApiMetrics {
     gauge('walnut_api_pg_pool_waiting_clients', 'Queries queued for a connection.', () => pool.waitingCount);
     gauge('walnut_api_pg_pool_max_connections', 'API_PG_POOL_MAX.', () => poolMax);
     gauge('walnut_api_read_after_waiters', 'GET ?after= readers waiting for their request.', waiters);
-    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_api_' });
+    collectProcessMetrics(this.registry, 'walnut_api_');
   }
 }
 

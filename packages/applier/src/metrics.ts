@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@walnut/runtime';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Per-partition end and committed offsets, read from Kafka at scrape time. */
 export type LagReader = () => Promise<Array<{ partition: number; lag: number }>>;
@@ -60,6 +61,6 @@ export class ApplierMetrics {
         }
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_applier_' });
+    collectProcessMetrics(this.registry, 'walnut_applier_');
   }
 }

@@ -3,6 +3,7 @@ export { CodedError } from './errors.ts';
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { createLogger, kafkajsLogCreator } from './logger.ts';
 export { listeningPort, type OpsProbes, opsApp, serveHttp } from './ops-server.ts';
+export { collectProcessMetrics } from './process-metrics.ts';
 export {
   BAD_SETTINGS_EXIT_CODE,
   exitRefused,

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@walnut/runtime';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SlotFigures } from '../slot-figures.ts';
 
 /** What the relay exposes on /metrics. Names follow Prometheus conventions (unit suffixes). */
@@ -99,9 +100,7 @@ export class RelayMetrics {
   });
 
   constructor() {
-    // The event-loop-lag histogram samples on a timer; at prom-client's default 10 ms it was
-    // most of an idle relay's CPU. 100 ms still shows a stalled loop.
-    collectDefaultMetrics({ register: this.registry, prefix: 'walnut_relay_', eventLoopMonitoringPrecision: 100 });
+    collectProcessMetrics(this.registry, 'walnut_relay_');
   }
 
   /** The slot's gauges from figures read at scrape time; a figure Postgres left null keeps its last value. */
