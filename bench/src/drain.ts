@@ -130,7 +130,7 @@ export async function drainWalnut(
     const relayStartSeconds = (started - spawned) / 1000;
     const relayRequests = await relayMetric(httpPort, 'walnut_relay_produce_requests_total');
     log(
-      `  walnut relay${opts.sink ? ` to ${opts.sink.name}` : ''}: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up)`,
+      `  walnut relay${opts.sink ? ` to ${opts.sink.name}` : ''}: ${relaySeconds.toFixed(2)} s (+${relayStartSeconds.toFixed(1)} s start-up), ${relayRequests} requests, CPU ${relayCpuSeconds?.toFixed(2) ?? '?'} s`,
     );
     const result: DrainResult = {
       rowsPerTx,

@@ -1,15 +1,10 @@
 import { parseLsn, RELAY_HEADERS } from '@walnut/schema';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BufferRow, type RowValues } from './row-values.ts';
 import { relayEnv } from './config.ts';
 import { headersAsText, kafkaRecord, topicProblem } from './kafka-record.ts';
-import {
-  commitTimeText,
-  type OutboxMapping,
-  outboxRowMapper,
-  type RowValues,
-  topicRenderer,
-} from './outbox-mapping.ts';
+import { commitTimeText, type OutboxMapping, outboxRowMapper, topicRenderer } from './outbox-mapping.ts';
 import type { Relation } from './pgoutput.ts';
 
 const mapping: OutboxMapping = {
@@ -29,7 +24,8 @@ function relation(payloadTypeOid = 3802): Relation {
   return { oid: 1, schema: 'public', name: 'outbox', columns };
 }
 
-const row = (values: Array<string | null>): RowValues => values.map((v) => (v === null ? null : Buffer.from(v)));
+const row = (values: Array<string | null>): RowValues =>
+  new BufferRow(values.map((v) => (v === null ? null : Buffer.from(v))));
 
 test('routes by aggregate type, keys by aggregate id, passes the payload through byte for byte', () => {
   const payload = '{"b": 1, "a": [1, 2]}';
@@ -96,6 +92,22 @@ test('transaction-wide headers are encoded once per transaction', () => {
   const b = map(row(['e2', 'x', 'k', null, '{}']), { ...position, seq: 4 });
   assert.is(headersAsText(a)['walnut-commit-lsn'], headersAsText(b)['walnut-commit-lsn']);
   assert.is(headersAsText(b)['walnut-seq'], '4');
+  // A transaction's first record is written from a shared scratch buffer; another transaction's
+  // first record must not show through in what the first transaction keeps.
+  // Fresh positions, as the stream makes one per transaction (tx above holds encodings by now).
+  const first = { commitLsn: tx.commitLsn, xid: 42, commitTimeMicros: tx.commitTimeMicros, seq: 0 };
+  const other = { commitLsn: parseLsn('7/ABC'), xid: 99, commitTimeMicros: tx.commitTimeMicros, seq: 0 };
+  const records = [map(row(['f0', 'x', 'k', null, '{}']), first)];
+  first.seq = 1;
+  records.push(map(row(['f1', 'x', 'k', null, '{}']), first));
+  const o = map(row(['o0', 'x', 'k', null, '{}']), other);
+  first.seq = 2;
+  records.push(map(row(['f2', 'x', 'k', null, '{}']), first));
+  assert.equal(
+    records.map((r) => [headersAsText(r)['walnut-commit-lsn'], headersAsText(r)['walnut-xid']]),
+    Array(3).fill(['0/16B3748', '42']),
+  );
+  assert.equal([headersAsText(o)['walnut-commit-lsn'], headersAsText(o)['walnut-xid']], ['7/ABC', '99']);
 });
 
 test("transaction headers are Postgres's LSN text, the xid and seq in decimal, at every digit count", () => {
@@ -124,13 +136,26 @@ test("transaction headers are Postgres's LSN text, the xid and seq in decimal, a
 
 test('a topic placeholder naming an empty column makes the row unmappable, not a silent drop', () => {
   const render = topicRenderer('t.{aggregatetype}', () => 0);
-  assert.match(JSON.stringify(render([null])), /aggregatetype/);
-  assert.match(JSON.stringify(render([Buffer.alloc(0)])), /aggregatetype/);
-  assert.is(topicRenderer('static-topic', () => -1)([]), 'static-topic');
+  assert.match(JSON.stringify(render(new BufferRow([null]))), /aggregatetype/);
+  assert.match(JSON.stringify(render(new BufferRow([Buffer.alloc(0)]))), /aggregatetype/);
+  assert.is(topicRenderer('static-topic', () => -1)(new BufferRow([])), 'static-topic');
   assert.is(topicRenderer('a.{x}.b.{y}', (c) => (c === 'x' ? 0 : 1))(row(['1', '2'])), 'a.1.b.2');
   const rec = outboxRowMapper(mapping, relation())(row(['e1', '', 'k', 't', '{}']), tx);
   assert.match(rec.unmappable ?? '', 'needs column "aggregatetype"');
   assert.is(rec.value?.toString(), '{}', 'the payload is kept for the stand-in');
+});
+
+test('a topic rendered from the same bytes as the row before is reused, and any change of them shows', () => {
+  const render = topicRenderer('t.{x}.{y}', (c) => (c === 'x' ? 0 : 1));
+  const bytes = [Buffer.from('a'), Buffer.from('b')];
+  assert.is(render(new BufferRow(bytes)), 't.a.b');
+  // The row before is overwritten (the stream's next read): what was kept is a copy.
+  for (const b of bytes) b.fill(0x7a);
+  assert.is(render(new BufferRow([Buffer.from('a'), Buffer.from('b')])), 't.a.b');
+  assert.is(render(new BufferRow([Buffer.from('a'), Buffer.from('bb')])), 't.a.bb');
+  assert.is(render(new BufferRow([Buffer.from('c'), Buffer.from('bb')])), 't.c.bb');
+  assert.match(JSON.stringify(render(new BufferRow([Buffer.from('c'), null]))), /needs column \\"y\\"/);
+  assert.is(render(new BufferRow([Buffer.from('c'), Buffer.from('bb')])), 't.c.bb');
 });
 
 test('a bytea payload in another format makes the row unmappable', () => {
@@ -152,9 +177,9 @@ test('topic names Kafka would refuse are found before sending', () => {
 });
 
 test('a record keeps its own bytes: the row values it came from may be overwritten (the next socket read)', () => {
-  const values = row(['e1', 'order', 'o-7', 'created', '{"a":1}']);
-  const rec = outboxRowMapper(mapping, relation())(values, tx);
-  for (const value of values) value?.fill(0);
+  const bytes = ['e1', 'order', 'o-7', 'created', '{"a":1}'].map((v) => Buffer.from(v));
+  const rec = outboxRowMapper(mapping, relation())(new BufferRow(bytes), tx);
+  for (const value of bytes) value.fill(0);
   assert.is(rec.topic, 'outbox.event.order');
   assert.is(rec.key?.toString(), 'o-7');
   assert.is(rec.value?.toString(), '{"a":1}');

@@ -10,6 +10,7 @@ import {
   RECORD_FRAMING_BYTES,
 } from './kafka-record.ts';
 import type { Relation } from './pgoutput.ts';
+import type { RowValues } from './row-values.ts';
 import {
   allocWire,
   bytesFieldSize,
@@ -49,9 +50,6 @@ export interface TxPosition {
   wireHeaders?: EncodedHeaders & { sizeBytes: number };
 }
 
-/** A row as pgoutput sent it: each column's text bytes (or null), in the relation's column order. */
-export type RowValues = ReadonlyArray<Buffer | null>;
-
 const BYTEA_OID = 17;
 
 /** The transaction's commit LSN in Postgres's form, for headers and record sources: formatted once per transaction. */
@@ -82,7 +80,8 @@ let lastCommitText = '';
  * 0.35 µs of each record's 18.
  */
 export function commitTimeText(micros: bigint): string {
-  const ms = Number(micros / 1000n);
+  // Number() of a bigint allocates nothing; a bigint division would (a few µs of rounding past 2^53 cannot matter here).
+  const ms = Math.floor(Number(micros) / 1000);
   if (ms !== lastCommitMs) {
     lastCommitText = new Date(ms).toISOString();
     lastCommitMs = ms;
@@ -96,24 +95,67 @@ const TIME_HEADER = headerName(RELAY_HEADERS.commitTime);
 const TX_HEADER_NAME_BYTES = bytesFieldSize(LSN_HEADER) + bytesFieldSize(XID_HEADER) + bytesFieldSize(TIME_HEADER);
 const TX_HEADER_SIZE_BYTES = 3 * HEADER_FRAMING_BYTES + LSN_HEADER.length + XID_HEADER.length + TIME_HEADER.length;
 
-/** The transaction's headers as wire fields, and what they add to a record's sizeBytes (kafka-record.ts). */
-function transactionWire(tx: TxPosition): EncodedHeaders & { sizeBytes: number } {
+/** A transaction's headers as wire fields, and what they add to a record's sizeBytes (kafka-record.ts). */
+interface TransactionWire extends EncodedHeaders {
+  sizeBytes: number;
+}
+
+/**
+ * The headers of a transaction's first record, written here and copied into the record at once,
+ * from a buffer of exactly their length: Buffer#copy of part of a buffer makes a view (node 20).
+ */
+const firstRecordHeaders: TransactionWire = { bytes: Buffer.alloc(0), count: 3, sizeBytes: 0 };
+const scratchByLength: Buffer[] = [];
+const TWO_TO_32 = 4_294_967_296;
+
+/**
+ * The transaction's headers as wire fields. Its first record's are written
+ * into a shared scratch buffer, which the record copies at once: in 1-row
+ * transactions, this runs once per record, and a Buffer and an object per
+ * transaction were a twentieth of what the relay allocated. From its second
+ * record on, they are encoded once more, into bytes the transaction keeps.
+ */
+function transactionWire(tx: TxPosition): TransactionWire {
   if (tx.wireHeaders) return tx.wireHeaders;
   if (tx.encodedHeaders) {
     tx.wireHeaders = encodedHeadersWire(tx.encodedHeaders);
     return tx.wireHeaders;
   }
-  // In 1-row transactions this runs once per record: the LSN and xid go in as digits, without
-  // the strings (five for an LSN) and header pairs that were a tenth of what a record allocated.
-  const high = Number(tx.commitLsn >> 32n);
-  const low = Number(tx.commitLsn & 0xffffffffn);
+  if (tx.seq === 0) return writeTransactionHeaders(tx, firstRecordHeaders, scratch);
+  tx.wireHeaders = writeTransactionHeaders(tx, { bytes: firstRecordHeaders.bytes, count: 3, sizeBytes: 0 }, (length) =>
+    Buffer.allocUnsafe(length),
+  );
+  return tx.wireHeaders;
+}
+
+function scratch(length: number): Buffer {
+  let bytes = scratchByLength[length];
+  if (!bytes) {
+    bytes = Buffer.allocUnsafeSlow(length);
+    scratchByLength[length] = bytes;
+  }
+  return bytes;
+}
+
+/** The LSN and xid go in as digits, without the strings (five for an LSN) and header pairs they once were. */
+function writeTransactionHeaders(
+  tx: TxPosition,
+  into: TransactionWire,
+  bytesOf: (length: number) => Buffer,
+): TransactionWire {
+  // Number() of a bigint allocates nothing, and is exact below 2^53 (8 PiB of WAL); the shift and mask would allocate.
+  const lsn = Number(tx.commitLsn);
+  const exact = Number.isSafeInteger(lsn);
+  const high = exact ? Math.floor(lsn / TWO_TO_32) : Number(tx.commitLsn >> 32n);
+  const low = exact ? lsn % TWO_TO_32 : Number(tx.commitLsn & 0xffffffffn);
   const lsnLength = hexDigits(high) + 1 + hexDigits(low);
   const xidLength = decimalDigits(tx.xid);
   const time = commitTimeText(tx.commitTimeMicros);
   const valueBytes = lsnLength + xidLength + time.length;
-  const wire = Buffer.allocUnsafe(
-    TX_HEADER_NAME_BYTES + varIntSize(lsnLength) + varIntSize(xidLength) + varIntSize(time.length) + valueBytes,
-  );
+  const length =
+    TX_HEADER_NAME_BYTES + varIntSize(lsnLength) + varIntSize(xidLength) + varIntSize(time.length) + valueBytes;
+  into.bytes = bytesOf(length);
+  const wire = into.bytes;
   let at = writeVarInt(wire, writeBytesField(wire, 0, LSN_HEADER), lsnLength);
   at = writeHex(wire, at, high);
   wire[at++] = 0x2f; // '/'
@@ -123,12 +165,12 @@ function transactionWire(tx: TxPosition): EncodedHeaders & { sizeBytes: number }
   at = writeVarInt(wire, writeBytesField(wire, at, TIME_HEADER), time.length);
   // ISO text: one byte per character.
   wire.write(time, at, 'latin1');
-  tx.wireHeaders = { bytes: wire, count: 3, sizeBytes: TX_HEADER_SIZE_BYTES + valueBytes };
-  return tx.wireHeaders;
+  into.sizeBytes = TX_HEADER_SIZE_BYTES + valueBytes;
+  return into;
 }
 
 /** Headers set by whoever made the position (replay, snapshot), as wire fields. */
-function encodedHeadersWire(pairs: ReadonlyArray<readonly [Buffer, Buffer]>): EncodedHeaders & { sizeBytes: number } {
+function encodedHeadersWire(pairs: ReadonlyArray<readonly [Buffer, Buffer]>): TransactionWire {
   let bytes = 0;
   let sizeBytes = 0;
   for (const [name, value] of pairs) {
@@ -216,63 +258,72 @@ export function outboxRowMapper(mapping: OutboxMapping, relation: Relation): Row
   const distinctNames = new Set(names).size === names.length;
 
   const wireMapper: RowMapper = (values, tx) => {
-    const idValue = at(values, id);
-    const keyValue = at(values, key);
-    const payloadValue = at(values, payload);
+    const idLength = values.byteLength(id);
+    const keyLength = values.byteLength(key);
     const rendered = topic(values);
     let problem = typeof rendered === 'string' ? undefined : rendered.problem;
-    let value = payloadValue;
-    if (payloadValue && payloadIsBytea) {
-      const decoded = decodeByteaHex(payloadValue);
+    // The payload is copied from the row as it is, unless it is bytea (decoded: a rare path).
+    let decodedPayload: Buffer | null = null;
+    let valueLength = values.byteLength(payload);
+    if (valueLength >= 0 && payloadIsBytea) {
+      const decoded = decodeByteaHex(values.column(payload) as Buffer);
       if ('problem' in decoded) problem = problem === undefined ? decoded.problem : `${problem}; ${decoded.problem}`;
-      else value = decoded;
+      else {
+        decodedPayload = decoded;
+        valueLength = decoded.length;
+      }
     }
     const txHeaders = transactionWire(tx);
     const seqDigits = decimalDigits(tx.seq);
     let count = txHeaders.count + 1;
     let wireBytes =
       WIRE_HEAD_ROOM +
-      bytesFieldSize(keyValue) +
-      bytesFieldSize(value) +
+      lengthFieldSize(keyLength) +
+      lengthFieldSize(valueLength) +
       txHeaders.bytes.length +
       bytesFieldSize(seqHeader) +
       varIntSize(seqDigits) +
       seqDigits;
     let sizeBytes =
       RECORD_FRAMING_BYTES +
-      (keyValue?.length ?? 0) +
-      (value?.length ?? 0) +
+      Math.max(keyLength, 0) +
+      Math.max(valueLength, 0) +
       txHeaders.sizeBytes +
       HEADER_FRAMING_BYTES +
       seqHeader.length +
       seqDigits;
-    if (idValue) {
+    if (idLength >= 0) {
       count++;
-      wireBytes += bytesFieldSize(idHeader) + bytesFieldSize(idValue);
-      sizeBytes += HEADER_FRAMING_BYTES + idHeader.length + idValue.length;
+      wireBytes += bytesFieldSize(idHeader) + lengthFieldSize(idLength);
+      sizeBytes += HEADER_FRAMING_BYTES + idHeader.length + idLength;
     }
-    for (const [name, index] of headerColumns) {
-      const headerValue = at(values, index);
-      if (!headerValue) continue;
+    for (let h = 0; h < headerColumns.length; h++) {
+      const [name, index] = headerColumns[h] as (typeof headerColumns)[number];
+      const headerLength = values.byteLength(index);
+      if (headerLength < 0) continue;
       count++;
-      wireBytes += bytesFieldSize(name) + bytesFieldSize(headerValue);
-      sizeBytes += HEADER_FRAMING_BYTES + name.length + headerValue.length;
+      wireBytes += bytesFieldSize(name) + lengthFieldSize(headerLength);
+      sizeBytes += HEADER_FRAMING_BYTES + name.length + headerLength;
     }
     wireBytes += varIntSize(count);
-    // Everything the record keeps is copied into its own bytes here: the row's values are views
-    // into the WAL stream's receive buffer, which the next read reuses (pgoutput.ts).
+    // Everything the record keeps is copied into its own bytes here: the row's values are read
+    // in the WAL stream's receive buffer, which the next read reuses (pgoutput.ts).
     const { wire, slab } = allocWire(wireBytes);
-    let offset = writeBytesField(wire, WIRE_HEAD_ROOM, keyValue);
-    offset = writeBytesField(wire, offset, value);
+    let offset = writeColumnField(wire, WIRE_HEAD_ROOM, values, key);
+    offset = decodedPayload
+      ? writeBytesField(wire, offset, decodedPayload)
+      : writeColumnField(wire, offset, values, valueLength < 0 ? -1 : payload);
     offset = writeVarInt(wire, offset, count);
+    // Whole buffers, so that the copy makes no view (transactionWire).
     offset += txHeaders.bytes.copy(wire, offset);
     offset = writeBytesField(wire, offset, seqHeader);
     offset = writeVarInt(wire, offset, seqDigits);
     offset = writeDecimal(wire, offset, tx.seq, seqDigits);
-    if (idValue) offset = writeBytesField(wire, writeBytesField(wire, offset, idHeader), idValue);
-    for (const [name, index] of headerColumns) {
-      const headerValue = at(values, index);
-      if (headerValue) offset = writeBytesField(wire, writeBytesField(wire, offset, name), headerValue);
+    if (idLength >= 0) offset = writeColumnField(wire, writeBytesField(wire, offset, idHeader), values, id);
+    for (let h = 0; h < headerColumns.length; h++) {
+      const [name, index] = headerColumns[h] as (typeof headerColumns)[number];
+      if (values.byteLength(index) >= 0)
+        offset = writeColumnField(wire, writeBytesField(wire, offset, name), values, index);
     }
     return new WireRecord(
       typeof rendered === 'string' ? rendered : mapping.topicTemplate,
@@ -325,7 +376,19 @@ function decimalDigits(n: number): number {
 }
 
 function at(values: RowValues, index: number): Buffer | null {
-  return index < 0 ? null : (values[index] ?? null);
+  return values.column(index);
+}
+
+/** The encoded size of a length-prefixed field of `length` bytes (-1: null). */
+function lengthFieldSize(length: number): number {
+  return length < 0 ? 1 : varIntSize(length) + length;
+}
+
+/** Column `index` of the row as a length-prefixed field (-1 or a null column: length -1). */
+function writeColumnField(buffer: Buffer, offset: number, values: RowValues, index: number): number {
+  const length = values.byteLength(index);
+  offset = writeVarInt(buffer, offset, length);
+  return values.copyTo(index, buffer, offset);
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -354,7 +417,13 @@ export function topicRenderer(
     last = match.index + match[0].length;
   }
   parts.push(template.slice(last));
+  const columns = parts.filter((part): part is { column: string; index: number } => typeof part !== 'string');
+  // The last topic rendered, and the column bytes it came from: consecutive rows mostly share
+  // a topic, and one comparison in place costs less than two strings per row.
+  let lastBytes: Buffer[] | null = null;
+  let lastTopic = '';
   return (values) => {
+    if (lastBytes && sameColumns(values, columns, lastBytes)) return lastTopic;
     let topic = '';
     for (const part of parts) {
       if (typeof part === 'string') {
@@ -367,8 +436,18 @@ export function topicRenderer(
       }
       topic += value.toString('utf8');
     }
+    // Copies: the row's bytes are overwritten by the stream's next read.
+    lastBytes = columns.map((part) => Buffer.from(at(values, part.index) as Buffer));
+    lastTopic = topic;
     return topic;
   };
+}
+
+function sameColumns(values: RowValues, columns: ReadonlyArray<{ index: number }>, bytes: readonly Buffer[]): boolean {
+  for (let i = 0; i < columns.length; i++) {
+    if (!values.equals((columns[i] as { index: number }).index, bytes[i] as Buffer)) return false;
+  }
+  return true;
 }
 
 function decodeByteaHex(text: Buffer): Buffer | Unmappable {

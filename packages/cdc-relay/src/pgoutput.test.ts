@@ -61,11 +61,17 @@ test('begin, relation, insert and commit decode to what the relay needs', () => 
   const insert = decoder.decode(socket);
   if (insert.tag !== 'insert') throw new Error(insert.tag);
   assert.equal(
-    insert.values.map((v) => v?.toString()),
-    ['e1', '{"a":1}'],
+    [0, 1, 2].map((i) => insert.values.column(i)?.toString() ?? null),
+    ['e1', '{"a":1}', null],
   );
-  // No copy: the values are views into the message (the mapper copies what a record keeps).
-  assert.is(insert.values[0]?.buffer, socket.buffer);
+  // No copy: the values are read in the message (the mapper copies what a record keeps).
+  assert.is(insert.values.column(0)?.buffer, socket.buffer);
+  assert.equal([insert.values.byteLength(0), insert.values.byteLength(1), insert.values.byteLength(2)], [2, 7, -1]);
+  const copied = Buffer.alloc(9, 0x2e);
+  assert.is(insert.values.copyTo(1, copied, 1), 8);
+  assert.is(copied.toString(), '.{"a":1}.');
+  assert.ok(insert.values.equals(0, Buffer.from('e1')));
+  assert.not.ok(insert.values.equals(0, Buffer.from('e2')));
   assert.is(insert.relation.name, 'outbox');
   const commit = decoder.decode(
     Buffer.concat([Buffer.from('C'), Buffer.from([0]), int64(0xa0n), int64(0xc8n), int64(0n)]),
@@ -88,11 +94,53 @@ test('nulls, and a message without its relation is an error', () => {
       Buffer.from('n'),
     ]),
   );
-  assert.equal(insert.tag === 'insert' && insert.values.map((v) => v?.toString() ?? null), ['x', null]);
+  assert.equal(insert.tag === 'insert' && [0, 1].map((i) => insert.values.column(i)?.toString() ?? null), ['x', null]);
+  assert.is(insert.tag === 'insert' && insert.values.byteLength(1), -1);
   assert.throws(
     () => new PgoutputDecoder().decode(Buffer.concat([Buffer.from('I'), int32(1), Buffer.from('N'), int16(0)])),
     /relation/,
   );
+});
+
+test('a message found after a header is decoded in place, and 64-bit fields beyond 2^53 keep every bit', () => {
+  const decoder = new PgoutputDecoder();
+  const header = Buffer.alloc(25, 0x77);
+  const begin = decoder.decode(
+    Buffer.concat([
+      header,
+      Buffer.from('B'),
+      int64(0xffff_ffff_0000_00a0n),
+      int64(-1_000_000n & 0xffff_ffff_ffff_ffffn),
+      int32(7),
+    ]),
+    25,
+  );
+  assert.equal(begin, {
+    tag: 'begin',
+    commitLsn: 0xffff_ffff_0000_00a0n,
+    commitTimeMicros: 946_684_800_000_000n - 1_000_000n,
+    xid: 7,
+  });
+  decoder.decode(Buffer.concat([header, relationMessage]), 25);
+  const insert = decoder.decode(
+    Buffer.concat([
+      header,
+      Buffer.from('I'),
+      int32(16384),
+      Buffer.from('N'),
+      int16(1),
+      Buffer.from('t'),
+      int32(2),
+      Buffer.from('e9'),
+    ]),
+    25,
+  );
+  assert.is(insert.tag === 'insert' && insert.values.column(0)?.toString(), 'e9');
+  const commit = decoder.decode(
+    Buffer.concat([header, Buffer.from('C'), Buffer.from([0]), int64(0n), int64(0x20_0000_0000_0001n), int64(0n)]),
+    25,
+  );
+  assert.equal(commit, { tag: 'commit', commitEndLsn: 0x20_0000_0000_0001n });
 });
 
 test('logical messages, and kinds the relay ignores', () => {

@@ -7,8 +7,8 @@
  * string (and through node-postgres' type parsers), so a payload went bytes →
  * string → bytes on its way to Kafka, and it formats LSNs as text and builds objects
  * for messages the relay ignores. Here a tuple's values (and a logical message's
- * content) stay bytes, as views into the message itself, with no copy: they are
- * valid only until the stream's next socket read, whose bytes pg-protocol may
+ * content) stay bytes, read in place in the message itself (row-values.ts), with
+ * no copy: they are valid only until the stream's next socket read, whose bytes pg-protocol may
  * write over them. That is long enough: pg-logical-replication (flow control on)
  * pauses the socket while any decoded message waits in its queue, and the
  * relay maps each message into a record of its own bytes (wire-record.ts,
@@ -16,6 +16,7 @@
  * longer must copy it.
  */
 import type { Lsn } from '@walnut/schema';
+import { type RowValues, WalTuple } from './row-values.ts';
 
 export interface Relation {
   oid: number;
@@ -28,36 +29,38 @@ export type PgoutputMessage =
   | { tag: 'begin'; commitLsn: Lsn; commitTimeMicros: bigint; xid: number }
   | { tag: 'commit'; commitEndLsn: bigint }
   | { tag: 'relation'; relation: Relation }
-  | { tag: 'insert'; relation: Relation; values: Array<Buffer | null> }
+  | { tag: 'insert'; relation: Relation; values: RowValues }
   | { tag: 'message'; transactional: boolean; messageLsn: Lsn; prefix: string; content: Buffer }
   /** Type, origin, update, delete, truncate: nothing the relay relays. */
   | { tag: 'ignored'; kind: string };
 
 /** Microseconds between the Unix epoch and Postgres's (2000-01-01). */
-const POSTGRES_EPOCH_MICROS = 946_684_800_000_000n;
+const POSTGRES_EPOCH_MICROS = 946_684_800_000_000;
+const TWO_TO_32 = 4_294_967_296;
 
 export class PgoutputDecoder {
   private readonly relations = new Map<number, Relation>();
 
-  decode(message: Buffer): PgoutputMessage {
-    const tag = message[0];
+  /** The message at `start` in `message` (the replication library's XLogData header before it is skipped, not cut off). */
+  decode(message: Buffer, start = 0): PgoutputMessage {
+    const tag = message[start];
     switch (tag) {
       case 0x42 /* B */:
         return {
           tag: 'begin',
-          commitLsn: message.readBigUInt64BE(1),
-          commitTimeMicros: message.readBigInt64BE(9) + POSTGRES_EPOCH_MICROS,
-          xid: message.readUInt32BE(17),
+          commitLsn: readUint64(message, start + 1),
+          commitTimeMicros: readMicros(message, start + 9),
+          xid: message.readUInt32BE(start + 17),
         };
       case 0x43 /* C */:
         // flags (1), commit LSN (8), end LSN (8), commit time (8)
-        return { tag: 'commit', commitEndLsn: message.readBigUInt64BE(10) };
+        return { tag: 'commit', commitEndLsn: readUint64(message, start + 10) };
       case 0x52 /* R */:
-        return { tag: 'relation', relation: this.relation(message) };
+        return { tag: 'relation', relation: this.relation(message, start) };
       case 0x49 /* I */:
-        return this.insert(message);
+        return this.insert(message, start);
       case 0x4d /* M */:
-        return this.logicalMessage(message);
+        return this.logicalMessage(message, start);
       case 0x59 /* Y */:
       case 0x4f /* O */:
       case 0x55 /* U */:
@@ -69,8 +72,8 @@ export class PgoutputDecoder {
     }
   }
 
-  private relation(message: Buffer): Relation {
-    const reader = new Reader(message, 1);
+  private relation(message: Buffer, start: number): Relation {
+    const reader = new Reader(message, start + 1);
     const oid = reader.uint32();
     const schema = reader.cstring();
     const name = reader.cstring();
@@ -89,29 +92,61 @@ export class PgoutputDecoder {
     return relation;
   }
 
-  private insert(message: Buffer): PgoutputMessage {
-    const oid = message.readUInt32BE(1);
+  private insert(message: Buffer, start: number): PgoutputMessage {
+    const oid = message.readUInt32BE(start + 1);
     const relation = this.relations.get(oid);
     if (!relation) throw new Error(`insert into relation ${oid}, which no Relation message described`);
-    const reader = new Reader(message, 6); // tag, oid, 'N'
-    const count = reader.int16();
-    const values: Array<Buffer | null> = new Array(count);
+    let at = start + 6; // tag, oid, 'N'
+    const count = message.readInt16BE(at);
+    at += 2;
+    // Each column's start and length (-1: null), not a Buffer view each (row-values.ts).
+    const spans: number[] = new Array(2 * count);
     for (let i = 0; i < count; i++) {
-      const kind = reader.byte();
-      if (kind === 0x74 /* t */ || kind === 0x62 /* b */) values[i] = reader.bytes(reader.uint32());
-      else values[i] = null; // 'n' null; 'u' unchanged TOAST cannot occur in an insert
+      const kind = message[at++];
+      if (kind === 0x74 /* t */ || kind === 0x62 /* b */) {
+        const length = message.readUInt32BE(at);
+        at += 4;
+        if (at + length > message.length) throw new Error('pgoutput message ends early');
+        spans[2 * i] = at;
+        spans[2 * i + 1] = length;
+        at += length;
+      } else {
+        // 'n' null; 'u' unchanged TOAST cannot occur in an insert
+        if (kind === undefined) throw new Error('pgoutput message ends early');
+        spans[2 * i] = at;
+        spans[2 * i + 1] = -1;
+      }
     }
-    return { tag: 'insert', relation, values };
+    return { tag: 'insert', relation, values: new WalTuple(message, spans) };
   }
 
-  private logicalMessage(message: Buffer): PgoutputMessage {
-    const reader = new Reader(message, 1);
+  private logicalMessage(message: Buffer, start: number): PgoutputMessage {
+    const reader = new Reader(message, start + 1);
     const flags = reader.byte();
     const messageLsn = reader.uint64();
     const prefix = reader.cstring();
     const content = reader.bytes(reader.uint32());
     return { tag: 'message', transactional: (flags & 1) === 1, messageLsn, prefix, content };
   }
+}
+
+/**
+ * An unsigned 64-bit big-endian integer (an LSN) as one BigInt: Buffer's
+ * readBigUInt64BE makes four (each half, a shift and a sum), three of them
+ * garbage at once, and a 1-row transaction reads two LSNs. Below 2^53, which
+ * is 8 PiB of WAL, a double holds the value exactly.
+ */
+function readUint64(buffer: Buffer, at: number): bigint {
+  const high = buffer.readUInt32BE(at);
+  if (high >= 0x20_0000) return buffer.readBigUInt64BE(at);
+  return BigInt(high * TWO_TO_32 + buffer.readUInt32BE(at + 4));
+}
+
+/** A pgoutput timestamp (signed microseconds since 2000-01-01) as microseconds since the Unix epoch, as one BigInt. */
+function readMicros(buffer: Buffer, at: number): bigint {
+  const micros = buffer.readInt32BE(at) * TWO_TO_32 + buffer.readUInt32BE(at + 4) + POSTGRES_EPOCH_MICROS;
+  if (Number.isSafeInteger(micros)) return BigInt(micros);
+  return buffer.readBigInt64BE(at) + BigInt(POSTGRES_EPOCH_MICROS);
 }
 
 // LSNs stay bigint (@walnut/schema's Lsn) from here on; text only at the edges (formatLsn).

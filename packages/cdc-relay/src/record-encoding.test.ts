@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kafkaRecord } from './kafka-record.ts';
 import { outboxRowMapper } from './outbox-mapping.ts';
-import { WireRecord } from './wire-record.ts';
+import { BufferRow, WalTuple } from './row-values.ts';
+import { WIRE_HEAD_ROOM, WireRecord } from './wire-record.ts';
 
 // patches/@platformatic__kafka@1.35.0.patch writes each record into one Buffer
 // instead of a Writer of small Buffers. Whatever the sizes (varints of 1 to 3
@@ -63,8 +64,16 @@ test('wire-encoded outbox records batch to the same bytes as the plain records',
     const values = [`e${i}`, 'order', i % 2 ? null : `o-${i}`, i % 3 ? 'created' : null, 'p'.repeat(size)].map((v) =>
       v === null ? null : Buffer.from(v),
     );
-    const record = map(values, tx);
+    const record = map(new BufferRow(values), tx);
     assert.ok(record instanceof WireRecord);
+    // The same row read in place in a WAL message, as the stream hands it over.
+    const inPlace = map(walTuple(values), tx);
+    assert.ok(inPlace instanceof WireRecord);
+    // After the head room, which the producer fills.
+    assert.ok(
+      inPlace.wire.subarray(WIRE_HEAD_ROOM).equals(record.wire.subarray(WIRE_HEAD_ROOM)),
+      `record ${i}: the same bytes from the WAL message`,
+    );
     const same = kafkaRecord(record.topic, record.key, record.value, record.headers, record.source, record.position);
     assert.is(record.sizeBytes, same.sizeBytes, `record ${i}: sizeBytes`);
     const timestamp = 1_700_000_000_000n;
@@ -74,6 +83,23 @@ test('wire-encoded outbox records batch to the same bytes as the plain records',
   const batch = (messages: unknown[]) => createRecordsBatch(messages as never, {}).buffer;
   assert.equal(batch(wire), batch(plain));
 });
+
+/** The values laid out as in a pgoutput insert, after some other bytes, and read in place. */
+function walTuple(values: Array<Buffer | null>): WalTuple {
+  const parts: Buffer[] = [Buffer.from('header')];
+  const spans: number[] = [];
+  let at = parts[0]?.length ?? 0;
+  for (const value of values) {
+    parts.push(Buffer.from('t0000'));
+    at += 5;
+    spans.push(at, value ? value.length : -1);
+    if (value) {
+      parts.push(value);
+      at += value.length;
+    }
+  }
+  return new WalTuple(Buffer.concat(parts), spans);
+}
 
 function varIntSize(n: number): number {
   let v = ((n << 1) ^ (n >> 31)) >>> 0;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { RowValues } from '../outbox-mapping.ts';
+import { BufferRow, type RowValues } from '../row-values.ts';
 import { connectPgClient } from '../pg-client.ts';
 import type { Relation } from '../pgoutput.ts';
 import { SERVER_WAL_LSN_SQL } from '../server-wal-lsn.ts';
@@ -84,7 +84,7 @@ export class OutboxPages {
     const rows: RowValues[] = [];
     let last: string[] = cursor ? [...cursor] : [];
     for (const row of result.rows) {
-      rows.push(row.slice(0, width).map((v) => (v === null ? null : Buffer.from(v, 'utf8'))));
+      rows.push(new BufferRow(row.slice(0, width).map((v) => (v === null ? null : Buffer.from(v, 'utf8')))));
       last = row.slice(width) as string[];
     }
     return { rows, cursor: last };

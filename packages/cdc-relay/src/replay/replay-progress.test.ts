@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { headersAsText } from '../kafka-record.ts';
 import { outboxRowMapper } from '../outbox-mapping.ts';
+import { BufferRow } from '../row-values.ts';
 import { ProgressReport, type ReplayState, readReplayState, writeReplayState } from './replay-progress.ts';
 import { replayPosition, snapshotPosition } from './republish.ts';
 
@@ -70,7 +71,7 @@ const mapping = {
   topicTemplate: 'outbox.event.{aggregatetype}',
   headerColumns: [{ column: 'type', header: 'type' }],
 };
-const row = ['e1', 'kv', 'k1', 'kv.set', '{}'].map((v) => Buffer.from(v));
+const row = new BufferRow(['e1', 'kv', 'k1', 'kv.set', '{}'].map((v) => Buffer.from(v)));
 
 test('a replayed row: the live mapping, walnut-replay, the unknown LSN 0/0 (older than every relayed one), its place in the replay', () => {
   const record = outboxRowMapper(mapping, relation)(row, replayPosition('r1')(7));
