@@ -299,22 +299,22 @@ try {
         servers.push(server);
         return server.url;
       };
-      // The same schema, API and applier, with the polling relay in place of Walnut's.
-      const pollingFixture = values['skip-polling']
-        ? undefined
-        : await walnutFixture('bench_polling', {
+      let pollingFixture: Awaited<ReturnType<typeof walnutFixture>> | undefined;
+      let exactlyOnceFixture: Awaited<ReturnType<typeof walnutFixture>> | undefined;
+      try {
+        // The same schema, API and applier, with the polling relay in place of Walnut's.
+        if (!values['skip-polling'])
+          pollingFixture = await walnutFixture('bench_polling', {
             databaseUrl: await ownServer('pg-polling'),
             brokers: stack.kafkaBrokers,
           });
-      // And Walnut again, its relay in exactly-once mode.
-      const exactlyOnceFixture = values['skip-exactly-once']
-        ? undefined
-        : await walnutFixture('bench_eo', {
+        // And Walnut again, its relay in exactly-once mode.
+        if (!values['skip-exactly-once'])
+          exactlyOnceFixture = await walnutFixture('bench_eo', {
             databaseUrl: await ownServer('pg-exactly-once'),
             brokers: stack.kafkaBrokers,
             env: { RELAY_DELIVERY: 'exactly-once' },
           });
-      try {
         const deployment = pollingFixture && (await startPollingDeployment(pollingFixture));
         try {
           if (deployment) systems.push(deployment);
@@ -329,12 +329,16 @@ try {
           await deployment?.stop();
         }
       } finally {
-        // close() also stops the processes each fixture started.
+        // close() also stops the processes each fixture started; every server started is stopped,
+        // also when a fixture failed to start.
         try {
           await pollingFixture?.close();
         } finally {
-          await exactlyOnceFixture?.close();
-          for (const server of servers) await server.stop().catch((error) => log(`postgres stop: ${error}`));
+          try {
+            await exactlyOnceFixture?.close();
+          } finally {
+            for (const server of servers) await server.stop().catch((error) => log(`postgres stop: ${error}`));
+          }
         }
       }
       // Its idle event loop and pool would only add noise to the write run.
