@@ -20,14 +20,30 @@ const ID_HEADER = headerName(RELAY_HEADERS.eventId);
 
 export class WireRecord implements KafkaRecord {
   unmappable?: string;
+  /**
+   * Set by the producer (the pnpm patch of @platformatic/kafka), which sends a
+   * WireRecord as its own message instead of a copy of its fields: declared
+   * here so every record has one shape. Undefined until then, so that the
+   * partitioner picks it (a number here would be taken as the caller's choice).
+   */
+  partition: number | undefined = undefined;
+  timestamp: bigint | undefined = undefined;
   /** The slab its bytes were cut from, until releaseWire gives them back; null for bytes of their own. */
   private slab: WireSlab | null;
   private released = false;
+  /**
+   * Where its bytes are, without a Buffer view: a record waits for its ack
+   * through several scavenges, and a view of its own was one more object
+   * for each of them to copy. `wire` makes one when it is read.
+   */
+  private readonly store: ArrayBufferLike;
+  private readonly byteOffset: number;
+  private readonly byteLength: number;
 
   constructor(
     readonly topic: string,
     /** WIRE_HEAD_ROOM bytes, then key, value and headers. */
-    private readonly bytes: Buffer,
+    bytes: Buffer,
     readonly sizeBytes: number,
     readonly position: RecordPosition,
     unmappable: string | undefined,
@@ -35,6 +51,9 @@ export class WireRecord implements KafkaRecord {
   ) {
     if (unmappable !== undefined) this.unmappable = unmappable;
     this.slab = slab;
+    this.store = bytes.buffer;
+    this.byteOffset = bytes.byteOffset;
+    this.byteLength = bytes.length;
   }
 
   /** The encoded record; its bytes may belong to another record once it is released. */
@@ -43,7 +62,7 @@ export class WireRecord implements KafkaRecord {
       throw new Error(
         `${this.topic} record at ${formatLsn(this.position.commitLsn)} #${this.position.seq} read after its bytes were released`,
       );
-    return this.bytes;
+    return Buffer.from(this.store, this.byteOffset, this.byteLength);
   }
 
   /**
