@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { relayEnv } from '@walnut/cdc-relay';
+import { RELAY_NODE_ARGS, RELAY_PROCESS_ENV } from '@walnut/stack';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { repoPath } from './repo.ts';
@@ -49,6 +50,28 @@ image('the host the image sets is the one the doc names, and its port is the one
   const port = imageEnv().RELAY_HTTP_PORT ?? String(defaults.RELAY_HTTP_PORT);
   assert.match(dockerfile, new RegExp(`^EXPOSE ${port}$`, 'm'));
   assert.match(dockerfile, new RegExp(`^HEALTHCHECK .*127\\.0\\.0\\.1:${port}/health`, 'm'));
+});
+
+// The tests and the bench start the relay with RELAY_NODE_ARGS and RELAY_PROCESS_ENV so that
+// what they measure is what ships: the image, the package's start script and the doc must agree.
+image('the image, the start script and docs/relay.md run node as the tests and the bench do', () => {
+  const env = imageEnv();
+  const entrypoint = /^ENTRYPOINT \[(.*)\]$/m.exec(dockerfile)?.[1] ?? '';
+  const start = (
+    JSON.parse(readFileSync(repoPath('packages/cdc-relay/package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts.start;
+  for (const [name, value] of Object.entries(RELAY_PROCESS_ENV)) {
+    assert.is(env[name], value, `the Dockerfile's ENV ${name}`);
+    assert.ok(start?.includes(`${name}=${value}`), `the start script sets ${name}=${value}`);
+    assert.ok(doc.includes(`${name}=${value}`), `docs/relay.md names ${name}=${value}`);
+  }
+  for (const arg of RELAY_NODE_ARGS) {
+    assert.ok(entrypoint.includes(`"${arg}"`), `the ENTRYPOINT passes ${arg}`);
+    assert.ok(start?.includes(arg), `the start script passes ${arg}`);
+    assert.ok(doc.includes(arg), `docs/relay.md names ${arg}`);
+  }
 });
 
 image.run();

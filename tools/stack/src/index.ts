@@ -41,6 +41,8 @@ export {
   exitCode,
   httpUrl,
   lineTime,
+  RELAY_NODE_ARGS,
+  RELAY_PROCESS_ENV,
   runRelayCli,
   startNodeScript,
   startRelayCli,
