@@ -79,19 +79,7 @@ export class WireRecord implements KafkaRecord {
   }
 
   get key(): Buffer | undefined {
-    // The producer's partitioner reads every record's key: decoded here without readBytes' objects.
-    const wire = this.wire;
-    let at = WIRE_HEAD_ROOM;
-    let v = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      byte = wire[at++] as number;
-      v |= (byte & 0x7f) << shift;
-      shift += 7;
-    } while (byte & 0x80);
-    const length = (v >>> 1) ^ -(v & 1);
-    return length < 0 ? undefined : wire.subarray(at, at + length);
+    return readBytes(this.wire, WIRE_HEAD_ROOM).bytes;
   }
 
   get value(): Buffer | undefined {
