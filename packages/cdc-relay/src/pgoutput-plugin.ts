@@ -19,12 +19,12 @@ export class DecodingPgoutputPlugin extends PgoutputPlugin {
 
   // The library's types say its own message union; the relay's handler takes this one.
   override parse(buffer: Buffer): never {
-    return this.parseAt(buffer, 0);
+    return this.parseAt(buffer, 0, buffer.length);
   }
 
-  /** The message at `start` of an XLogData message (the pnpm patch of pg-logical-replication calls it), decoded in place. */
-  parseAt(buffer: Buffer, start: number): never {
+  /** The message `buffer[start, end)`, past an XLogData header (the pnpm patch of pg-logical-replication calls it), decoded in place. */
+  parseAt(buffer: Buffer, start: number, end: number): never {
     this.onDataMessage();
-    return this.decoder.decode(buffer, start) as never;
+    return this.decoder.decode(buffer, start, end) as never;
   }
 }

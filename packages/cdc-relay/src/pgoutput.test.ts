@@ -143,6 +143,38 @@ test('a message found after a header is decoded in place, and 64-bit fields beyo
   assert.equal(commit, { tag: 'commit', commitEndLsn: 0x20_0000_0000_0001n });
 });
 
+test('a message ends at end, not at the buffer: the next message in the chunk is never read as its own', () => {
+  const decoder = new PgoutputDecoder();
+  const relation = Buffer.concat([relationMessage, cstring('next message')]);
+  decoder.decode(relation, 0, relationMessage.length);
+  const insert = Buffer.concat([
+    Buffer.from('I'),
+    int32(16384),
+    Buffer.from('N'),
+    int16(2),
+    Buffer.from('t'),
+    int32(2),
+    Buffer.from('e9'),
+    Buffer.from('n'),
+  ]);
+  const chunk = Buffer.concat([Buffer.from('dxxxx'), insert, Buffer.from('d'), int32(999), Buffer.from('more')]);
+  const decoded = decoder.decode(chunk, 5, 5 + insert.length);
+  assert.equal(decoded.tag === 'insert' && [0, 1].map((i) => decoded.values.column(i)?.toString() ?? null), [
+    'e9',
+    null,
+  ]);
+  // Cut short at end, each of these would read the next message's bytes if end were the buffer's.
+  for (let cut = 1; cut < insert.length; cut++) {
+    assert.throws(() => decoder.decode(chunk, 5, 5 + insert.length - cut), /ends early/, `insert cut by ${cut}`);
+  }
+  assert.throws(() => decoder.decode(relation, 0, relationMessage.length - 1), /ends/);
+  const begin = Buffer.concat([Buffer.from('B'), int64(1n), int64(2n), int32(3)]);
+  assert.throws(() => decoder.decode(Buffer.concat([begin, begin]), 0, begin.length - 1), /ends early/);
+  const commit = Buffer.concat([Buffer.from('C'), Buffer.from([0]), int64(0n), int64(1n), int64(0n)]);
+  assert.throws(() => decoder.decode(Buffer.concat([commit, commit]), 0, commit.length - 1), /ends early/);
+  assert.throws(() => decoder.decode(chunk, 5, 5), /empty/);
+});
+
 test('logical messages, and kinds the relay ignores', () => {
   const decoder = new PgoutputDecoder();
   const message = decoder.decode(

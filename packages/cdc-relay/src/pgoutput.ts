@@ -9,7 +9,9 @@
  * for messages the relay ignores. Here a tuple's values (and a logical message's
  * content) stay bytes, read in place in the message itself (row-values.ts), with
  * no copy: they are valid only until the stream's next socket read, whose bytes pg-protocol may
- * write over them. That is long enough: pg-logical-replication (flow control on)
+ * write over them. A message is `message[start, end)`: pg-protocol hands the relay its
+ * CopyData messages where they lie in the chunk read from the socket (pnpm patches of
+ * pg-protocol and pg-logical-replication), so the bytes after `end` are the next message's. That is long enough: pg-logical-replication (flow control on)
  * pauses the socket while any decoded message waits in its queue, and the
  * relay maps each message into a record of its own bytes (wire-record.ts,
  * message-mapping.ts) when it takes it from the queue. Whoever keeps a value
@@ -41,11 +43,13 @@ const TWO_TO_32 = 4_294_967_296;
 export class PgoutputDecoder {
   private readonly relations = new Map<number, Relation>();
 
-  /** The message at `start` in `message` (the replication library's XLogData header before it is skipped, not cut off). */
-  decode(message: Buffer, start = 0): PgoutputMessage {
-    const tag = message[start];
+  /** The message `message[start, end)`: bytes before and after it (the XLogData header, the next message) are not cut off. */
+  decode(message: Buffer, start = 0, end = message.length): PgoutputMessage {
+    const tag = start < end ? message[start] : undefined;
     switch (tag) {
       case 0x42 /* B */:
+        // LSN (8), commit time (8), xid (4)
+        if (start + 21 > end) throw new Error('pgoutput message ends early');
         return {
           tag: 'begin',
           commitLsn: readUint64(message, start + 1),
@@ -54,13 +58,14 @@ export class PgoutputDecoder {
         };
       case 0x43 /* C */:
         // flags (1), commit LSN (8), end LSN (8), commit time (8)
+        if (start + 26 > end) throw new Error('pgoutput message ends early');
         return { tag: 'commit', commitEndLsn: readUint64(message, start + 10) };
       case 0x52 /* R */:
-        return { tag: 'relation', relation: this.relation(message, start) };
+        return { tag: 'relation', relation: this.relation(message, start, end) };
       case 0x49 /* I */:
-        return this.insert(message, start);
+        return this.insert(message, start, end);
       case 0x4d /* M */:
-        return this.logicalMessage(message, start);
+        return this.logicalMessage(message, start, end);
       case 0x59 /* Y */:
       case 0x4f /* O */:
       case 0x55 /* U */:
@@ -72,8 +77,8 @@ export class PgoutputDecoder {
     }
   }
 
-  private relation(message: Buffer, start: number): Relation {
-    const reader = new Reader(message, start + 1);
+  private relation(message: Buffer, start: number, end: number): Relation {
+    const reader = new Reader(message, start + 1, end);
     const oid = reader.uint32();
     const schema = reader.cstring();
     const name = reader.cstring();
@@ -92,7 +97,8 @@ export class PgoutputDecoder {
     return relation;
   }
 
-  private insert(message: Buffer, start: number): PgoutputMessage {
+  private insert(message: Buffer, start: number, end: number): PgoutputMessage {
+    if (start + 8 > end) throw new Error('pgoutput message ends early');
     const oid = message.readUInt32BE(start + 1);
     const relation = this.relations.get(oid);
     if (!relation) throw new Error(`insert into relation ${oid}, which no Relation message described`);
@@ -102,11 +108,12 @@ export class PgoutputDecoder {
     // Each column's start and length (-1: null), not a Buffer view each (row-values.ts).
     const spans: number[] = new Array(2 * count);
     for (let i = 0; i < count; i++) {
-      const kind = message[at++];
+      const kind = at < end ? message[at++] : undefined;
       if (kind === 0x74 /* t */ || kind === 0x62 /* b */) {
+        if (at + 4 > end) throw new Error('pgoutput message ends early');
         const length = message.readUInt32BE(at);
         at += 4;
-        if (at + length > message.length) throw new Error('pgoutput message ends early');
+        if (at + length > end) throw new Error('pgoutput message ends early');
         spans[2 * i] = at;
         spans[2 * i + 1] = length;
         at += length;
@@ -120,8 +127,8 @@ export class PgoutputDecoder {
     return { tag: 'insert', relation, values: new WalTuple(message, spans) };
   }
 
-  private logicalMessage(message: Buffer, start: number): PgoutputMessage {
-    const reader = new Reader(message, start + 1);
+  private logicalMessage(message: Buffer, start: number, end: number): PgoutputMessage {
+    const reader = new Reader(message, start + 1, end);
     const flags = reader.byte();
     const messageLsn = reader.uint64();
     const prefix = reader.cstring();
@@ -150,50 +157,52 @@ function readMicros(buffer: Buffer, at: number): bigint {
 }
 
 // LSNs stay bigint (@walnut/schema's Lsn) from here on; text only at the edges (formatLsn).
+/** Reads `buffer[offset, end)` in order; a read past `end` throws. */
 class Reader {
   constructor(
     private readonly buffer: Buffer,
     private offset: number,
+    private readonly end: number,
   ) {}
 
   byte(): number {
-    return this.buffer.readUInt8(this.offset++);
+    return this.buffer.readUInt8(this.advance(1));
   }
 
   int16(): number {
-    const value = this.buffer.readInt16BE(this.offset);
-    this.offset += 2;
-    return value;
+    return this.buffer.readInt16BE(this.advance(2));
   }
 
   uint32(): number {
-    const value = this.buffer.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
+    return this.buffer.readUInt32BE(this.advance(4));
   }
 
   uint64(): bigint {
-    const value = this.buffer.readBigUInt64BE(this.offset);
-    this.offset += 8;
-    return value;
+    return this.buffer.readBigUInt64BE(this.advance(8));
   }
 
   skip(n: number): void {
-    this.offset += n;
+    this.advance(n);
   }
 
   bytes(n: number): Buffer {
-    if (this.offset + n > this.buffer.length) throw new Error('pgoutput message ends early');
-    const view = this.buffer.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return view;
+    const at = this.advance(n);
+    return this.buffer.subarray(at, at + n);
   }
 
   cstring(): string {
     const end = this.buffer.indexOf(0, this.offset);
-    if (end < 0) throw new Error('pgoutput message ends inside a string');
+    if (end < 0 || end >= this.end) throw new Error('pgoutput message ends inside a string');
     const text = this.buffer.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return text;
+  }
+
+  /** Moves past `n` bytes; where they start. */
+  private advance(n: number): number {
+    const at = this.offset;
+    if (at + n > this.end) throw new Error('pgoutput message ends early');
+    this.offset = at + n;
+    return at;
   }
 }
