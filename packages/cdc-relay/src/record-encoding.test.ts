@@ -77,7 +77,10 @@ test('wire-encoded outbox records batch to the same bytes as the plain records',
     const same = kafkaRecord(record.topic, record.key, record.value, record.headers, record.source, record.position);
     assert.is(record.sizeBytes, same.sizeBytes, `record ${i}: sizeBytes`);
     const timestamp = 1_700_000_000_000n;
-    wire.push({ ...same, wire: record.wire, partition: 0, timestamp });
+    // The record itself, as the relay sends it: the producer finds its bytes by wireStore.
+    record.partition = 0;
+    record.timestamp = timestamp;
+    wire.push(record);
     plain.push({ ...same, partition: 0, timestamp });
   }
   const batch = (messages: unknown[]) => createRecordsBatch(messages as never, {}).buffer;

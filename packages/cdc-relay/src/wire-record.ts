@@ -30,15 +30,16 @@ export class WireRecord implements KafkaRecord {
   timestamp: bigint | undefined = undefined;
   /** The slab its bytes were cut from, until releaseWire gives them back; null for bytes of their own. */
   private slab: WireSlab | null;
-  private released = false;
   /**
    * Where its bytes are, without a Buffer view: a record waits for its ack
    * through several scavenges, and a view of its own was one more object
-   * for each of them to copy. `wire` makes one when it is read.
+   * for each of them to copy. `wire` makes one when it is read. The patched
+   * producer reads these three (a message with a `wireStore` is sent as these
+   * bytes) and makes the one view it sends; undefined once released.
    */
-  private readonly store: ArrayBufferLike;
-  private readonly byteOffset: number;
-  private readonly byteLength: number;
+  wireStore: ArrayBufferLike | undefined;
+  readonly wireOffset: number;
+  readonly wireLength: number;
 
   constructor(
     readonly topic: string,
@@ -51,18 +52,18 @@ export class WireRecord implements KafkaRecord {
   ) {
     if (unmappable !== undefined) this.unmappable = unmappable;
     this.slab = slab;
-    this.store = bytes.buffer;
-    this.byteOffset = bytes.byteOffset;
-    this.byteLength = bytes.length;
+    this.wireStore = bytes.buffer;
+    this.wireOffset = bytes.byteOffset;
+    this.wireLength = bytes.length;
   }
 
   /** The encoded record; its bytes may belong to another record once it is released. */
   get wire(): Buffer {
-    if (this.released)
+    if (this.wireStore === undefined)
       throw new Error(
         `${this.topic} record at ${formatLsn(this.position.commitLsn)} #${this.position.seq} read after its bytes were released`,
       );
-    return Buffer.from(this.store, this.byteOffset, this.byteLength);
+    return Buffer.from(this.wireStore, this.wireOffset, this.wireLength);
   }
 
   /**
@@ -71,15 +72,23 @@ export class WireRecord implements KafkaRecord {
    * Only the sink that sent it may call this, once.
    */
   release(): void {
-    if (this.released) return;
-    this.released = true;
+    if (this.wireStore === undefined) return;
+    this.wireStore = undefined;
     const slab = this.slab;
     this.slab = null;
     if (slab) returnToSlab(slab);
   }
 
+  /**
+   * Read by the partitioner for every record: one view, of the key alone, read
+   * from the slab's own Buffer (a view of the whole record to read it from was
+   * two objects more per record).
+   */
   get key(): Buffer | undefined {
-    return readBytes(this.wire, WIRE_HEAD_ROOM).bytes;
+    const slabBytes = this.slab?.bytes;
+    if (slabBytes === undefined) return readBytes(this.wire, WIRE_HEAD_ROOM).bytes;
+    const length = readVarInt(slabBytes, this.wireOffset - slabBytes.byteOffset + WIRE_HEAD_ROOM);
+    return length < 0 ? undefined : Buffer.from(slabBytes.buffer, slabBytes.byteOffset + varIntEnd, length);
   }
 
   get value(): Buffer | undefined {
@@ -90,11 +99,10 @@ export class WireRecord implements KafkaRecord {
 
   get headers(): Map<Buffer, Buffer> {
     const wire = this.wire;
-    let at = readBytes(wire, readBytes(wire, WIRE_HEAD_ROOM).end).end;
-    const count = readVarInt(wire, at);
-    at = count.end;
+    const count = readVarInt(wire, readBytes(wire, readBytes(wire, WIRE_HEAD_ROOM).end).end);
+    let at = varIntEnd;
     const headers = new Map<Buffer, Buffer>();
-    for (let i = 0; i < count.value; i++) {
+    for (let i = 0; i < count; i++) {
       const name = readBytes(wire, at);
       const value = readBytes(wire, name.end);
       at = value.end;
@@ -217,7 +225,11 @@ export function releaseRecord(record: KafkaRecord): void {
   if (record instanceof WireRecord) record.release();
 }
 
-function readVarInt(buffer: Buffer, offset: number): { value: number; end: number } {
+/** Where the last readVarInt call's varint ended: its second result, without an object per call. */
+let varIntEnd = 0;
+
+/** The zig-zag varint at `offset`; sets varIntEnd. */
+function readVarInt(buffer: Uint8Array, offset: number): number {
   let v = 0;
   let shift = 0;
   let byte: number;
@@ -227,11 +239,13 @@ function readVarInt(buffer: Buffer, offset: number): { value: number; end: numbe
     shift += 7;
   } while (byte & 0x80);
   v >>>= 0;
-  return { value: (v >>> 1) ^ -(v & 1), end: offset };
+  varIntEnd = offset;
+  return (v >>> 1) ^ -(v & 1);
 }
 
 function readBytes(buffer: Buffer, offset: number): { bytes: Buffer | undefined; end: number } {
   const length = readVarInt(buffer, offset);
-  if (length.value < 0) return { bytes: undefined, end: length.end };
-  return { bytes: buffer.subarray(length.end, length.end + length.value), end: length.end + length.value };
+  const start = varIntEnd;
+  if (length < 0) return { bytes: undefined, end: start };
+  return { bytes: buffer.subarray(start, start + length), end: start + length };
 }
