@@ -71,10 +71,13 @@ export function transactionHeaders(tx: TxPosition): ReadonlyArray<readonly [Buff
   return tx.encodedHeaders;
 }
 
-let lastCommitMs = Number.NaN;
-let lastCommitText = '';
-/** lastCommitText's bytes, for records written as wire bytes (writeTransactionHeaders). */
-let lastCommitBytes = Buffer.alloc(0);
+function commitMs(micros: bigint): number {
+  // Number() of a bigint allocates nothing; a bigint division would (a few µs of rounding past 2^53 cannot matter here).
+  return Math.floor(Number(micros) / 1000);
+}
+
+let lastTextMs = Number.NaN;
+let lastText = '';
 
 /**
  * A commit time in ISO form, to the millisecond. Transactions committed in the same millisecond
@@ -82,14 +85,29 @@ let lastCommitBytes = Buffer.alloc(0);
  * 0.35 µs of each record's 18.
  */
 export function commitTimeText(micros: bigint): string {
-  // Number() of a bigint allocates nothing; a bigint division would (a few µs of rounding past 2^53 cannot matter here).
-  const ms = Math.floor(Number(micros) / 1000);
-  if (ms !== lastCommitMs) {
-    lastCommitText = new Date(ms).toISOString();
-    lastCommitBytes = Buffer.from(lastCommitText, 'latin1');
-    lastCommitMs = ms;
+  const ms = commitMs(micros);
+  if (ms !== lastTextMs) {
+    lastText = new Date(ms).toISOString();
+    lastTextMs = ms;
   }
-  return lastCommitText;
+  return lastText;
+}
+
+let lastBytesMs = Number.NaN;
+let lastBytes = Buffer.alloc(0);
+
+/**
+ * commitTimeText's latin1 bytes, for records written as wire bytes (writeTransactionHeaders), shared
+ * like the text by transactions of the same millisecond: Buffer#write of a string is a native call
+ * per record. Callers only read them.
+ */
+function commitTimeBytes(micros: bigint): Buffer {
+  const ms = commitMs(micros);
+  if (ms !== lastBytesMs) {
+    lastBytes = Buffer.from(commitTimeText(micros), 'latin1');
+    lastBytesMs = ms;
+  }
+  return lastBytes;
 }
 
 const LSN_HEADER = headerName(RELAY_HEADERS.commitLsn);
@@ -153,7 +171,7 @@ function writeTransactionHeaders(
   const low = exact ? lsn % TWO_TO_32 : Number(tx.commitLsn & 0xffffffffn);
   const lsnLength = hexDigits(high) + 1 + hexDigits(low);
   const xidLength = decimalDigits(tx.xid);
-  const time = commitTimeText(tx.commitTimeMicros);
+  const time = commitTimeBytes(tx.commitTimeMicros);
   const valueBytes = lsnLength + xidLength + time.length;
   const length =
     TX_HEADER_NAME_BYTES + varIntSize(lsnLength) + varIntSize(xidLength) + varIntSize(time.length) + valueBytes;
@@ -166,8 +184,7 @@ function writeTransactionHeaders(
   at = writeVarInt(wire, writeBytesField(wire, at, XID_HEADER), xidLength);
   at = writeDecimal(wire, at, tx.xid, xidLength);
   at = writeVarInt(wire, writeBytesField(wire, at, TIME_HEADER), time.length);
-  // The text's bytes, made once per millisecond with it: Buffer#write of a string is a native call per record.
-  copyBytes(lastCommitBytes, 0, lastCommitBytes.length, wire, at);
+  copyBytes(time, 0, time.length, wire, at);
   into.sizeBytes = TX_HEADER_SIZE_BYTES + valueBytes;
   return into;
 }
