@@ -82,13 +82,13 @@ export class WireRecord implements KafkaRecord {
   /**
    * Read by the partitioner for every record: one view, of the key alone, read
    * from the slab's own Buffer (a view of the whole record to read it from was
-   * two objects more per record).
+   * two objects more per record). A record with bytes of its own (too large
+   * for a slab, or a replay's copy) has no Buffer to read from but that view.
    */
   get key(): Buffer | undefined {
-    const slabBytes = this.slab?.bytes;
-    if (slabBytes === undefined) return readBytes(this.wire, WIRE_HEAD_ROOM).bytes;
-    const length = readVarInt(slabBytes, this.wireOffset - slabBytes.byteOffset + WIRE_HEAD_ROOM);
-    return length < 0 ? undefined : Buffer.from(slabBytes.buffer, slabBytes.byteOffset + varIntEnd, length);
+    const bytes = this.slab?.bytes ?? this.wire;
+    const length = readVarInt(bytes, this.wireOffset - bytes.byteOffset + WIRE_HEAD_ROOM);
+    return length < 0 ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset + varIntEnd, length);
   }
 
   get value(): Buffer | undefined {
