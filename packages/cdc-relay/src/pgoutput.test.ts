@@ -33,6 +33,20 @@ const relationMessage = Buffer.concat([
   int32(-1),
 ]);
 
+/** An insert into relationMessage's table: a text value per column, null as pgoutput's 'n'. */
+const insertMessage = (columns: Array<string | null>) =>
+  Buffer.concat([
+    Buffer.from('I'),
+    int32(16384),
+    Buffer.from('N'),
+    int16(columns.length),
+    ...columns.map((value) =>
+      value === null
+        ? Buffer.from('n')
+        : Buffer.concat([Buffer.from('t'), int32(Buffer.byteLength(value)), Buffer.from(value)]),
+    ),
+  ]);
+
 test('begin, relation, insert and commit decode to what the relay needs', () => {
   const decoder = new PgoutputDecoder();
   const begin = decoder.decode(
@@ -46,18 +60,7 @@ test('begin, relation, insert and commit decode to what the relay needs', () => 
   });
   const relation = decoder.decode(relationMessage);
   assert.is(relation.tag, 'relation');
-  const socket = Buffer.concat([
-    Buffer.from('I'),
-    int32(16384),
-    Buffer.from('N'),
-    int16(2),
-    Buffer.from('t'),
-    int32(2),
-    Buffer.from('e1'),
-    Buffer.from('t'),
-    int32(7),
-    Buffer.from('{"a":1}'),
-  ]);
+  const socket = insertMessage(['e1', '{"a":1}']);
   const insert = decoder.decode(socket);
   if (insert.tag !== 'insert') throw new Error(insert.tag);
   assert.equal(
@@ -147,16 +150,7 @@ test('a message ends at end, not at the buffer: the next message in the chunk is
   const decoder = new PgoutputDecoder();
   const relation = Buffer.concat([relationMessage, cstring('next message')]);
   decoder.decode(relation, 0, relationMessage.length);
-  const insert = Buffer.concat([
-    Buffer.from('I'),
-    int32(16384),
-    Buffer.from('N'),
-    int16(2),
-    Buffer.from('t'),
-    int32(2),
-    Buffer.from('e9'),
-    Buffer.from('n'),
-  ]);
+  const insert = insertMessage(['e9', null]);
   const chunk = Buffer.concat([Buffer.from('dxxxx'), insert, Buffer.from('d'), int32(999), Buffer.from('more')]);
   const decoded = decoder.decode(chunk, 5, 5 + insert.length);
   assert.equal(decoded.tag === 'insert' && [0, 1].map((i) => decoded.values.column(i)?.toString() ?? null), [
