@@ -22,6 +22,7 @@ import {
   startStack,
   walnutFixture,
 } from '@walnut/stack';
+import { cpuSeconds } from './proc-stats.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,16 +57,17 @@ function variant(spec: string): Variant {
   return variant;
 }
 
-/** KiB figures of one process: all resident, anonymous, malloc's [heap] and node's own binary. */
+/** KiB figures of one process (all resident, anonymous, malloc's [heap], node's own binary), and its CPU while idle. */
 interface Resident {
   rss: number;
   anonymous: number;
   mallocHeap: number;
   nodeBinary: number;
+  idleCpuSeconds: number;
 }
 
 async function resident(pid: number): Promise<Resident> {
-  const figures: Resident = { rss: 0, anonymous: 0, mallocHeap: 0, nodeBinary: 0 };
+  const figures: Resident = { rss: 0, anonymous: 0, mallocHeap: 0, nodeBinary: 0, idleCpuSeconds: 0 };
   let mapping = '';
   for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
@@ -86,7 +88,7 @@ async function resident(pid: number): Promise<Resident> {
   return figures;
 }
 
-const mib = (kib: number) => (kib / 1024).toFixed(1);
+const mib = (kib: number): string => (kib / 1024).toFixed(1);
 const variants = positionals.map(variant);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-idle-'));
 const stack = await startStack({ dir, env: {}, log: () => {} });
@@ -108,11 +110,13 @@ try {
       const relay = startNodeScript(v.label, v.bundle, ['run'], env, [...RELAY_NODE_ARGS, ...v.nodeArgs]);
       try {
         await relay.waitForLine(/"state":"streaming"/);
+        const cpuAtStreaming = cpuSeconds(relay.pid) ?? 0;
         await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
         const figures = await resident(relay.pid as number);
+        figures.idleCpuSeconds = (cpuSeconds(relay.pid) ?? 0) - cpuAtStreaming;
         measured.get(v)?.push(figures);
         console.log(
-          `${v.label}: RSS ${mib(figures.rss)} MiB (anonymous ${mib(figures.anonymous)}, malloc [heap] ${mib(figures.mallocHeap)}, node binary ${mib(figures.nodeBinary)})`,
+          `${v.label}: RSS ${mib(figures.rss)} MiB (anonymous ${mib(figures.anonymous)}, malloc [heap] ${mib(figures.mallocHeap)}, node binary ${mib(figures.nodeBinary)}); idle CPU ${((figures.idleCpuSeconds / idleSeconds) * 100).toFixed(2)}% of a core`,
         );
       } finally {
         await relay.stop('SIGTERM');
@@ -122,11 +126,9 @@ try {
   }
 } finally {
   for (const [v, list] of measured) {
-    const rss = list.map((figures) => figures.rss).sort((a, b) => a - b);
-    const median = rss[Math.floor(rss.length / 2)];
-    console.log(
-      `${v.label}: RSS MiB ${rss.map(mib).join(' ')}${median === undefined ? '' : `; median ${mib(median)}`}`,
-    );
+    const rss = list.map((figures) => mib(figures.rss));
+    const cpu = list.map((figures) => ((figures.idleCpuSeconds / idleSeconds) * 100).toFixed(2));
+    console.log(`${v.label}: RSS MiB ${rss.join(' ')}; idle CPU % of a core ${cpu.join(' ')}`);
   }
   await walnut.close();
   await stack.stop();
