@@ -57,17 +57,22 @@ function variant(spec: string): Variant {
   return variant;
 }
 
-/** KiB figures of one process (all resident, anonymous, malloc's [heap], node's own binary), and its CPU while idle. */
+/** KiB figures of one process: all resident, anonymous, malloc's [heap], node's own binary. */
 interface Resident {
   rss: number;
   anonymous: number;
   mallocHeap: number;
   nodeBinary: number;
+}
+
+/** One idle start: its memory, and the CPU it used while idle. */
+interface IdleStart {
+  resident: Resident;
   idleCpuSeconds: number;
 }
 
 async function resident(pid: number): Promise<Resident> {
-  const figures: Resident = { rss: 0, anonymous: 0, mallocHeap: 0, nodeBinary: 0, idleCpuSeconds: 0 };
+  const figures: Resident = { rss: 0, anonymous: 0, mallocHeap: 0, nodeBinary: 0 };
   let mapping = '';
   for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
@@ -93,7 +98,7 @@ const variants = positionals.map(variant);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'walnut-idle-'));
 const stack = await startStack({ dir, env: {}, log: () => {} });
 const walnut = await walnutFixture('idle', { databaseUrl: stack.databaseUrl, brokers: stack.kafkaBrokers });
-const measured = new Map<Variant, Resident[]>(variants.map((v) => [v, []]));
+const measured = new Map<Variant, IdleStart[]>(variants.map((v) => [v, []]));
 let starts = 0;
 try {
   for (let round = 0; round < rounds; round++) {
@@ -113,10 +118,10 @@ try {
         const cpuAtStreaming = cpuSeconds(relay.pid) ?? 0;
         await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
         const figures = await resident(relay.pid as number);
-        figures.idleCpuSeconds = (cpuSeconds(relay.pid) ?? 0) - cpuAtStreaming;
-        measured.get(v)?.push(figures);
+        const idleCpuSeconds = (cpuSeconds(relay.pid) ?? 0) - cpuAtStreaming;
+        measured.get(v)?.push({ resident: figures, idleCpuSeconds });
         console.log(
-          `${v.label}: RSS ${mib(figures.rss)} MiB (anonymous ${mib(figures.anonymous)}, malloc [heap] ${mib(figures.mallocHeap)}, node binary ${mib(figures.nodeBinary)}); idle CPU ${((figures.idleCpuSeconds / idleSeconds) * 100).toFixed(2)}% of a core`,
+          `${v.label}: RSS ${mib(figures.rss)} MiB (anonymous ${mib(figures.anonymous)}, malloc [heap] ${mib(figures.mallocHeap)}, node binary ${mib(figures.nodeBinary)}); idle CPU ${((idleCpuSeconds / idleSeconds) * 100).toFixed(2)}% of a core`,
         );
       } finally {
         await relay.stop('SIGTERM');
@@ -126,8 +131,8 @@ try {
   }
 } finally {
   for (const [v, list] of measured) {
-    const rss = list.map((figures) => mib(figures.rss));
-    const cpu = list.map((figures) => ((figures.idleCpuSeconds / idleSeconds) * 100).toFixed(2));
+    const rss = list.map((start) => mib(start.resident.rss));
+    const cpu = list.map((start) => ((start.idleCpuSeconds / idleSeconds) * 100).toFixed(2));
     console.log(`${v.label}: RSS MiB ${rss.join(' ')}; idle CPU % of a core ${cpu.join(' ')}`);
   }
   await walnut.close();

@@ -1,11 +1,12 @@
 /**
- * `pnpm --filter @walnut/cdc-relay build`: the relay as one ESM file,
- * dist/main.js, that plain `node` runs, with its dependencies bundled in. A
+ * `pnpm --filter @walnut/cdc-relay build`: the relay as an ESM bundle, dist/main.js
+ * (with chunks it imports only when asked for), that plain `node` runs, with its
+ * dependencies bundled in. A
  * sidecar should start in well under a second and carry neither a TypeScript
  * loader nor hundreds of module files to resolve: @platformatic/kafka alone is
  * several hundred files. The bin prefers dist/ when it is current (see bin/).
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ const external = ['pg-native'];
  * consumer streams): its package.json declares no `sideEffects`, so without
  * this every module its index re-exports would be kept and run at start.
  */
-function unusedModulesDropped(pkg: string): Plugin {
+function unusedModulesDropped(pkg: string, dependencies: string[] = []): Plugin {
   const inPackage = `/${pkg}/dist/`;
   const again = Symbol('resolving');
   return {
@@ -36,7 +37,8 @@ function unusedModulesDropped(pkg: string): Plugin {
           resolveDir: args.resolveDir,
           pluginData: again,
         });
-        if (resolved.errors.length > 0 || !resolved.path.includes(inPackage)) return undefined;
+        if (resolved.errors.length > 0) return undefined;
+        if (!resolved.path.includes(inPackage) && !dependencies.includes(args.path)) return undefined;
         return { path: resolved.path, sideEffects: false };
       });
     },
@@ -60,27 +62,42 @@ function asciiOnly(code: string): string {
 const bundled = await build({
   write: false,
   entryPoints: [here('src/cli/main.ts')],
-  outfile: here('dist/main.js'),
+  outdir: here('dist'),
+  // What the relay imports only when asked for (the Redis and NATS sinks) goes into chunks of
+  // its own, which a relay that never asks never reads.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   external,
   sourcemap: true,
+  metafile: true,
   logLevel: 'warning',
-  plugins: [unusedModulesDropped('@platformatic/kafka')],
+  // avsc: the Confluent schema registry's Avro library, a CommonJS module whose import
+  // esbuild keeps (about 200 kB) unless it too is marked free of side effects.
+  plugins: [unusedModulesDropped('@platformatic/kafka', ['avsc'])],
   // CommonJS dependencies bundled into ESM still call require() for Node's own modules.
   banner: {
     js: "import { createRequire as __walnutRequire } from 'node:module'; const require = __walnutRequire(import.meta.url);",
   },
 });
-mkdirSync(here('dist'), { recursive: true });
+rmSync(here('dist/chunks'), { recursive: true, force: true });
 for (const file of bundled.outputFiles) {
+  mkdirSync(path.dirname(file.path), { recursive: true });
   writeFileSync(file.path, file.path.endsWith('.js') ? asciiOnly(file.text) : file.contents);
 }
 
-// @platformatic/wasm-utils (CRC32C for record batches) reads its WebAssembly beside its
-// own module, i.e. beside dist/main.js once bundled.
+// @platformatic/wasm-utils (CRC32C for record batches) reads its WebAssembly from
+// ../dist/native.wasm beside its own module, i.e. beside whichever output file it was
+// bundled into.
 const fromKafka = createRequire(createRequire(import.meta.url).resolve('@platformatic/kafka'));
 const wasmUtils = path.dirname(fromKafka.resolve('@platformatic/wasm-utils'));
-copyFileSync(path.join(wasmUtils, 'native.wasm'), here('dist/native.wasm'));
+const withWasmUtils = Object.entries(bundled.metafile.outputs).filter(([, output]) =>
+  Object.keys(output.inputs).some((input) => input.includes('/@platformatic/wasm-utils/')),
+);
+if (withWasmUtils.length === 0) throw new Error('build: @platformatic/wasm-utils is not in the bundle');
+for (const [output] of withWasmUtils) {
+  copyFileSync(path.join(wasmUtils, 'native.wasm'), path.resolve(path.dirname(output), '../dist/native.wasm'));
+}

@@ -1,6 +1,6 @@
 import { csv, int, logLevel } from '@walnut/runtime';
 import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The API's environment, parsed once at start. Defaults in JSDoc. */
 export const apiEnv = z

@@ -1,6 +1,6 @@
 import { csv, int, logLevel } from '@walnut/runtime';
 import { KV_TOPIC, pgUrlSetting } from '@walnut/schema';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The applier's environment, parsed once at start. Defaults in JSDoc. */
 export const applierEnv = z

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { listeningPort, opsApp, serveHttp, startRunnable } from '@walnut/runtime';
+import { listeningPort, serveOps, startRunnable } from '@walnut/runtime';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Applier } from './applier.ts';
 import { applierEnv, applierSecrets } from './config.ts';
@@ -51,8 +51,8 @@ const retention = new RetentionSweeper(
 
 let server: Server;
 try {
-  server = await serveHttp(
-    opsApp({ registry: metrics.registry, healthy: () => applier.healthy }),
+  server = await serveOps(
+    { registry: metrics.registry, healthy: () => applier.healthy },
     env.APPLIER_HTTP_PORT,
     env.APPLIER_HTTP_HOST,
   );

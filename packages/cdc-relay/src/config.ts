@@ -3,7 +3,7 @@
 // contract would be read in several files and a sink's settings could drift from the rest.
 import { csv, flag, int, logLevel } from '@walnut/runtime';
 import { DEFAULT_SLOT, pgUrlSetting } from '@walnut/schema';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { MessageMapping } from './message-mapping.ts';
 import type { OutboxMapping } from './outbox-mapping.ts';
 

@@ -1,4 +1,5 @@
-import { PgoutputPlugin } from 'pg-logical-replication';
+// Not the package's index, which also loads its decoderbufs plugin with protobufjs (see replication-session.ts).
+import { PgoutputPlugin } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-plugin.js';
 import { PgoutputDecoder } from './pgoutput.ts';
 
 /**

@@ -85,18 +85,7 @@ test('begin, relation, insert and commit decode to what the relay needs', () => 
 test('nulls, and a message without its relation is an error', () => {
   const decoder = new PgoutputDecoder();
   decoder.decode(relationMessage);
-  const insert = decoder.decode(
-    Buffer.concat([
-      Buffer.from('I'),
-      int32(16384),
-      Buffer.from('N'),
-      int16(2),
-      Buffer.from('t'),
-      int32(1),
-      Buffer.from('x'),
-      Buffer.from('n'),
-    ]),
-  );
+  const insert = decoder.decode(insertMessage(['x', null]));
   assert.equal(insert.tag === 'insert' && [0, 1].map((i) => insert.values.column(i)?.toString() ?? null), ['x', null]);
   assert.is(insert.tag === 'insert' && insert.values.byteLength(1), -1);
   assert.throws(
@@ -125,19 +114,7 @@ test('a message found after a header is decoded in place, and 64-bit fields beyo
     xid: 7,
   });
   decoder.decode(Buffer.concat([header, relationMessage]), 25);
-  const insert = decoder.decode(
-    Buffer.concat([
-      header,
-      Buffer.from('I'),
-      int32(16384),
-      Buffer.from('N'),
-      int16(1),
-      Buffer.from('t'),
-      int32(2),
-      Buffer.from('e9'),
-    ]),
-    25,
-  );
+  const insert = decoder.decode(Buffer.concat([header, insertMessage(['e9'])]), 25);
   assert.is(insert.tag === 'insert' && insert.values.column(0)?.toString(), 'e9');
   const commit = decoder.decode(
     Buffer.concat([header, Buffer.from('C'), Buffer.from([0]), int64(0n), int64(0x20_0000_0000_0001n), int64(0n)]),

@@ -141,7 +141,7 @@ export class Relay {
           const slot = await this.slots.open(databaseUrl);
           // PUBLICATION_DRIFT is retryable: the relay waits in backoff, saying so, until it is fixed.
           await this.publication.open(databaseUrl);
-          sink = streamSink(this.config, slot);
+          sink = await streamSink(this.config, slot);
           const session = this.newSession(databaseUrl, slot, sink.open);
           this.session = session;
           if (this.stopping) break;

@@ -1,5 +1,6 @@
 import { formatLsn, type Lsn, parseLsn } from '@walnut/schema';
-import { LogicalReplicationService } from 'pg-logical-replication';
+// The package's index also loads its decoderbufs plugin, with protobufjs: deep imports keep that out of the bundle.
+import { LogicalReplicationService } from 'pg-logical-replication/dist/logical-replication-service.js';
 import type { Logger } from 'pino';
 import { AckTracker, type TxToken } from './ack-tracker.ts';
 import { ResumedStream } from './checkpoint/resumed-stream.ts';

@@ -44,14 +44,13 @@ export class SlotOpener {
   /** Said once per process: the server predates failover slots (Postgres 14-16), or is a standby. */
   private toldNoFailoverSlots = false;
   /** Where a sink without Kafka's checkpoints records that this relay has streamed (slot-marker.ts). */
-  private readonly markers: SlotMarkers | undefined;
+  private markers: Promise<SlotMarkers | undefined> | undefined;
 
   constructor(
     private readonly config: RelayConfig,
     private readonly log: Logger,
   ) {
     this.busyTimeoutMs = slotBusyTimeoutMs(config.slotBusyTimeoutMs, undefined);
-    this.markers = slotMarkers(config);
   }
 
   get slotBusyTimeoutMs(): number {
@@ -106,8 +105,9 @@ export class SlotOpener {
           }
           await ensureCheckpointTopic(kafka, checkpointTopic);
         }
-        const marker = await this.markers?.read(transactionalId);
-        if (marker) throw markedSlotMissing(slotName, this.markers?.where(transactionalId) ?? '', marker);
+        const markers = await this.sinkMarkers();
+        const marker = await markers?.read(transactionalId);
+        if (marker) throw markedSlotMissing(slotName, markers?.where(transactionalId) ?? '', marker);
         const { startLsn } = await withPgClient(databaseUrl, (client) =>
           createPgoutputSlot(client, slotName, { failover }),
         );
@@ -148,7 +148,12 @@ export class SlotOpener {
    * down just after the slot was made) is written by the next session.
    */
   private async markSession(transactionalId: string, checkpoint: CheckpointIdentity): Promise<void> {
-    await this.markers?.write(transactionalId, checkpoint);
+    await (await this.sinkMarkers())?.write(transactionalId, checkpoint);
+  }
+
+  private sinkMarkers(): Promise<SlotMarkers | undefined> {
+    this.markers ??= slotMarkers(this.config);
+    return this.markers;
   }
 
   /**

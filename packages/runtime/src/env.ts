@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `a, b,,c` → `['a', 'b', 'c']`: list settings (brokers, API keys, prefixes). */
 export const csv = z.string().transform((s) =>

@@ -1,6 +1,4 @@
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface OpsProbes {
@@ -14,37 +12,92 @@ export interface OpsProbes {
   beforeScrape?(): Promise<void>;
 }
 
-/**
- * /health, /ready and /metrics, the probes every runnable answers. A runnable
- * adds its own routes (the relay's status page) to the app it returns.
- */
-export function opsApp(probes: OpsProbes): Hono {
-  const app = new Hono();
-  const probe = (ok: boolean, up: string, down: string) => ({ body: { status: ok ? up : down }, code: ok ? 200 : 503 });
-  app.get('/health', (c) => {
-    const { body, code } = probe(probes.healthy?.() ?? true, 'ok', 'unhealthy');
-    return c.json(body, code as 200 | 503);
-  });
-  app.get('/ready', (c) => {
-    const { body, code } = probe((probes.ready ?? probes.healthy)?.() ?? true, 'ready', 'not ready');
-    return c.json(body, code as 200 | 503);
-  });
-  app.get('/metrics', async (c) => {
-    try {
-      await probes.beforeScrape?.();
-    } catch {
-      // A scrape during a Postgres outage still returns every other metric.
-    }
-    return c.body(await probes.registry.metrics(), 200, { 'content-type': probes.registry.contentType });
-  });
-  return app;
+export interface OpsResponse {
+  status: number;
+  contentType: string;
+  body: string;
 }
 
-/** Serves a Hono app on host:port; rejects when the port cannot be taken. */
-export function serveHttp(app: Hono, port: number, host: string): Promise<Server> {
+/** A GET route a runnable adds to the probes (the relay's status page). */
+export type OpsRoute = () => OpsResponse | Promise<OpsResponse>;
+
+export const jsonResponse = (value: unknown, status = 200): OpsResponse => ({
+  status,
+  contentType: 'application/json',
+  body: JSON.stringify(value),
+});
+
+export const htmlResponse = (html: string): OpsResponse => ({
+  status: 200,
+  contentType: 'text/html; charset=UTF-8',
+  body: html,
+});
+
+/**
+ * /health, /ready and /metrics, the probes every runnable answers, plus the runnable's own
+ * routes, on node:http. Not Hono, as the API is: @hono/node-server reads the global Request,
+ * which loads node's fetch (undici) and compiles its HTTP parser's WebAssembly, 9 MiB of an
+ * idle relay's resident memory for a handful of GETs (docs/decisions/relay-memory.md).
+ */
+export function opsRoutes(probes: OpsProbes, routes: Record<string, OpsRoute> = {}): Map<string, OpsRoute> {
+  const probe = (ok: boolean, up: string, down: string) => jsonResponse({ status: ok ? up : down }, ok ? 200 : 503);
+  return new Map<string, OpsRoute>([
+    ['/health', () => probe(probes.healthy?.() ?? true, 'ok', 'unhealthy')],
+    ['/ready', () => probe((probes.ready ?? probes.healthy)?.() ?? true, 'ready', 'not ready')],
+    [
+      '/metrics',
+      async () => {
+        try {
+          await probes.beforeScrape?.();
+        } catch {
+          // A scrape during a Postgres outage still returns every other metric.
+        }
+        return { status: 200, contentType: probes.registry.contentType, body: await probes.registry.metrics() };
+      },
+    ],
+    ...Object.entries(routes),
+  ]);
+}
+
+async function answer(routes: Map<string, OpsRoute>, request: IncomingMessage, response: ServerResponse) {
+  const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+  const route = routes.get(path);
+  let reply: OpsResponse;
+  if (!route) reply = jsonResponse({ error: 'NOT_FOUND', message: `no route ${path}` }, 404);
+  else if (request.method !== 'GET' && request.method !== 'HEAD') {
+    reply = jsonResponse({ error: 'METHOD_NOT_ALLOWED', message: `${path} answers GET` }, 405);
+    response.setHeader('allow', 'GET, HEAD');
+  } else {
+    try {
+      reply = await route();
+    } catch (error) {
+      reply = jsonResponse({ error: 'INTERNAL', message: error instanceof Error ? error.message : String(error) }, 500);
+    }
+  }
+  response.writeHead(reply.status, {
+    'content-type': reply.contentType,
+    'content-length': Buffer.byteLength(reply.body),
+  });
+  response.end(request.method === 'HEAD' ? undefined : reply.body);
+}
+
+/** Serves the probes and routes on host:port; rejects when the port cannot be taken. */
+export function serveOps(
+  probes: OpsProbes,
+  port: number,
+  host: string,
+  routes: Record<string, OpsRoute> = {},
+): Promise<Server> {
+  const table = opsRoutes(probes, routes);
+  const server = createServer((request, response) => {
+    answer(table, request, response).catch(() => response.destroy());
+  });
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(server as Server));
     server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { z } from 'zod';
+import * as z from 'zod';
 import { int, logLevel } from './env.ts';
 import { readSettings } from './runnable-startup.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { KV_EVENT_SCHEMA_VERSION, kvEvent } from './kv-event.ts';
 
 /** Names the schema's version, like its file name does; a v2 is another document, not a revision of this one. */

@@ -1,5 +1,5 @@
 import { LSN_TEXT } from './lsn.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Kafka header names the relay sets on every record; the applier reads them back. */
 export const RELAY_HEADERS = {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 import { resolvePgUrl } from './pg-connect.ts';
 import { pgUrlSetting } from './pg-hosts.ts';
 

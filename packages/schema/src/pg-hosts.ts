@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * libpq's multi-host connection URI, which node-postgres does not parse (and

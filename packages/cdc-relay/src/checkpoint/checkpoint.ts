@@ -1,5 +1,5 @@
 import { formatLsn, LSN_TEXT, type Lsn, parseLsn } from '@walnut/schema';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type KafkaRecord, kafkaRecord, type RecordPosition } from '../kafka-record.ts';
 
 /**

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
-import { opsApp, serveHttp } from '@walnut/runtime';
-import type { Hono } from 'hono';
+import { htmlResponse, jsonResponse, serveOps } from '@walnut/runtime';
 import type { RelayMetrics } from './metrics.ts';
 import type { StatusSnapshot } from './relay-status.ts';
 import { STATUS_PAGE } from './status-page.ts';
@@ -19,17 +18,11 @@ export interface Probes {
  * answers), /ready (streaming, Kafka connected), /metrics (Prometheus text
  * format, rendered by prom-client).
  */
-export function httpApp(metrics: RelayMetrics, probes: Probes): Hono {
-  const app = opsApp({
-    registry: metrics.registry,
-    ready: () => probes.ready(),
-    beforeScrape: () => probes.beforeScrape(),
-  });
-  app.get('/', (c) => c.html(STATUS_PAGE));
-  app.get('/status.json', async (c) => c.json(await probes.status()));
-  return app;
-}
-
 export function startHttpServer(port: number, host: string, metrics: RelayMetrics, probes: Probes): Promise<Server> {
-  return serveHttp(httpApp(metrics, probes), port, host);
+  return serveOps(
+    { registry: metrics.registry, ready: () => probes.ready(), beforeScrape: () => probes.beforeScrape() },
+    port,
+    host,
+    { '/': () => htmlResponse(STATUS_PAGE), '/status.json': async () => jsonResponse(await probes.status()) },
+  );
 }

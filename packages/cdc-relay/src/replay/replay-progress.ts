@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What a replay or snapshot has had acked so far, saved after every acked page:
