@@ -39,7 +39,7 @@ export const htmlResponse = (html: string): OpsResponse => ({
  * which loads node's fetch (undici) and compiles its HTTP parser's WebAssembly, 9 MiB of an
  * idle relay's resident memory for a handful of GETs (docs/decisions/relay-memory.md).
  */
-export function opsRoutes(probes: OpsProbes, routes: Record<string, OpsRoute> = {}): Map<string, OpsRoute> {
+function opsRoutes(probes: OpsProbes, routes: Record<string, OpsRoute> = {}): Map<string, OpsRoute> {
   const probe = (ok: boolean, up: string, down: string) => jsonResponse({ status: ok ? up : down }, ok ? 200 : 503);
   return new Map<string, OpsRoute>([
     ['/health', () => probe(probes.healthy?.() ?? true, 'ok', 'unhealthy')],
@@ -59,19 +59,23 @@ export function opsRoutes(probes: OpsProbes, routes: Record<string, OpsRoute> = 
   ]);
 }
 
+/** The API's error envelope (packages/api/src/errors.ts), so a client parses one shape. */
+const errorResponse = (status: number, code: string, message: string) =>
+  jsonResponse({ error: { code, message } }, status);
+
 async function answer(routes: Map<string, OpsRoute>, request: IncomingMessage, response: ServerResponse) {
   const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
   const route = routes.get(path);
   let reply: OpsResponse;
-  if (!route) reply = jsonResponse({ error: 'NOT_FOUND', message: `no route ${path}` }, 404);
+  if (!route) reply = errorResponse(404, 'NOT_FOUND', `no route ${path}`);
   else if (request.method !== 'GET' && request.method !== 'HEAD') {
-    reply = jsonResponse({ error: 'METHOD_NOT_ALLOWED', message: `${path} answers GET` }, 405);
+    reply = errorResponse(405, 'METHOD_NOT_ALLOWED', `${path} answers GET`);
     response.setHeader('allow', 'GET, HEAD');
   } else {
     try {
       reply = await route();
     } catch (error) {
-      reply = jsonResponse({ error: 'INTERNAL', message: error instanceof Error ? error.message : String(error) }, 500);
+      reply = errorResponse(500, 'INTERNAL', error instanceof Error ? error.message : String(error));
     }
   }
   response.writeHead(reply.status, {
