@@ -2,7 +2,7 @@
  * `pnpm --filter @walnut/bench idle-probe [--rounds N] [--idle S] VARIANT…`: where an idle
  * sidecar's memory goes, one relay build or setting against another.
  *
- * A variant is a relay bundle's path (a dist/main.js, its native.wasm beside it), then
+ * A variant is a relay bundle's path (a dist/main.js with the rest of its dist/), then
  * comma-separated node flags (`--flag`), environment (`KEY=value`) and environment to
  * leave out (`-KEY`). Each is started as the image starts the relay (RELAY_NODE_ARGS,
  * RELAY_PROCESS_ENV), next to a database where nothing happens, with a slot of its own;

@@ -83,7 +83,8 @@ const bundled = await build({
     js: "import { createRequire as __walnutRequire } from 'node:module'; const require = __walnutRequire(import.meta.url);",
   },
 });
-rmSync(here('dist/chunks'), { recursive: true, force: true });
+for (const stale of ['dist/chunks', 'dist/dist', 'dist/native.wasm'])
+  rmSync(here(stale), { recursive: true, force: true });
 for (const file of bundled.outputFiles) {
   mkdirSync(path.dirname(file.path), { recursive: true });
   writeFileSync(file.path, file.path.endsWith('.js') ? asciiOnly(file.text) : file.contents);
@@ -91,7 +92,7 @@ for (const file of bundled.outputFiles) {
 
 // @platformatic/wasm-utils (CRC32C for record batches) reads its WebAssembly from
 // ../dist/native.wasm beside its own module, i.e. beside whichever output file it was
-// bundled into.
+// bundled into: dist/dist/native.wasm for a module in dist/chunks/.
 const fromKafka = createRequire(createRequire(import.meta.url).resolve('@platformatic/kafka'));
 const wasmUtils = path.dirname(fromKafka.resolve('@platformatic/wasm-utils'));
 const withWasmUtils = Object.entries(bundled.metafile.outputs).filter(([, output]) =>
@@ -99,5 +100,7 @@ const withWasmUtils = Object.entries(bundled.metafile.outputs).filter(([, output
 );
 if (withWasmUtils.length === 0) throw new Error('build: @platformatic/wasm-utils is not in the bundle');
 for (const [output] of withWasmUtils) {
-  copyFileSync(path.join(wasmUtils, 'native.wasm'), path.resolve(path.dirname(output), '../dist/native.wasm'));
+  const target = path.resolve(path.dirname(output), '../dist/native.wasm');
+  mkdirSync(path.dirname(target), { recursive: true });
+  copyFileSync(path.join(wasmUtils, 'native.wasm'), target);
 }

@@ -27,7 +27,7 @@
  *     take records for; waits the longest at once) are shown as `blocked`
  *     instead of `backoff`: the same loop, but a human must act, and the state
  *     stays `blocked` (no `connecting` between checks) until it streams.
- * (2) run() rejects with a non-retryable RelayError; cli/main.ts exits non-zero.
+ * (2) run() rejects with a non-retryable RelayError; cli/run-command.ts exits non-zero.
  *     Except OUTBOX_ROW_UNMAPPABLE (a row no session can relay, and no
  *     RELAY_DEAD_LETTER_TOPIC): the relay stays up `blocked`, starting no more
  *     sessions, until stop().

@@ -8,6 +8,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RecordPosition } from './kafka-record.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
+import { allowOptimization } from './deferred-optimization.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
 import type { OpenSink, RecordSink, SinkObserver } from './publish/sink.ts';
 import type { PublicationGuard } from './publication-check.ts';
@@ -136,6 +137,7 @@ export class ReplicationSession {
     // loses it (a standby racing another for a freed slot) fails here, with SLOT_IN_USE,
     // before it has fenced the winner's producer. WAL messages wait behind the gate.
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
+    this.service.once('data', allowOptimization);
     this.service.on('data', (_lsn: string, message: PgoutputMessage) =>
       this.gate ? this.gate.then(() => this.onMessage(message)) : this.onMessage(message),
     );

@@ -2,7 +2,7 @@
  * What the relay's status page shows, kept in memory: state, the last error,
  * events acked per second over the last minutes, and recent sink (Kafka or
  * Redis) ack latencies. Fed by the relay's own callbacks; the slot's figures come from
- * Postgres when the page asks (see cli/main.ts).
+ * Postgres when the page asks (see cli/run-command.ts).
  */
 import type { SlotFigures } from '../slot-figures.ts';
 
