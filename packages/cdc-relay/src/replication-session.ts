@@ -137,10 +137,13 @@ export class ReplicationSession {
     // loses it (a standby racing another for a freed slot) fails here, with SLOT_IN_USE,
     // before it has fenced the winner's producer. WAL messages wait behind the gate.
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
-    this.service.once('data', allowOptimization);
-    this.service.on('data', (_lsn: string, message: PgoutputMessage) =>
-      this.gate ? this.gate.then(() => this.onMessage(message)) : this.onMessage(message),
-    );
+    this.service.on('data', (_lsn: string, message: PgoutputMessage) => {
+      // A check of one flag after the first message. Not a `once` listener: eventemitter2's
+      // listeners() is its own array, which the service's _deliver walks while a `once`
+      // listener removes itself from it, so the listener after it missed the BEGIN.
+      allowOptimization();
+      return this.gate ? this.gate.then(() => this.onMessage(message)) : this.onMessage(message);
+    });
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
       this.onKeepalive(parseLsn(lsn), shouldRespond),
     );
