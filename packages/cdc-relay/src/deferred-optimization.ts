@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
  */
 let deferred = false;
 
-/** Flags a user or image chose for V8's tiers win: the relay leaves them alone. */
+/** Flags a user or image chose for V8's tiers win: the relay leaves them alone (as does bin/walnut-relay.js). */
 const TIER_FLAG = /--(no-)?(jitless|turbofan|opt|sparkplug|maglev|max-opt|always-sparkplug|lite-mode)\b/;
 
 /** Maglev ships on by default from V8 12 (node 22); on node 20 it is an experiment, left off. */
