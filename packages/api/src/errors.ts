@@ -1,3 +1,4 @@
+import { type ErrorEnvelope, errorEnvelope } from '@walnut/runtime';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /** Every code a response may carry; clients switch on these, so they only ever grow. */
@@ -20,10 +21,8 @@ export const API_ERROR_CODES = [
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
-/** Every error response has this one shape: `{"error":{"code","message","details"}}`. */
-export interface ErrorBody {
-  error: { code: ApiErrorCode; message: string; details?: unknown };
-}
+/** Every error response has the one shape of @walnut/runtime's errorEnvelope(). */
+export type ErrorBody = ErrorEnvelope<ApiErrorCode>;
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -38,12 +37,6 @@ export class ApiError extends Error {
   }
 
   toBody(): ErrorBody {
-    return {
-      error: {
-        code: this.code,
-        message: this.message,
-        ...(this.details === undefined ? {} : { details: this.details }),
-      },
-    };
+    return errorEnvelope(this.code, this.message, this.details);
   }
 }

@@ -13,3 +13,19 @@ export class CodedError<Code extends string> extends Error {
     this.retryable = opts.retryable;
   }
 }
+
+/**
+ * Every Walnut HTTP error body, the API's and the ops server's, so a client parses one
+ * shape: `{"error":{"code","message","details"}}`.
+ */
+export interface ErrorEnvelope<Code extends string = string> {
+  error: { code: Code; message: string; details?: unknown };
+}
+
+export function errorEnvelope<Code extends string>(
+  code: Code,
+  message: string,
+  details?: unknown,
+): ErrorEnvelope<Code> {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
+}

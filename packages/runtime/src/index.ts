@@ -1,5 +1,5 @@
 export { csv, flag, int, logLevel } from './env.ts';
-export { CodedError } from './errors.ts';
+export { CodedError, type ErrorEnvelope, errorEnvelope } from './errors.ts';
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { createLogger, kafkajsLogCreator } from './logger.ts';
 export {

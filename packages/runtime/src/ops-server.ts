@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { errorEnvelope } from './errors.ts';
 
 export interface OpsProbes {
   /** Metrics rendered by prom-client. */
@@ -59,9 +60,8 @@ function opsRoutes(probes: OpsProbes, routes: Record<string, OpsRoute> = {}): Ma
   ]);
 }
 
-/** The API's error envelope (packages/api/src/errors.ts), so a client parses one shape. */
 const errorResponse = (status: number, code: string, message: string) =>
-  jsonResponse({ error: { code, message } }, status);
+  jsonResponse(errorEnvelope(code, message), status);
 
 async function answer(routes: Map<string, OpsRoute>, request: IncomingMessage, response: ServerResponse) {
   const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
