@@ -7,21 +7,18 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
+import { tierFlags, tiersChosen } from './compiler-tiers.js';
 
 // V8's compilers off before the walk below, whose loop is hot enough for V8 to compile node's
 // fs functions and map its compilers' code: 3-5 MiB of an idle relay. The relay keeps them off
-// until it has work (src/deferred-optimization.ts, which leaves tier flags given to node alone
-// just as this does).
-const TIER_FLAG = /--(no-)?(jitless|turbofan|opt|sparkplug|maglev|max-opt|always-sparkplug|lite-mode)\b/;
-if (!TIER_FLAG.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) {
-  const maglevByDefault = Number(process.versions.v8.split('.')[0]) >= 12;
-  for (const tier of maglevByDefault ? ['sparkplug', 'maglev', 'turbofan'] : ['sparkplug', 'turbofan']) {
-    setFlagsFromString(`--no-${tier}`);
-  }
+// until it has work (src/deferred-optimization.ts), by the same rule (compiler-tiers.js).
+if (!tiersChosen(process.execArgv, process.env.NODE_OPTIONS ?? '')) {
+  for (const flag of tierFlags(false)) setFlagsFromString(flag);
 }
 
 const built = new URL('../dist/main.js', import.meta.url);
-const sources = ['../src/', '../../schema/src/', '../../runtime/src/'].map((dir) =>
+// ./ too: the bundle holds compiler-tiers.js from here.
+const sources = ['./', '../src/', '../../schema/src/', '../../runtime/src/'].map((dir) =>
   fileURLToPath(new URL(dir, import.meta.url)),
 );
 

@@ -1,4 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
+// Plain JS beside the bin, which applies the same rule before its staleness walk.
+import { tierFlags, tiersChosen } from '../bin/compiler-tiers.js';
 
 /**
  * V8's compilers stay off until the relay has work. Start-up (settings, schemas, the
@@ -11,20 +13,9 @@ import { setFlagsFromString } from 'node:v8';
  */
 let deferred = false;
 
-/** Flags a user or image chose for V8's tiers win: the relay leaves them alone (as does bin/walnut-relay.js). */
-const TIER_FLAG = /--(no-)?(jitless|turbofan|opt|sparkplug|maglev|max-opt|always-sparkplug|lite-mode)\b/;
-
-/** Maglev ships on by default from V8 12 (node 22); on node 20 it is an experiment, left off. */
-const maglevByDefault = Number(process.versions.v8.split('.')[0]) >= 12;
-
-function tierFlags(on: boolean): string[] {
-  const names = maglevByDefault ? ['sparkplug', 'maglev', 'turbofan'] : ['sparkplug', 'turbofan'];
-  return names.map((name) => `--${on ? '' : 'no-'}${name}`);
-}
-
 /** Turns the compilers off for start-up, unless the process was given its own tier flags. */
 export function deferOptimization(execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): void {
-  if (deferred || TIER_FLAG.test(execArgv.join(' ')) || TIER_FLAG.test(nodeOptions)) return;
+  if (deferred || tiersChosen(execArgv, nodeOptions)) return;
   for (const flag of tierFlags(false)) setFlagsFromString(flag);
   deferred = true;
 }
