@@ -5,10 +5,10 @@ import type { Logger } from 'pino';
 import { AckTracker, type TxToken } from './ack-tracker.ts';
 import { ResumedStream } from './checkpoint/resumed-stream.ts';
 import type { RelayConfig } from './config.ts';
+import { allowOptimization } from './deferred-optimization.ts';
 import { RelayError, toRelayError } from './errors.ts';
 import type { RecordPosition } from './kafka-record.ts';
 import type { PgoutputMessage } from './pgoutput.ts';
-import { allowOptimization } from './deferred-optimization.ts';
 import { DecodingPgoutputPlugin } from './pgoutput-plugin.ts';
 import type { OpenSink, RecordSink, SinkObserver } from './publish/sink.ts';
 import type { PublicationGuard } from './publication-check.ts';
@@ -137,11 +137,8 @@ export class ReplicationSession {
     // loses it (a standby racing another for a freed slot) fails here, with SLOT_IN_USE,
     // before it has fenced the winner's producer. WAL messages wait behind the gate.
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
+    this.service.once('data', allowOptimization);
     this.service.on('data', (_lsn: string, message: PgoutputMessage) => {
-      // A check of one flag after the first message. Not a `once` listener: eventemitter2's
-      // listeners() is its own array, which the service's _deliver walks while a `once`
-      // listener removes itself from it, so the listener after it missed the BEGIN.
-      allowOptimization();
       return this.gate ? this.gate.then(() => this.onMessage(message)) : this.onMessage(message);
     });
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
