@@ -3,6 +3,7 @@
  * subcommands), the table-less outbox (pg_logical_emit_message), and the
  * /health, /ready and /metrics endpoints, whose counters must move.
  */
+import { readFileSync } from 'node:fs';
 import { httpUrl, readTopic, runRelayCli, type WalnutFixture, waitFor, walnutSuite } from '@walnut/stack';
 import * as assert from 'uvu/assert';
 
@@ -50,10 +51,15 @@ sidecar('slot and publication subcommands, messages, /ready and /metrics', async
   const relay = await walnut.startRelay({
     RELAY_MESSAGE_PREFIXES: 'orders,audit',
     RELAY_MESSAGE_TOPIC_TEMPLATE: `${topicPrefix}.{prefix}`,
+    // No NODE_PATH (pnpm's reaches its store): the relay finds its CRC32C addon itself.
+    NODE_PATH: '',
   });
   const base = await httpUrl(relay);
   assert.is((await fetch(`${base}/health`)).status, 200);
   await waitFor('relay ready', async () => (await fetch(`${base}/ready`)).status === 200);
+  const crcAddon = /@node-rs\/crc32-[^/\n]+\/crc32\.[^/\n]+\.node/;
+  const mapped = () => readFileSync(`/proc/${relay.pid}/maps`, 'utf8');
+  assert.not.match(mapped(), crcAddon, 'an idle relay has not loaded the addon');
   const before = await (await fetch(`${base}/metrics`)).text();
 
   await walnut.pool.query(`
@@ -75,6 +81,7 @@ sidecar('slot and publication subcommands, messages, /ready and /metrics', async
     audit.map((r) => [r.key, r.value]),
     [['audit', 'login']],
   );
+  assert.match(mapped(), crcAddon, 'record batches are checksummed by the native addon');
 
   await waitFor('counters moved', async () => {
     const after = await (await fetch(`${base}/metrics`)).text();
