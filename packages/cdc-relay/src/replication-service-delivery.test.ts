@@ -33,6 +33,22 @@ test('a once listener ahead of another: both get the first message, the second g
   assert.equal(seen, ['once 0/1', 'on 0/1', 'on 0/2']);
 });
 
+test('once the once listener is gone, the one left is called without listeners() (the hot path)', () => {
+  const { emitter, deliver } = service();
+  const seen: string[] = [];
+  emitter.once('data', () => {});
+  emitter.on('data', (lsn: string) => {
+    seen.push(lsn);
+  });
+  deliver('0/1', {});
+  // eventemitter2 now holds the one left in a one-element array; a copy of it per message is what this avoids.
+  (emitter as unknown as { listeners: () => never }).listeners = () => {
+    throw new Error('listeners() on the hot path');
+  };
+  assert.is(deliver('0/2', {}), undefined);
+  assert.equal(seen, ['0/1', '0/2']);
+});
+
 test('a once listener and a listener that returns a promise: the rest waits for it, in order', async () => {
   const { emitter, deliver } = service();
   const seen: string[] = [];
