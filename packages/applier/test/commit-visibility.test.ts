@@ -42,6 +42,13 @@ visibility('a request committed but not yet visible is marked applied once it is
   await client.connect();
   let held: Promise<unknown> = Promise.resolve();
   const writerPid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  const canary = new pg.Client({ connectionString: walnut.databaseUrl });
+  await canary.connect();
+  const canaryPid = (await canary.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  let canaryHeld: Promise<unknown> = Promise.resolve();
+  const waitingFor = async (pid: number, event: string) =>
+    (await walnut.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = $2', [pid, event]))
+      .rowCount === 1;
   try {
     const standby = 'walnut_test_standby_that_does_not_exist';
     await setSynchronousStandby(walnut, standby);
@@ -50,6 +57,25 @@ visibility('a request committed but not yet visible is marked applied once it is
       'the writer session to see the synchronous standby setting',
       async () => (await client.query('SHOW synchronous_standby_names')).rows[0]?.synchronous_standby_names === standby,
       { timeoutMs: 10_000, intervalMs: 10 },
+    );
+    // A commit waits for a standby only once the checkpointer too has read the new setting (it
+    // sets the shared flag commits check), which on a loaded machine came after the writer's
+    // commit: so small commits first, one after another, until one is held (released with the
+    // writer). Each writes WAL, a logical message no relay here asks for: a commit that wrote
+    // none, such as one of txid_current() alone, never waits for a standby.
+    let canaryCommitted = true;
+    await waitFor(
+      'a commit to wait for the standby',
+      async () => {
+        if (canaryCommitted) {
+          canaryCommitted = false;
+          canaryHeld = canary.query("SELECT pg_logical_emit_message(true, 'walnut_test_canary', '')").finally(() => {
+            canaryCommitted = true;
+          });
+        }
+        return waitingFor(canaryPid, 'SyncRep');
+      },
+      { timeoutMs: 20_000, intervalMs: 10 },
     );
     // The API's transaction, by hand: the outbox row and the request row together.
     held = client.query(
@@ -64,9 +90,6 @@ visibility('a request committed but not yet visible is marked applied once it is
     // everyone else: wait for the applier to hold the batch, either waiting for
     // visibility (the fix) or having applied it and waiting for the standby
     // itself (the bug: it marked nothing), then release.
-    const waitingFor = async (pid: number, event: string) =>
-      (await walnut.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = $2', [pid, event]))
-        .rowCount === 1;
     await waitFor('the writer to wait for the standby', () => waitingFor(writerPid, 'SyncRep'), {
       timeoutMs: 10_000,
       intervalMs: 10,
@@ -76,9 +99,9 @@ visibility('a request committed but not yet visible is marked applied once it is
       async () => {
         const { rowCount } = await walnut.pool.query(
           `SELECT 1 FROM pg_stat_activity
-            WHERE pid <> $1 AND datname = current_database()
+            WHERE pid <> $1 AND pid <> $2 AND datname = current_database()
               AND (wait_event = 'SyncRep' OR (query LIKE '%apply_kv_batch%' AND wait_event = 'PgSleep'))`,
-          [writerPid],
+          [writerPid, canaryPid],
         );
         return (rowCount ?? 0) > 0;
       },
@@ -95,7 +118,8 @@ visibility('a request committed but not yet visible is marked applied once it is
     // Released before anything else: a writer waiting for the standby would hold up the rest.
     await setSynchronousStandby(walnut, null);
     await held;
-    await client.end();
+    await canaryHeld;
+    await Promise.all([client.end(), canary.end()]);
   }
   await waitFor(
     'the request marked applied',
